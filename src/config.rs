@@ -1,0 +1,659 @@
+//! The daemon's configuration: one TOML file plus `SCENEWATCH__SECTION__KEY` environment overrides.
+//!
+//! This file owns the typed config (every default written once, here), loading through the `config` crate, and
+//! `validate()`, which lists *every* problem with its key path (`cameras[1].sample_fps: must be > 0`) instead of
+//! stopping at the first. Unknown keys are errors (`deny_unknown_fields`) so a typo never silently becomes a default.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::infer::labels::{coco_label_index, VEHICLE_GROUP};
+
+/// Top-level configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    #[serde(default)]
+    pub models: ModelsConfig,
+    #[serde(default)]
+    pub ingest: IngestConfig,
+    #[serde(default)]
+    pub inference: InferenceConfig,
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+}
+
+/// Broker connection and topic layout.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub client_id: String,
+    /// First level of every topic: `<prefix>/status`, `<prefix>/<camera>/alerts`, …
+    pub topic_prefix: String,
+    pub keep_alive_secs: u64,
+    /// Messages waiting for the broker (alerts, states). When full, the oldest camera-state message is dropped
+    /// before any alert (alerts are never dropped; producers wait instead).
+    pub outbox_capacity: usize,
+    /// Cap of the exponential reconnect backoff.
+    pub reconnect_max_secs: f64,
+    pub username: Option<String>,
+    /// Read from `SCENEWATCH__MQTT__PASSWORD` or the file named by `password_file`; never logged.
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            client_id: "scenewatch".into(),
+            topic_prefix: "scenewatch".into(),
+            keep_alive_secs: 15,
+            outbox_capacity: 10_000,
+            reconnect_max_secs: 30.0,
+            username: None,
+            password: None,
+            password_file: None,
+        }
+    }
+}
+
+/// Which ONNX Runtime execution provider to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderChoice {
+    /// CUDA when the library and GPU allow it, else CPU (what was really used is reported).
+    Auto,
+    Cuda,
+    Cpu,
+}
+
+/// Model files and the ONNX Runtime library.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Directory holding the model files; relative file names below are resolved against it.
+    pub dir: PathBuf,
+    /// Path of libonnxruntime.so. Unset: `$ORT_DYLIB_PATH`, then the paths `setup.sh` installs to.
+    pub onnxruntime: Option<PathBuf>,
+    pub provider: ProviderChoice,
+    pub detector: PathBuf,
+    pub encoder: PathBuf,
+    pub imagenet_labels: PathBuf,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: "models".into(),
+            onnxruntime: None,
+            provider: ProviderChoice::Auto,
+            detector: "nanodet_g_416.onnx".into(),
+            encoder: "efficientnet_lite0.onnx".into(),
+            imagenet_labels: "imagenet_classes.txt".into(),
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn resolve(&self, file: &Path) -> PathBuf {
+        if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            self.dir.join(file)
+        }
+    }
+}
+
+/// What a full frame queue does with the next frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropPolicy {
+    /// Files read as fast as possible: wait (backpressure into the decoder), lose nothing.
+    Block,
+    /// Live cameras: evict the oldest queued frame, keep the newest (stay current, never lag).
+    DropOldest,
+    /// Discard the incoming frame.
+    DropNewest,
+}
+
+/// Frame and clip queues between ingest and inference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Sampled frames buffered per camera before clip assembly.
+    pub frame_queue: usize,
+    /// Policy of the frame queue; unset = `block` for files read faster than real time, `drop_oldest` otherwise.
+    pub drop_policy: Option<DropPolicy>,
+    /// Clips buffered between the clip assemblers and the inference workers (shared by all cameras).
+    pub clip_queue: usize,
+    /// A live camera whose pipeline produces no frame for this long is restarted.
+    pub watchdog_secs: f64,
+    /// Backoff between reconnect attempts of live cameras: starts at `retry_min_secs`, doubles, capped here.
+    pub retry_min_secs: f64,
+    pub retry_max_secs: f64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            frame_queue: 32,
+            drop_policy: None,
+            clip_queue: 8,
+            watchdog_secs: 20.0,
+            retry_min_secs: 1.0,
+            retry_max_secs: 30.0,
+        }
+    }
+}
+
+/// Inference workers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// ORT intra-op threads per session.
+    pub intra_threads: usize,
+    /// Detections below this score are discarded at decode (rules then apply their own `min_score`).
+    pub detector_threshold: f32,
+    pub nms_iou: f32,
+    /// Run the image encoder (ImageNet probabilities + 1280-d embedding per frame).
+    pub encoder: bool,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            intra_threads: 2,
+            detector_threshold: 0.35,
+            nms_iou: 0.6,
+            encoder: true,
+        }
+    }
+}
+
+/// Drain on SIGTERM / end of all streams.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Longest wait for queued messages to be acknowledged by the broker before exiting anyway (exit code 3).
+    pub drain_timeout_secs: f64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            drain_timeout_secs: 30.0,
+        }
+    }
+}
+
+/// One camera (or file, or test source).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// `[a-z0-9_-]+`, unique; used in topics.
+    pub name: String,
+    /// `file:///…` (or a plain path), `rtsp://…`, `v4l2:///dev/videoN`, `test://[pattern]`.
+    pub url: String,
+    #[serde(default = "default_sample_fps")]
+    pub sample_fps: f64,
+    #[serde(default = "default_clip_seconds")]
+    pub clip_seconds: f64,
+    /// Seconds shared by consecutive clips (0 = back to back).
+    #[serde(default)]
+    pub clip_overlap_seconds: f64,
+    /// Read files at their own frame rate instead of as fast as possible.
+    #[serde(default)]
+    pub realtime: bool,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Label rules; empty = `person` and `vehicle` with defaults.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+fn default_sample_fps() -> f64 {
+    2.0
+}
+fn default_clip_seconds() -> f64 {
+    4.0
+}
+fn default_true() -> bool {
+    true
+}
+
+/// "Label L present with score ≥ s in ≥ n frames of a clip" opens an alert; it ends after the label has been
+/// absent for `end_after_seconds` of stream time.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A COCO label, or `vehicle` (car, truck, bus, motorcycle).
+    pub label: String,
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+    #[serde(default = "default_min_frames")]
+    pub min_frames: usize,
+    #[serde(default = "default_end_after")]
+    pub end_after_seconds: f64,
+    /// After an alert ends, no new alert for this rule starts for this many seconds.
+    #[serde(default)]
+    pub cooldown_seconds: f64,
+}
+
+fn default_min_score() -> f32 {
+    0.5
+}
+fn default_min_frames() -> usize {
+    2
+}
+fn default_end_after() -> f64 {
+    10.0
+}
+
+impl RuleConfig {
+    pub fn with_label(label: &str) -> Self {
+        Self {
+            label: label.into(),
+            min_score: default_min_score(),
+            min_frames: default_min_frames(),
+            end_after_seconds: default_end_after(),
+            cooldown_seconds: 0.0,
+        }
+    }
+}
+
+impl CameraConfig {
+    /// The rules in force: the configured ones, or the defaults when none are given.
+    pub fn effective_rules(&self) -> Vec<RuleConfig> {
+        if self.rules.is_empty() {
+            vec![
+                RuleConfig::with_label("person"),
+                RuleConfig::with_label(VEHICLE_GROUP),
+            ]
+        } else {
+            self.rules.clone()
+        }
+    }
+
+    pub fn is_file(&self) -> bool {
+        matches!(
+            crate::ingest::source::SourceKind::parse(&self.url),
+            Ok(crate::ingest::source::SourceKind::File(_))
+        )
+    }
+
+    /// The frame-queue policy in force for this camera.
+    pub fn drop_policy(&self, ingest: &IngestConfig) -> DropPolicy {
+        ingest
+            .drop_policy
+            .unwrap_or(if self.is_file() && !self.realtime {
+                DropPolicy::Block
+            } else {
+                DropPolicy::DropOldest
+            })
+    }
+}
+
+/// One validation problem: the key path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Load { file: PathBuf, message: String },
+    #[error("{file}: {} problem(s):\n{}", problems.len(), problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl Config {
+    /// Reads `path` (TOML) with environment overrides, then validates. Errors name the file and the keys.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg = Self::load_unvalidated(path)?;
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                file: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    pub fn load_unvalidated(path: &Path) -> Result<Self, ConfigError> {
+        let load_err = |message: String| ConfigError::Load {
+            file: path.to_path_buf(),
+            message,
+        };
+        if !path.is_file() {
+            return Err(load_err("no such file".into()));
+        }
+        let built = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("SCENEWATCH")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .map_err(|e| load_err(e.to_string()))?;
+        let mut cfg: Config = built
+            .try_deserialize()
+            .map_err(|e| load_err(e.to_string()))?;
+        if let Some(file) = cfg.mqtt.password_file.clone() {
+            let secret = std::fs::read_to_string(&file).map_err(|e| {
+                load_err(format!(
+                    "mqtt.password_file: cannot read {}: {e}",
+                    file.display()
+                ))
+            })?;
+            cfg.mqtt.password = Some(secret.trim_end_matches(['\n', '\r']).to_string());
+        }
+        // Relative model paths are relative to the config file, so a config works from any working directory.
+        if cfg.models.dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let candidate = base.join(&cfg.models.dir);
+            if candidate.exists() || !cfg.models.dir.exists() {
+                cfg.models.dir = candidate;
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Every problem in the config, each with its key path. Empty = valid.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: String, message: &str| {
+            out.push(Problem {
+                key,
+                message: message.to_string(),
+            })
+        };
+        if self.mqtt.host.trim().is_empty() {
+            bad("mqtt.host".into(), "must not be empty");
+        }
+        if self.mqtt.port == 0 {
+            bad("mqtt.port".into(), "must be 1..65535");
+        }
+        if self.mqtt.client_id.is_empty() {
+            bad("mqtt.client_id".into(), "must not be empty");
+        }
+        if !valid_topic_level_path(&self.mqtt.topic_prefix) {
+            bad(
+                "mqtt.topic_prefix".into(),
+                "must be non-empty topic levels without '+', '#' or empty levels",
+            );
+        }
+        if self.mqtt.outbox_capacity < 16 {
+            bad("mqtt.outbox_capacity".into(), "must be >= 16");
+        }
+        if !(self.mqtt.reconnect_max_secs > 0.0) {
+            bad("mqtt.reconnect_max_secs".into(), "must be > 0");
+        }
+        if self.mqtt.keep_alive_secs < 5 {
+            bad("mqtt.keep_alive_secs".into(), "must be >= 5");
+        }
+        if self.ingest.frame_queue == 0 {
+            bad("ingest.frame_queue".into(), "must be > 0");
+        }
+        if self.ingest.clip_queue == 0 {
+            bad("ingest.clip_queue".into(), "must be > 0");
+        }
+        if !(self.ingest.watchdog_secs > 0.0) {
+            bad("ingest.watchdog_secs".into(), "must be > 0");
+        }
+        if !(self.ingest.retry_min_secs > 0.0) {
+            bad("ingest.retry_min_secs".into(), "must be > 0");
+        }
+        if !(self.ingest.retry_max_secs >= self.ingest.retry_min_secs) {
+            bad(
+                "ingest.retry_max_secs".into(),
+                "must be >= ingest.retry_min_secs",
+            );
+        }
+        if self.inference.intra_threads == 0 {
+            bad("inference.intra_threads".into(), "must be > 0");
+        }
+        if !(0.05..=0.99).contains(&self.inference.detector_threshold) {
+            bad(
+                "inference.detector_threshold".into(),
+                "must be in 0.05..=0.99",
+            );
+        }
+        if !(0.1..=0.95).contains(&self.inference.nms_iou) {
+            bad("inference.nms_iou".into(), "must be in 0.1..=0.95");
+        }
+        if !(self.shutdown.drain_timeout_secs >= 0.0) {
+            bad("shutdown.drain_timeout_secs".into(), "must be >= 0");
+        }
+        if self.cameras.is_empty() {
+            bad("cameras".into(), "at least one [[cameras]] entry is needed");
+        }
+        let mut names = HashSet::new();
+        for (i, cam) in self.cameras.iter().enumerate() {
+            let k = |field: &str| format!("cameras[{i}].{field}");
+            if !valid_camera_name(&cam.name) {
+                bad(
+                    k("name"),
+                    "must match [a-z0-9_-]+ (it is used in MQTT topics)",
+                );
+            } else if !names.insert(cam.name.clone()) {
+                bad(k("name"), &format!("duplicate camera name '{}'", cam.name));
+            }
+            if let Err(e) = crate::ingest::source::SourceKind::parse(&cam.url) {
+                bad(k("url"), &e);
+            }
+            if !(cam.sample_fps > 0.0) {
+                bad(k("sample_fps"), "must be > 0");
+            } else if cam.sample_fps > 60.0 {
+                bad(k("sample_fps"), "must be <= 60");
+            }
+            if !(cam.clip_seconds > 0.0) {
+                bad(k("clip_seconds"), "must be > 0");
+            } else if cam.sample_fps > 0.0 && cam.sample_fps * cam.clip_seconds > 256.0 {
+                bad(
+                    k("clip_seconds"),
+                    "sample_fps * clip_seconds must be <= 256 frames per clip",
+                );
+            }
+            if !(cam.clip_overlap_seconds >= 0.0 && cam.clip_overlap_seconds < cam.clip_seconds) {
+                bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
+            }
+            for (j, rule) in cam.rules.iter().enumerate() {
+                let rk = |field: &str| format!("cameras[{i}].rules[{j}].{field}");
+                if rule.label != VEHICLE_GROUP && coco_label_index(&rule.label).is_none() {
+                    bad(
+                        rk("label"),
+                        &format!(
+                            "unknown label '{}': use a COCO label (person, car, dog, …) or 'vehicle'",
+                            rule.label
+                        ),
+                    );
+                }
+                if !(0.0..=1.0).contains(&rule.min_score) {
+                    bad(rk("min_score"), "must be in 0..=1");
+                }
+                if rule.min_frames == 0 {
+                    bad(rk("min_frames"), "must be >= 1");
+                }
+                if !(rule.end_after_seconds >= 0.0) {
+                    bad(rk("end_after_seconds"), "must be >= 0");
+                }
+                if !(rule.cooldown_seconds >= 0.0) {
+                    bad(rk("cooldown_seconds"), "must be >= 0");
+                }
+            }
+        }
+        out
+    }
+}
+
+impl ShutdownConfig {
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.drain_timeout_secs.max(0.0))
+    }
+}
+
+pub fn valid_camera_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn valid_topic_level_path(prefix: &str) -> bool {
+    !prefix.is_empty()
+        && !prefix.contains(['+', '#', '\0'])
+        && prefix.split('/').all(|level| !level.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml_text).map_err(|e| e.to_string())?;
+        Config::load(&path).map_err(|e| e.to_string())
+    }
+
+    const MINIMAL: &str = r#"
+        [[cameras]]
+        name = "walkway"
+        url = "file:///tmp/vtest.avi"
+    "#;
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let cfg = parse(MINIMAL).expect("valid");
+        assert_eq!(cfg.mqtt.port, 1883);
+        assert_eq!(cfg.mqtt.topic_prefix, "scenewatch");
+        let cam = &cfg.cameras[0];
+        assert_eq!(cam.sample_fps, 2.0);
+        assert_eq!(cam.clip_seconds, 4.0);
+        let rules = cam.effective_rules();
+        assert_eq!(
+            rules.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(),
+            ["person", "vehicle"]
+        );
+        assert_eq!(cam.drop_policy(&cfg.ingest), DropPolicy::Block);
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_key_path() {
+        let err = parse(
+            r#"
+            [mqtt]
+            topic_prefix = "a/+/b"
+            [[cameras]]
+            name = "ok"
+            url = "file:///x.avi"
+            [[cameras]]
+            name = "Bad Name"
+            url = "ftp://nope"
+            sample_fps = 0.0
+            [[cameras.rules]]
+            label = "unicorn"
+            min_score = 1.5
+            "#,
+        )
+        .expect_err("invalid");
+        for needle in [
+            "mqtt.topic_prefix:",
+            "cameras[1].name: must match",
+            "cameras[1].url:",
+            "cameras[1].sample_fps: must be > 0",
+            "cameras[1].rules[0].label: unknown label 'unicorn'",
+            "cameras[1].rules[0].min_score: must be in 0..=1",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+        assert!(err.contains("c.toml"), "error must name the file: {err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "walkway"
+            url = "file:///tmp/vtest.avi"
+            sample_fsp = 3.0
+            "#,
+        )
+        .expect_err("unknown key");
+        assert!(err.contains("sample_fsp"), "{err}");
+        assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_camera_names_are_rejected() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            "#,
+        )
+        .expect_err("dup");
+        assert!(err.contains("cameras[1].name: duplicate"), "{err}");
+    }
+
+    #[test]
+    fn live_cameras_default_to_drop_oldest() {
+        let cfg = parse(
+            r#"
+            [[cameras]]
+            name = "gate"
+            url = "rtsp://10.0.0.5/stream"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.cameras[0].drop_policy(&cfg.ingest),
+            DropPolicy::DropOldest
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let err = Config::load(Path::new("/nonexistent/scenewatch.toml"))
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/scenewatch.toml: no such file"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,465 @@
+//! Label rules and the alert lifecycle (new → update → end), as plain functions over plain data.
+//!
+//! A rule "label L with score ≥ s in ≥ n frames of a clip" opens an alert at once (`new`); `update` is sent when
+//! the number of objects in view changes; the alert ends when L has not been seen in any frame for
+//! `end_after_seconds` of stream time, or when the stream ends. After an end, `cooldown_seconds` must pass before
+//! the rule opens a new alert. Time is stream time (seconds from the start of the stream), which is what a file's
+//! alerts must be about and what a live camera's clock advances anyway; wall-clock stamps come from the frames.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::RuleConfig;
+use crate::infer::labels::{label_matches, plural};
+use crate::infer::FrameResult;
+
+/// What one frame says about one rule's label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrameObs {
+    pub pts: f64,
+    pub wall: DateTime<Utc>,
+    /// Objects of the label at or above the rule's min_score.
+    pub count: usize,
+    pub best_score: f32,
+}
+
+/// What one clip says about one rule's label.
+#[derive(Debug, Clone)]
+pub struct ClipObs {
+    pub index: u64,
+    pub start: f64,
+    pub end: f64,
+    pub frames: Vec<FrameObs>,
+}
+
+/// Reduces a clip's detections to what the rule looks at.
+pub fn observe(
+    rule: &RuleConfig,
+    index: u64,
+    start: f64,
+    end: f64,
+    frames: &[FrameResult],
+) -> ClipObs {
+    ClipObs {
+        index,
+        start,
+        end,
+        frames: frames
+            .iter()
+            .map(|f| {
+                let hits = f
+                    .detections
+                    .iter()
+                    .filter(|d| d.score >= rule.min_score && label_matches(&rule.label, d.label));
+                let (count, best) = hits.fold((0, 0.0f32), |(n, b), d| (n + 1, b.max(d.score)));
+                FrameObs {
+                    pts: f.pts.as_secs_f64(),
+                    wall: f.wall,
+                    count,
+                    best_score: best,
+                }
+            })
+            .collect(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertType {
+    New,
+    Update,
+    End,
+}
+
+/// The clip an alert message is about.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClipRef {
+    pub index: u64,
+    pub stream_start: f64,
+    pub stream_end: f64,
+    pub frames: usize,
+    /// Frames of this clip in which the label was seen.
+    pub frames_with_label: usize,
+}
+
+/// One message of an alert's lifecycle (the JSON on `<prefix>/<camera>/alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub schema: u32,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind_of_message: AlertType,
+    /// What raised it: `label` (a detector rule).
+    pub kind: &'static str,
+    pub camera: String,
+    pub label: String,
+    /// Best detection score seen so far in this alert.
+    pub score: f32,
+    /// Objects in view in the latest clip (max over its frames); 0 in `end`.
+    pub count: usize,
+    /// Most objects in view at once over the alert.
+    pub max_count: usize,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub stream_start: f64,
+    pub stream_end: Option<f64>,
+    pub clip: ClipRef,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    id: String,
+    started_wall: DateTime<Utc>,
+    stream_start: f64,
+    last_seen_wall: DateTime<Utc>,
+    last_seen_pts: f64,
+    count: usize,
+    max_count: usize,
+    best: f32,
+    last_clip: ClipRef,
+}
+
+/// One rule's state on one camera.
+#[derive(Debug)]
+pub struct RuleState {
+    pub rule: RuleConfig,
+    camera: Arc<str>,
+    open: Option<Open>,
+    last_end_pts: Option<f64>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// `mm:ss` (or `h:mm:ss`) of a stream offset.
+pub fn stream_clock(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{:02}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// "walkway" → "Walkway", "front_door" → "Front door".
+pub fn display_name(camera: &str) -> String {
+    let words = camera.replace(['_', '-'], " ");
+    let mut c = words.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+impl RuleState {
+    pub fn new(camera: Arc<str>, rule: RuleConfig) -> Self {
+        Self {
+            rule,
+            camera,
+            open: None,
+            last_end_pts: None,
+        }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// Feeds one clip; returns the alert messages it causes, in order.
+    pub fn on_clip(&mut self, clip: &ClipObs, new_id: &mut dyn FnMut() -> String) -> Vec<Alert> {
+        let seen: Vec<&FrameObs> = clip.frames.iter().filter(|f| f.count > 0).collect();
+        let clip_ref = ClipRef {
+            index: clip.index,
+            stream_start: round1(clip.start),
+            stream_end: round1(clip.end),
+            frames: clip.frames.len(),
+            frames_with_label: seen.len(),
+        };
+        let clip_count = seen.iter().map(|f| f.count).max().unwrap_or(0);
+        let clip_best = seen.iter().map(|f| f.best_score).fold(0.0f32, f32::max);
+        let mut out = Vec::new();
+        match self.open.as_mut() {
+            Some(open) => {
+                if let Some(last) = seen.last() {
+                    open.last_seen_pts = last.pts;
+                    open.last_seen_wall = last.wall;
+                    open.best = open.best.max(clip_best);
+                    open.last_clip = clip_ref.clone();
+                    if clip_count != open.count {
+                        open.count = clip_count;
+                        open.max_count = open.max_count.max(clip_count);
+                        let a = self.message(AlertType::Update);
+                        out.push(a);
+                    }
+                } else if clip.end - open.last_seen_pts >= self.rule.end_after_seconds {
+                    open.last_clip = clip_ref;
+                    out.push(self.close());
+                }
+            }
+            None => {
+                let cooled = self
+                    .last_end_pts
+                    .is_none_or(|end| clip.start >= end + self.rule.cooldown_seconds);
+                if seen.len() >= self.rule.min_frames && cooled {
+                    let (first, last) = (seen[0], seen[seen.len() - 1]);
+                    self.open = Some(Open {
+                        id: new_id(),
+                        started_wall: first.wall,
+                        stream_start: first.pts,
+                        last_seen_wall: last.wall,
+                        last_seen_pts: last.pts,
+                        count: clip_count,
+                        max_count: clip_count,
+                        best: clip_best,
+                        last_clip: clip_ref,
+                    });
+                    out.push(self.message(AlertType::New));
+                }
+            }
+        }
+        out
+    }
+
+    /// The stream ended (EOS, error, shutdown): an open alert ends at the last time its label was seen.
+    pub fn finish(&mut self) -> Option<Alert> {
+        self.open.as_ref()?;
+        Some(self.close())
+    }
+
+    fn close(&mut self) -> Alert {
+        let mut a = self.message(AlertType::End);
+        if let Some(open) = self.open.take() {
+            self.last_end_pts = Some(open.last_seen_pts);
+        }
+        a.count = 0;
+        a
+    }
+
+    fn message(&self, t: AlertType) -> Alert {
+        // only called with an open alert
+        let Some(o) = self.open.as_ref() else {
+            unreachable!("message() without an open alert")
+        };
+        let ended = t == AlertType::End;
+        Alert {
+            schema: 1,
+            id: o.id.clone(),
+            kind_of_message: t,
+            kind: "label",
+            camera: self.camera.to_string(),
+            label: self.rule.label.clone(),
+            score: (o.best * 1000.0).round() / 1000.0,
+            count: o.count,
+            max_count: o.max_count,
+            started_at: rfc3339(o.started_wall),
+            ended_at: ended.then(|| rfc3339(o.last_seen_wall)),
+            stream_start: round1(o.stream_start),
+            stream_end: ended.then(|| round1(o.last_seen_pts)),
+            clip: o.last_clip.clone(),
+            summary: summarize(&self.camera, &self.rule.label, t, o),
+        }
+    }
+}
+
+/// Plain-English summary built only from what the alert observed.
+fn summarize(camera: &str, label: &str, t: AlertType, o: &Open) -> String {
+    let cam = display_name(camera);
+    let what = |n: usize| format!("{n} {}", plural(label, n));
+    match t {
+        AlertType::New => format!(
+            "{cam}: {} in view at {} (stream time), detection score {:.2}.",
+            what(o.count),
+            stream_clock(o.stream_start),
+            o.best
+        ),
+        AlertType::Update => format!(
+            "{cam}: now {} in view at {} (stream time); at most {} at once so far.",
+            what(o.count),
+            stream_clock(o.last_seen_pts),
+            o.max_count
+        ),
+        AlertType::End => {
+            let dur = (o.last_seen_pts - o.stream_start).max(0.0);
+            format!(
+                "{cam}: {} seen from {} to {} (stream time, {:.0} s); at most {} at once; best detection score {:.2}.",
+                plural(label, 2),
+                stream_clock(o.stream_start),
+                stream_clock(o.last_seen_pts),
+                dur,
+                o.max_count,
+                o.best
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, FakeClock};
+
+    /// Builds clips of 4 s at 2 fps from a per-frame count list, stamping wall time from a fake clock.
+    struct Feed {
+        clock: FakeClock,
+        frame: u64,
+    }
+
+    impl Feed {
+        fn new() -> Self {
+            Self {
+                clock: FakeClock::new(
+                    DateTime::parse_from_rfc3339("2026-11-28T14:00:00Z")
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or_default(),
+                ),
+                frame: 0,
+            }
+        }
+        fn clip(&mut self, counts: &[usize]) -> ClipObs {
+            let start = self.frame as f64 * 0.5;
+            let frames = counts
+                .iter()
+                .map(|c| {
+                    let f = FrameObs {
+                        pts: self.frame as f64 * 0.5,
+                        wall: self.clock.now(),
+                        count: *c,
+                        best_score: if *c > 0 { 0.7 } else { 0.0 },
+                    };
+                    self.frame += 1;
+                    self.clock.advance(chrono::Duration::milliseconds(500));
+                    f
+                })
+                .collect();
+            ClipObs {
+                index: (start / 4.0) as u64,
+                start,
+                end: start + counts.len() as f64 * 0.5,
+                frames,
+            }
+        }
+    }
+
+    fn rule(end_after: f64, cooldown: f64) -> RuleState {
+        let mut r = RuleConfig::with_label("person");
+        r.end_after_seconds = end_after;
+        r.cooldown_seconds = cooldown;
+        RuleState::new(Arc::from("walkway"), r)
+    }
+
+    fn ids() -> impl FnMut() -> String {
+        let mut n = 0;
+        move || {
+            n += 1;
+            format!("a{n}")
+        }
+    }
+
+    #[test]
+    fn opens_at_once_updates_on_count_change_and_ends_after_absence() {
+        let mut feed = Feed::new();
+        let mut r = rule(10.0, 0.0);
+        let mut id = ids();
+        let mut all = Vec::new();
+        // clip 0: nobody; clip 1: one person in 3 frames; clip 2: two people; clips 3..6 empty
+        let clips = [
+            vec![0; 8],
+            vec![0, 0, 0, 0, 0, 1, 1, 1],
+            vec![2, 2, 1, 0, 0, 0, 0, 0],
+            vec![0; 8],
+            vec![0; 8],
+            vec![0; 8],
+        ];
+        for c in clips {
+            all.extend(r.on_clip(&feed.clip(&c), &mut id));
+        }
+        let types: Vec<_> = all.iter().map(|a| a.kind_of_message).collect();
+        assert_eq!(
+            types,
+            vec![AlertType::New, AlertType::Update, AlertType::End]
+        );
+        assert!(all.iter().all(|a| a.id == "a1"));
+        let new = &all[0];
+        assert_eq!(new.stream_start, 6.5);
+        assert_eq!(new.started_at, "2026-11-28T14:00:06.500Z");
+        assert_eq!(new.count, 1);
+        assert_eq!(all[1].count, 2);
+        let end = &all[2];
+        // last seen at frame 18 (9.0 s); the end comes in the first clip ending ≥ 10 s later (clip 4, 16..20 s)
+        assert_eq!(end.stream_end, Some(9.0));
+        assert_eq!(end.ended_at.as_deref(), Some("2026-11-28T14:00:09.000Z"));
+        assert_eq!(end.clip.index, 4);
+        assert_eq!(end.max_count, 2);
+        assert!(
+            end.summary.contains("people seen from 00:07 to 00:09"),
+            "{}",
+            end.summary
+        );
+    }
+
+    #[test]
+    fn fewer_than_min_frames_does_not_open() {
+        let mut feed = Feed::new();
+        let mut r = rule(10.0, 0.0);
+        let out = r.on_clip(&feed.clip(&[0, 1, 0, 0, 0, 0, 0, 0]), &mut ids());
+        assert!(out.is_empty());
+        assert!(!r.is_open());
+    }
+
+    #[test]
+    fn cooldown_holds_back_a_new_alert() {
+        let mut feed = Feed::new();
+        let mut r = rule(0.0, 30.0);
+        let mut id = ids();
+        let mut all = Vec::new();
+        all.extend(r.on_clip(&feed.clip(&[1; 8]), &mut id));
+        all.extend(r.on_clip(&feed.clip(&[0; 8]), &mut id)); // ends (end_after 0)
+        all.extend(r.on_clip(&feed.clip(&[1; 8]), &mut id)); // 8 s: inside the 30 s cooldown
+        assert_eq!(all.len(), 2);
+        for _ in 0..8 {
+            all.extend(r.on_clip(&feed.clip(&[0; 8]), &mut id));
+        }
+        all.extend(r.on_clip(&feed.clip(&[1; 8]), &mut id)); // 44 s: cooled down
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[2].kind_of_message, AlertType::New);
+        assert_eq!(all[2].id, "a2");
+    }
+
+    #[test]
+    fn stream_end_closes_an_open_alert() {
+        let mut feed = Feed::new();
+        let mut r = rule(10.0, 0.0);
+        let mut id = ids();
+        assert_eq!(r.on_clip(&feed.clip(&[1; 8]), &mut id).len(), 1);
+        let end = r.finish().expect("end");
+        assert_eq!(end.kind_of_message, AlertType::End);
+        assert_eq!(end.stream_end, Some(3.5));
+        assert!(r.finish().is_none());
+    }
+
+    #[test]
+    fn summaries_mention_only_the_observed_label() {
+        let mut feed = Feed::new();
+        let mut r = rule(10.0, 0.0);
+        let a = &r.on_clip(&feed.clip(&[3; 8]), &mut ids())[0];
+        assert_eq!(
+            a.summary,
+            "Walkway: 3 people in view at 00:00 (stream time), detection score 0.70."
+        );
+    }
+
+    #[test]
+    fn stream_clock_formats() {
+        assert_eq!(stream_clock(75.4), "01:15");
+        assert_eq!(stream_clock(3725.0), "1:02:05");
+        assert_eq!(display_name("front_door"), "Front door");
+    }
+}

@@ -1,0 +1,146 @@
+//! Label names: the 80 COCO classes the detector outputs (in its output order) and the `vehicle` group.
+
+/// COCO-80 class names in NanoDet's output order.
+pub const COCO_LABELS: [&str; 80] = [
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+];
+
+/// Rule label that matches any road vehicle: vans come out of NanoDet as car *or* truck, often both for one box.
+pub const VEHICLE_GROUP: &str = "vehicle";
+
+/// COCO classes that make up [`VEHICLE_GROUP`].
+pub const VEHICLE_CLASSES: [&str; 4] = ["car", "truck", "bus", "motorcycle"];
+
+pub fn coco_label_index(name: &str) -> Option<usize> {
+    COCO_LABELS.iter().position(|l| *l == name)
+}
+
+/// Whether a detected COCO class satisfies a rule label (a class name or `vehicle`).
+pub fn label_matches(rule_label: &str, detected: &str) -> bool {
+    rule_label == detected || (rule_label == VEHICLE_GROUP && VEHICLE_CLASSES.contains(&detected))
+}
+
+/// English plural for summaries ("1 person", "3 people").
+pub fn plural(label: &str, n: usize) -> String {
+    if n == 1 {
+        return label.to_string();
+    }
+    match label {
+        "person" => "people".into(),
+        "bus" => "buses".into(),
+        "sheep" => "sheep".into(),
+        "skis" | "scissors" => label.into(),
+        l if l.ends_with('s') || l.ends_with("ch") || l.ends_with("sh") => format!("{l}es"),
+        l => format!("{l}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vehicle_group_matches_road_vehicles_only() {
+        assert!(label_matches("vehicle", "truck"));
+        assert!(label_matches("vehicle", "car"));
+        assert!(!label_matches("vehicle", "person"));
+        assert!(label_matches("person", "person"));
+        assert!(!label_matches("car", "truck"));
+    }
+
+    #[test]
+    fn plurals_read_naturally() {
+        assert_eq!(plural("person", 1), "person");
+        assert_eq!(plural("person", 3), "people");
+        assert_eq!(plural("bus", 2), "buses");
+        assert_eq!(plural("car", 2), "cars");
+        assert_eq!(plural("vehicle", 2), "vehicles");
+    }
+
+    #[test]
+    fn coco_order_is_the_detector_order() {
+        assert_eq!(coco_label_index("person"), Some(0));
+        assert_eq!(coco_label_index("cat"), Some(15));
+        assert_eq!(coco_label_index("cup"), Some(41));
+        assert_eq!(coco_label_index("toothbrush"), Some(79));
+    }
+}

@@ -1,0 +1,262 @@
+//! ONNX Runtime set-up: loading the shared library (never downloaded: `load-dynamic`), the one process-wide
+//! environment, and opening model sessions on the requested execution provider with an honest report of the
+//! provider each session really got. Model files are checked at load (exists, hash, expected inputs/outputs), with
+//! errors that name the model and its path.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use ort::ep;
+use ort::session::Session;
+use sha2::{Digest, Sha256};
+
+use crate::config::ProviderChoice;
+
+/// Why inference could not start or run. Each variant names what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    #[error("ONNX Runtime library not found (tried {tried}); run ./setup.sh or set models.onnxruntime / ORT_DYLIB_PATH")]
+    LibraryMissing { tried: String },
+    #[error("ONNX Runtime library {path}: {message}")]
+    Library { path: PathBuf, message: String },
+    #[error(
+        "{model} model file {path} does not exist (models.dir / models.{model} in the config)"
+    )]
+    ModelMissing { model: &'static str, path: PathBuf },
+    #[error("{model} model {path} could not be loaded: {message}")]
+    ModelLoad {
+        model: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("{model} model {path} is not the expected model: {message}")]
+    ModelSignature {
+        model: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("CUDA was required (models.provider = \"cuda\") but the {model} session could not use it: {message}")]
+    CudaUnavailable {
+        model: &'static str,
+        message: String,
+    },
+    #[error("{model} inference failed: {message}")]
+    Run {
+        model: &'static str,
+        message: String,
+    },
+    #[error("{what}: {message}")]
+    Data { what: &'static str, message: String },
+}
+
+/// Where `setup.sh` installs the library, in the order they are tried after the config and `$ORT_DYLIB_PATH`.
+pub const DEFAULT_ORT_PATHS: [&str; 3] = [
+    "/usr/local/lib/scenewatch/libonnxruntime.so",
+    "/opt/scenewatch/lib/libonnxruntime.so",
+    "/var/cache/scenewatch/onnxruntime/cpu/libonnxruntime.so",
+];
+
+static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+static LIB_PATH: OnceLock<PathBuf> = OnceLock::new();
+
+/// Finds the library to load: explicit path, then `$ORT_DYLIB_PATH`, then the install locations.
+pub fn find_library(configured: Option<&Path>) -> Result<PathBuf, InferError> {
+    let mut tried = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = configured {
+        candidates.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.extend(DEFAULT_ORT_PATHS.iter().map(PathBuf::from));
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c);
+        }
+        tried.push(c.display().to_string());
+        // an explicitly configured path that is missing is an error, not a reason to pick another library
+        if configured.is_some() {
+            break;
+        }
+    }
+    Err(InferError::LibraryMissing {
+        tried: tried.join(", "),
+    })
+}
+
+/// Loads the library and creates the process-wide environment (once; later calls return the first result).
+pub fn init(
+    configured: Option<&Path>,
+) -> Result<&'static ort::environment::Environment, InferError> {
+    if ENV.get().is_none() {
+        let path = find_library(configured)?;
+        let _ = LIB_PATH.set(path.clone());
+        let result = ort::init_from(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| b.with_name("scenewatch").build().map_err(|e| e.to_string()));
+        let _ = ENV.set(result);
+    }
+    match ENV.get() {
+        Some(Ok(env)) => Ok(env),
+        Some(Err(message)) => Err(InferError::Library {
+            path: LIB_PATH.get().cloned().unwrap_or_default(),
+            message: message.clone(),
+        }),
+        None => Err(InferError::LibraryMissing {
+            tried: "(environment not initialised)".into(),
+        }),
+    }
+}
+
+/// The path of the loaded ONNX Runtime library, once `init` succeeded.
+pub fn library_path() -> Option<&'static Path> {
+    LIB_PATH.get().map(|p| p.as_path())
+}
+
+/// Session options shared by all models.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    pub provider: ProviderChoice,
+    pub intra_threads: usize,
+}
+
+/// An opened model: its session plus what a user needs to trust it (file, hash, provider really used).
+pub struct LoadedModel {
+    pub name: &'static str,
+    pub path: PathBuf,
+    pub sha256: String,
+    /// `CUDAExecutionProvider` or `CPUExecutionProvider`: what this session really runs on.
+    pub provider: &'static str,
+    /// Why CUDA was not used, when it was asked for (auto) and could not be had.
+    pub fallback_reason: Option<String>,
+    pub load_ms: f64,
+    pub session: Session,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("provider", &self.provider)
+            .finish()
+    }
+}
+
+pub const CPU: &str = "CPUExecutionProvider";
+pub const CUDA: &str = "CUDAExecutionProvider";
+
+/// Opens `path` as model `name`, CUDA first when asked for, CPU otherwise or as the fallback.
+pub fn open_model(
+    env: &ort::environment::Environment,
+    name: &'static str,
+    path: &Path,
+    opts: SessionOptions,
+) -> Result<LoadedModel, InferError> {
+    let started = Instant::now();
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            InferError::ModelMissing {
+                model: name,
+                path: path.to_path_buf(),
+            }
+        } else {
+            InferError::ModelLoad {
+                model: name,
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }
+        }
+    })?;
+    let sha256 = hex(&Sha256::digest(&bytes));
+    let load_err = |message: String| InferError::ModelLoad {
+        model: name,
+        path: path.to_path_buf(),
+        message,
+    };
+    let build = |cuda: bool| -> Result<Session, String> {
+        let mut b = Session::builder(env)
+            .map_err(|e| e.to_string())?
+            .with_intra_threads(opts.intra_threads)
+            .map_err(|e| e.to_string())?
+            .with_inter_threads(1)
+            .map_err(|e| e.to_string())?;
+        if cuda {
+            b = b
+                .with_execution_providers([ep::CUDA::default().build().error_on_failure()])
+                .map_err(|e| e.to_string())?;
+        }
+        b.commit_from_memory(&bytes).map_err(|e| e.to_string())
+    };
+    let (session, provider, fallback_reason) = match opts.provider {
+        ProviderChoice::Cpu => (build(false).map_err(load_err)?, CPU, None),
+        ProviderChoice::Cuda => match build(true) {
+            Ok(s) => (s, CUDA, None),
+            Err(message) => {
+                return Err(InferError::CudaUnavailable {
+                    model: name,
+                    message,
+                })
+            }
+        },
+        ProviderChoice::Auto => match build(true) {
+            Ok(s) => (s, CUDA, None),
+            Err(reason) => {
+                let s = build(false).map_err(load_err)?;
+                (s, CPU, Some(reason))
+            }
+        },
+    };
+    Ok(LoadedModel {
+        name,
+        path: path.to_path_buf(),
+        sha256,
+        provider,
+        fallback_reason,
+        load_ms: started.elapsed().as_secs_f64() * 1e3,
+        session,
+    })
+}
+
+/// Checks that a session has the named inputs/outputs (and fixed dims where given: -1 = any).
+pub fn check_signature(
+    model: &LoadedModel,
+    inputs: &[(&str, &[i64])],
+    outputs: &[(&str, &[i64])],
+) -> Result<(), InferError> {
+    let bad = |message: String| InferError::ModelSignature {
+        model: model.name,
+        path: model.path.clone(),
+        message,
+    };
+    let check = |kind: &str, have: &[ort::value::Outlet], want: &[(&str, &[i64])]| {
+        for (name, dims) in want {
+            let Some(o) = have.iter().find(|o| o.name() == *name) else {
+                let names: Vec<_> = have.iter().map(|o| o.name().to_string()).collect();
+                return Err(bad(format!("no {kind} named '{name}' (it has {names:?})")));
+            };
+            if let Some(shape) = o.dtype().tensor_shape() {
+                let shape: &[i64] = shape;
+                let ok = shape.len() == dims.len()
+                    && shape
+                        .iter()
+                        .zip(dims.iter())
+                        .all(|(h, w)| *w < 0 || *h < 0 || h == w);
+                if !ok {
+                    return Err(bad(format!(
+                        "{kind} '{name}' has shape {shape:?}, expected {dims:?}"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    };
+    check("input", model.session.inputs(), inputs)?;
+    check("output", model.session.outputs(), outputs)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

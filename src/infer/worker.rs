@@ -1,0 +1,62 @@
+//! The inference worker: a dedicated OS thread that owns the models, takes clips from the bounded clip queue
+//! and hands results to the async events stage. It ends when the clip queue closes (shutdown drains through it).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+use tokio::sync::mpsc;
+
+use super::{ClipResult, Models};
+use crate::clip::Clip;
+use crate::telemetry::Metrics;
+
+/// Messages on the clip queue.
+#[derive(Debug)]
+pub enum ClipMsg {
+    Clip(Clip),
+    /// The camera's stream ended (EOS, error or shutdown); sent after its last clip.
+    End {
+        camera: Arc<str>,
+    },
+}
+
+/// Messages from inference to events, in clip order per camera.
+#[derive(Debug)]
+pub enum InferOut {
+    Result(Box<ClipResult>),
+    CameraEnded { camera: Arc<str> },
+}
+
+pub fn spawn(
+    mut models: Models,
+    clips: Receiver<ClipMsg>,
+    out: mpsc::Sender<InferOut>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("infer".into())
+        .spawn(move || {
+            for msg in clips.iter() {
+                let forward = match msg {
+                    ClipMsg::Clip(clip) => match models.infer_clip(&clip) {
+                        Ok(result) => {
+                            metrics.record_clip(&result);
+                            InferOut::Result(Box::new(result))
+                        }
+                        Err(e) => {
+                            metrics.inference_errors.inc();
+                            tracing::error!(camera = %clip.camera, clip = clip.index, error = %e, "inference failed; clip skipped");
+                            continue;
+                        }
+                    },
+                    ClipMsg::End { camera } => InferOut::CameraEnded { camera },
+                };
+                if out.blocking_send(forward).is_err() {
+                    tracing::warn!("events stage is gone; inference worker stops");
+                    break;
+                }
+            }
+            tracing::debug!("clip queue closed; inference worker done");
+        })
+}

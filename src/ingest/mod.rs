@@ -1,0 +1,283 @@
+//! Ingest stage: one OS thread per camera runs its GStreamer pipeline (retrying live sources with backoff and
+//! a watchdog), and one per camera cuts the sampled frames into clips for the shared clip queue.
+
+pub mod frame;
+pub mod pipeline;
+pub mod sampler;
+pub mod source;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, Sender};
+use serde::Serialize;
+
+use crate::clip::ClipAssembler;
+use crate::clock::Clock;
+use crate::config::{CameraConfig, IngestConfig};
+use crate::infer::worker::ClipMsg;
+use crate::queue::{PolicySender, QueueStats};
+use crate::shutdown::Shutdown;
+use frame::Frame;
+use pipeline::{RunOutcome, SinkShared};
+use source::SourceKind;
+
+/// Lifecycle of a camera as published on `<prefix>/<camera>/state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraState {
+    Starting,
+    Running,
+    Retrying,
+    Ended,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StateInfo {
+    pub state: CameraState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub since: DateTime<Utc>,
+    /// Consecutive failed attempts (live sources).
+    pub retries: u32,
+}
+
+/// Live status of one camera, shared between its thread and whoever reports it.
+#[derive(Debug)]
+pub struct CameraStatus {
+    pub name: Arc<str>,
+    info: Mutex<StateInfo>,
+    pub decoded: AtomicU64,
+    pub sampled: AtomicU64,
+    pub queue: Arc<QueueStats>,
+    pub started: Instant,
+}
+
+impl CameraStatus {
+    pub fn new(name: Arc<str>, queue: Arc<QueueStats>, now: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(Self {
+            name,
+            info: Mutex::new(StateInfo {
+                state: CameraState::Starting,
+                reason: None,
+                since: now,
+                retries: 0,
+            }),
+            decoded: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+            queue,
+            started: Instant::now(),
+        })
+    }
+
+    pub fn info(&self) -> StateInfo {
+        match self.info.lock() {
+            Ok(i) => i.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, state: CameraState, reason: Option<String>, retries: u32, now: DateTime<Utc>) {
+        if let Ok(mut i) = self.info.lock() {
+            *i = StateInfo {
+                state,
+                reason,
+                since: now,
+                retries,
+            };
+        }
+    }
+}
+
+/// Called whenever a camera's state changes (the supervisor publishes it).
+pub type StateListener = Arc<dyn Fn(&CameraStatus) + Send + Sync>;
+
+/// Everything a camera thread needs.
+pub struct CameraTask {
+    pub camera: CameraConfig,
+    pub ingest: IngestConfig,
+    pub clock: Arc<dyn Clock>,
+    pub shutdown: Shutdown,
+    pub status: Arc<CameraStatus>,
+    pub on_state: StateListener,
+}
+
+/// Exponential backoff with a cap and ±20 % jitter (so cameras that failed together do not retry in lockstep).
+pub fn backoff_delay(attempt: u32, min: Duration, max: Duration, jitter_unit: f64) -> Duration {
+    let base = min.as_secs_f64() * 2f64.powi(attempt.min(30) as i32);
+    let capped = base.min(max.as_secs_f64());
+    let jitter = 1.0 + 0.4 * (jitter_unit.clamp(0.0, 1.0) - 0.5);
+    Duration::from_secs_f64((capped * jitter).min(max.as_secs_f64()).max(0.0))
+}
+
+/// Starts the camera thread and its clip-assembler thread.
+pub fn spawn_camera(
+    task: CameraTask,
+    frames_tx: PolicySender<Frame>,
+    frames_rx: Receiver<Frame>,
+    clips: Sender<ClipMsg>,
+) -> std::io::Result<(JoinHandle<()>, JoinHandle<()>)> {
+    let name = task.camera.name.clone();
+    let (clip_s, overlap_s) = (task.camera.clip_seconds, task.camera.clip_overlap_seconds);
+    let camera: Arc<str> = task.status.name.clone();
+    let assembler = std::thread::Builder::new()
+        .name(format!("clips-{name}"))
+        .spawn(move || assemble(camera, frames_rx, clips, clip_s, overlap_s))?;
+    let cam_thread = std::thread::Builder::new()
+        .name(format!("cam-{name}"))
+        .spawn(move || camera_loop(task, frames_tx))?;
+    Ok((cam_thread, assembler))
+}
+
+fn assemble(
+    camera: Arc<str>,
+    frames: Receiver<Frame>,
+    clips: Sender<ClipMsg>,
+    clip_s: f64,
+    overlap_s: f64,
+) {
+    let mut asm = ClipAssembler::new(clip_s, overlap_s);
+    for frame in frames.iter() {
+        for clip in asm.push(frame) {
+            if clips.send(ClipMsg::Clip(clip)).is_err() {
+                return;
+            }
+        }
+    }
+    if let Some(clip) = asm.flush() {
+        let _ = clips.send(ClipMsg::Clip(clip));
+    }
+    let _ = clips.send(ClipMsg::End { camera });
+}
+
+fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
+    let CameraTask {
+        camera,
+        ingest,
+        clock,
+        shutdown,
+        status,
+        on_state,
+    } = task;
+    let set = |state, reason: Option<String>, retries| {
+        status.set(state, reason, retries, clock.now());
+        on_state(&status);
+    };
+    let kind = match SourceKind::parse(&camera.url) {
+        Ok(k) => k,
+        Err(e) => {
+            set(CameraState::Ended, Some(format!("bad url: {e}")), 0);
+            return;
+        }
+    };
+    let live = kind.is_live();
+    let watchdog = Duration::from_secs_f64(ingest.watchdog_secs);
+    let (rmin, rmax) = (
+        Duration::from_secs_f64(ingest.retry_min_secs),
+        Duration::from_secs_f64(ingest.retry_max_secs),
+    );
+    let name: Arc<str> = status.name.clone();
+    let mut queue = Some(frames_tx);
+    let mut attempt: u32 = 0;
+    let mut next_seq = 0u64;
+    let mut next_pts = Duration::ZERO;
+    let started = Instant::now();
+    loop {
+        let Some(q) = queue.take() else { break };
+        let base_pts = if attempt == 0 && next_seq == 0 {
+            Duration::ZERO
+        } else {
+            // keep stream time monotonic across reconnects: continue from wall time elapsed
+            next_pts.max(started.elapsed())
+        };
+        let shared = SinkShared::new(
+            name.clone(),
+            clock.clone(),
+            camera.sample_fps,
+            q,
+            (next_seq, base_pts),
+        );
+        let mut announce = || {
+            set(CameraState::Running, None, 0);
+        };
+        let outcome = match pipeline::build(&kind, camera.realtime, &shared) {
+            Ok(p) => {
+                let o = pipeline::run(&p, &shared, live, watchdog, &shutdown, &mut announce);
+                drop(p);
+                o
+            }
+            Err(e) => RunOutcome::Failed(e),
+        };
+        queue = shared.take_queue();
+        let produced = shared.sampled.load(Ordering::Relaxed);
+        status
+            .decoded
+            .fetch_add(shared.decoded.load(Ordering::Relaxed), Ordering::Relaxed);
+        status.sampled.fetch_add(produced, Ordering::Relaxed);
+        next_seq = shared.next_seq();
+        next_pts = Duration::from_nanos(shared.last_pts_ns.load(Ordering::Relaxed))
+            + Duration::from_millis(1);
+        if produced > 0 {
+            attempt = 0;
+        }
+        let reason = match outcome {
+            RunOutcome::Stopped => {
+                set(CameraState::Ended, Some("shutdown".into()), 0);
+                break;
+            }
+            RunOutcome::Eos if !live => {
+                tracing::info!(camera = %name, frames = produced, "end of stream");
+                set(CameraState::Ended, Some("end of stream".into()), 0);
+                break;
+            }
+            RunOutcome::Failed(e) if !live => {
+                tracing::error!(camera = %name, error = %e, debug = e.debug.as_deref().unwrap_or(""), "camera failed");
+                set(CameraState::Ended, Some(format!("error: {e}")), 0);
+                break;
+            }
+            RunOutcome::Eos => "stream ended".to_string(),
+            RunOutcome::Failed(e) => format!("error: {e}"),
+            RunOutcome::Stalled(d) => format!("no frames for {:.0} s", d.as_secs_f64()),
+        };
+        attempt += 1;
+        let jitter = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0) as f64)
+            / 1e9;
+        let delay = backoff_delay(attempt - 1, rmin, rmax, jitter);
+        tracing::warn!(camera = %name, %reason, retry_in_s = delay.as_secs_f64(), attempt, "camera retrying");
+        set(CameraState::Retrying, Some(reason), attempt);
+        if shutdown.sleep(delay) {
+            set(CameraState::Ended, Some("shutdown".into()), attempt);
+            break;
+        }
+    }
+    // dropping the queue's sender ends the assembler, which flushes its last clip downstream
+    drop(queue);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(30));
+        let d: Vec<f64> = (0..8)
+            .map(|a| backoff_delay(a, min, max, 0.5).as_secs_f64())
+            .collect();
+        assert_eq!(d, vec![1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]);
+    }
+
+    #[test]
+    fn jitter_stays_within_twenty_percent_and_under_the_cap() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(30));
+        assert!((backoff_delay(2, min, max, 0.0).as_secs_f64() - 3.2).abs() < 1e-9);
+        assert!((backoff_delay(2, min, max, 1.0).as_secs_f64() - 4.8).abs() < 1e-9);
+        assert!(backoff_delay(10, min, max, 1.0) <= max);
+    }
+}

@@ -1,0 +1,402 @@
+//! GStreamer pipelines per source kind: source → videoconvert → appsink (packed RGB at the camera's resolution).
+//!
+//! Sampling happens on videoconvert's sink pad (a buffer probe, by stream pts) so frames that are not sampled are
+//! never colour-converted. The appsink callback copies a sampled frame (removing row padding: take the stride from
+//! VideoInfo) into the camera's bounded frame queue, whose full-policy decides what is lost.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::frame::Frame;
+use super::sampler::Sampler;
+use super::source::SourceKind;
+use crate::clock::Clock;
+use crate::queue::{PolicySender, Pushed};
+
+/// A pipeline failure, with the element that reported it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("camera {camera}: {message}{}", element.as_ref().map(|e| format!(" (from {e})")).unwrap_or_default())]
+pub struct IngestError {
+    pub camera: String,
+    pub element: Option<String>,
+    pub message: String,
+    pub debug: Option<String>,
+}
+
+/// State shared between the pad probe, the appsink callback and the camera thread for one pipeline run.
+pub struct SinkShared {
+    pub camera: Arc<str>,
+    pub clock: Arc<dyn Clock>,
+    sampler: Mutex<Sampler>,
+    first_pts: Mutex<Option<gst::ClockTime>>,
+    queue: Mutex<Option<PolicySender<Frame>>>,
+    seq: AtomicU64,
+    /// Added to stream pts so time keeps increasing across reconnects of the same camera.
+    pts_base: Duration,
+    pub last_pts_ns: AtomicU64,
+    pub started: Instant,
+    /// Milliseconds since `started` of the last frame seen by the probe (decoded), for the watchdog.
+    pub last_frame_ms: AtomicU64,
+    pub decoded: AtomicU64,
+    pub sampled: AtomicU64,
+}
+
+impl SinkShared {
+    pub fn new(
+        camera: Arc<str>,
+        clock: Arc<dyn Clock>,
+        sample_fps: f64,
+        queue: PolicySender<Frame>,
+        (seq_base, pts_base): (u64, Duration),
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            camera,
+            clock,
+            sampler: Mutex::new(Sampler::new(sample_fps)),
+            first_pts: Mutex::new(None),
+            queue: Mutex::new(Some(queue)),
+            seq: AtomicU64::new(seq_base),
+            pts_base,
+            last_pts_ns: AtomicU64::new(pts_base.as_nanos() as u64),
+            started: Instant::now(),
+            last_frame_ms: AtomicU64::new(0),
+            decoded: AtomicU64::new(0),
+            sampled: AtomicU64::new(0),
+        })
+    }
+
+    /// Hands the queue back (end of this run), so the pipeline's callbacks can no longer hold it open.
+    pub fn take_queue(&self) -> Option<PolicySender<Frame>> {
+        self.queue.lock().ok().and_then(|mut q| q.take())
+    }
+
+    fn stream_pts(&self, pts: Option<gst::ClockTime>) -> Option<Duration> {
+        let pts = pts?;
+        let mut first = self.first_pts.lock().ok()?;
+        let base = *first.get_or_insert(pts);
+        Some(self.pts_base + Duration::from_nanos(pts.nseconds().saturating_sub(base.nseconds())))
+    }
+
+    /// The next frame seq number (continues across reconnects).
+    pub fn next_seq(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+
+    fn accept(&self, pts: Option<gst::ClockTime>) -> bool {
+        self.decoded.fetch_add(1, Ordering::Relaxed);
+        self.last_frame_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        match self.stream_pts(pts) {
+            Some(p) => self
+                .sampler
+                .lock()
+                .map(|mut s| s.accept(p))
+                .unwrap_or(false),
+            // buffers without timestamps cannot be sampled by stream time; keep none rather than guess
+            None => false,
+        }
+    }
+
+    fn on_sample(&self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|_| {
+            gst::element_error!(
+                sink,
+                gst::StreamError::Format,
+                ("appsink got caps that are not raw video")
+            );
+            gst::FlowError::NotNegotiated
+        })?;
+        let pts = self.stream_pts(buffer.pts()).unwrap_or_default();
+        let map = buffer.map_readable().map_err(|_| {
+            gst::element_error!(
+                sink,
+                gst::ResourceError::Read,
+                ("could not map a video buffer")
+            );
+            gst::FlowError::Error
+        })?;
+        let (w, h) = (info.width() as usize, info.height() as usize);
+        let stride = info.stride().first().copied().unwrap_or(0).max(0) as usize;
+        let offset = info.offset().first().copied().unwrap_or(0);
+        let row = w * 3;
+        if stride < row || map.len() < offset + stride * h.saturating_sub(1) + row {
+            gst::element_error!(
+                sink,
+                gst::StreamError::Format,
+                ("video buffer smaller than its caps say")
+            );
+            return Err(gst::FlowError::Error);
+        }
+        let mut rgb = Vec::with_capacity(row * h);
+        for y in 0..h {
+            let start = offset + y * stride;
+            rgb.extend_from_slice(&map[start..start + row]);
+        }
+        drop(map);
+        let frame = Frame {
+            camera: self.camera.clone(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            pts,
+            wall: self.clock.now(),
+            width: w as u32,
+            height: h as u32,
+            rgb: Arc::new(rgb),
+        };
+        self.sampled.fetch_add(1, Ordering::Relaxed);
+        self.last_pts_ns
+            .store(pts.as_nanos() as u64, Ordering::Relaxed);
+        let guard = self.queue.lock().map_err(|_| gst::FlowError::Error)?;
+        match guard.as_ref().map(|q| q.push(frame)) {
+            Some(Pushed::Closed) | None => Err(gst::FlowError::Flushing),
+            Some(_) => Ok(gst::FlowSuccess::Ok),
+        }
+    }
+}
+
+fn make(factory: &str, camera: &str) -> Result<gst::Element, IngestError> {
+    gst::ElementFactory::make(factory).build().map_err(|e| IngestError {
+        camera: camera.to_string(),
+        element: Some(factory.to_string()),
+        message: format!("GStreamer element '{factory}' is missing ({e}); install the GStreamer plugins (setup.sh)"),
+        debug: None,
+    })
+}
+
+/// Builds (but does not start) the pipeline for one camera.
+pub fn build(
+    kind: &SourceKind,
+    realtime: bool,
+    shared: &Arc<SinkShared>,
+) -> Result<gst::Pipeline, IngestError> {
+    let camera = shared.camera.to_string();
+    let err = |message: String| IngestError {
+        camera: camera.clone(),
+        element: None,
+        message,
+        debug: None,
+    };
+    let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
+    let convert = make("videoconvert", &camera)?;
+    let appsink = gst_app::AppSink::builder()
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", "RGB")
+                .build(),
+        )
+        // files at their own pace only when asked (realtime); otherwise as fast as inference takes them
+        .sync(realtime && !kind.is_live())
+        .max_buffers(2)
+        .build();
+    pipeline
+        .add_many([&convert, appsink.upcast_ref()])
+        .map_err(|e| err(e.to_string()))?;
+    convert
+        .link(&appsink)
+        .map_err(|e| err(format!("linking videoconvert to appsink: {e}")))?;
+
+    let convert_sink = convert
+        .static_pad("sink")
+        .ok_or_else(|| err("videoconvert has no sink pad".into()))?;
+    let probe_shared = shared.clone();
+    convert_sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().and_then(|b| b.pts());
+        if probe_shared.accept(pts) {
+            gst::PadProbeReturn::Ok
+        } else {
+            // Take the buffer and report it handled: with GStreamer 1.22, returning Drop after the bindings
+            // consumed the data makes the core unref NULL (a GStreamer-CRITICAL per dropped frame).
+            drop(info.take_buffer());
+            gst::PadProbeReturn::Handled
+        }
+    });
+    let sink_shared = shared.clone();
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| sink_shared.on_sample(sink))
+            .build(),
+    );
+
+    match kind {
+        SourceKind::File(_) | SourceKind::Rtsp(_) => {
+            let uri = match kind {
+                SourceKind::File(path) => {
+                    let abs = std::path::absolute(path)
+                        .map_err(|e| err(format!("{}: {e}", path.display())))?;
+                    if !abs.is_file() {
+                        return Err(err(format!("video file {} does not exist", abs.display())));
+                    }
+                    gst::glib::filename_to_uri(&abs, None)
+                        .map_err(|e| err(format!("{}: {e}", abs.display())))?
+                        .to_string()
+                }
+                SourceKind::Rtsp(url) => url.clone(),
+                _ => unreachable!("matched above"),
+            };
+            let src = make("uridecodebin", &camera)?;
+            src.set_property("uri", &uri);
+            pipeline.add(&src).map_err(|e| err(e.to_string()))?;
+            let convert_weak = convert.downgrade();
+            src.connect_pad_added(move |_, pad| {
+                let Some(convert) = convert_weak.upgrade() else {
+                    return;
+                };
+                let is_video = pad
+                    .current_caps()
+                    .or_else(|| Some(pad.query_caps(None)))
+                    .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                    .unwrap_or(false);
+                let Some(sink) = convert.static_pad("sink") else {
+                    return;
+                };
+                // only the first video stream; audio and further video pads stay unlinked
+                if is_video && !sink.is_linked() {
+                    if let Err(e) = pad.link(&sink) {
+                        tracing::warn!(error = ?e, "could not link decoded video pad");
+                    }
+                }
+            });
+        }
+        SourceKind::V4l2(dev) => {
+            let src = make("v4l2src", &camera)?;
+            src.set_property("device", dev.to_string_lossy().to_string());
+            pipeline.add(&src).map_err(|e| err(e.to_string()))?;
+            src.link(&convert)
+                .map_err(|e| err(format!("linking v4l2src: {e}")))?;
+        }
+        SourceKind::Test { pattern } => {
+            let src = make("videotestsrc", &camera)?;
+            src.set_property("is-live", true);
+            src.set_property_from_str("pattern", pattern);
+            let caps = make("capsfilter", &camera)?;
+            caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("width", 640)
+                    .field("height", 480)
+                    .field("framerate", gst::Fraction::new(10, 1))
+                    .build(),
+            );
+            pipeline
+                .add_many([&src, &caps])
+                .map_err(|e| err(e.to_string()))?;
+            gst::Element::link_many([&src, &caps, &convert])
+                .map_err(|e| err(format!("linking videotestsrc: {e}")))?;
+        }
+    }
+    Ok(pipeline)
+}
+
+/// How one run of a pipeline ended.
+#[derive(Debug)]
+pub enum RunOutcome {
+    /// End of stream (files; a live source that ended).
+    Eos,
+    /// Shutdown was requested.
+    Stopped,
+    Failed(IngestError),
+    /// A live source produced no frame for the watchdog period.
+    Stalled(Duration),
+}
+
+/// Plays the pipeline until EOS, error, stall or shutdown. `on_first_frame` is called once when frames flow.
+pub fn run(
+    pipeline: &gst::Pipeline,
+    shared: &SinkShared,
+    live: bool,
+    watchdog: Duration,
+    shutdown: &crate::shutdown::Shutdown,
+    on_first_frame: &mut dyn FnMut(),
+) -> RunOutcome {
+    let camera = shared.camera.to_string();
+    let outcome = (|| {
+        let bus = match pipeline.bus() {
+            Some(b) => b,
+            None => {
+                return RunOutcome::Failed(IngestError {
+                    camera: camera.clone(),
+                    element: None,
+                    message: "pipeline has no bus".into(),
+                    debug: None,
+                })
+            }
+        };
+        if let Err(e) = pipeline.set_state(gst::State::Playing) {
+            // the real reason is on the bus (e.g. "Resource not found")
+            let msg = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(500),
+                &[gst::MessageType::Error],
+            );
+            return RunOutcome::Failed(bus_error(&camera, msg.as_ref()).unwrap_or(IngestError {
+                camera: camera.clone(),
+                element: None,
+                message: format!("could not start the pipeline: {e}"),
+                debug: None,
+            }));
+        }
+        let mut announced = false;
+        let started = Instant::now();
+        loop {
+            if shutdown.is_triggered() {
+                return RunOutcome::Stopped;
+            }
+            let msg = bus.timed_pop_filtered(
+                gst::ClockTime::from_mseconds(100),
+                &[gst::MessageType::Eos, gst::MessageType::Error],
+            );
+            if let Some(msg) = msg {
+                match msg.view() {
+                    gst::MessageView::Eos(_) => return RunOutcome::Eos,
+                    gst::MessageView::Error(_) => {
+                        if let Some(e) = bus_error(&camera, Some(&msg)) {
+                            return RunOutcome::Failed(e);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let sampled = shared.sampled.load(Ordering::Relaxed);
+            if !announced && sampled > 0 {
+                announced = true;
+                on_first_frame();
+            }
+            if live {
+                let last = shared.last_frame_ms.load(Ordering::Relaxed);
+                let now = shared.started.elapsed().as_millis() as u64;
+                let since = if shared.decoded.load(Ordering::Relaxed) == 0 {
+                    started.elapsed()
+                } else {
+                    Duration::from_millis(now.saturating_sub(last))
+                };
+                if since > watchdog {
+                    return RunOutcome::Stalled(since);
+                }
+            }
+        }
+    })();
+    let _ = pipeline.set_state(gst::State::Null);
+    outcome
+}
+
+fn bus_error(camera: &str, msg: Option<&gst::Message>) -> Option<IngestError> {
+    let msg = msg?;
+    if let gst::MessageView::Error(e) = msg.view() {
+        Some(IngestError {
+            camera: camera.to_string(),
+            element: e.src().map(|s| s.path_string().to_string()),
+            message: e.error().to_string(),
+            debug: e.debug().map(|d| d.to_string()),
+        })
+    } else {
+        None
+    }
+}

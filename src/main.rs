@@ -1,0 +1,231 @@
+//! Command line: `run`, `validate`, `detect`. Exit codes: 0 ok, 1 runtime failure, 2 bad config, 3 messages not
+//! acknowledged by the broker before the drain timeout.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use scenewatch::clock::SystemClock;
+use scenewatch::config::Config;
+use scenewatch::infer::Models;
+use scenewatch::shutdown::Shutdown;
+use scenewatch::supervisor::RunError;
+
+#[derive(Parser)]
+#[command(
+    name = "scenewatch",
+    version,
+    about = "Watches camera streams and tells people over MQTT what is happening"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a config file; lists every problem with its key path.
+    Validate {
+        /// The config file (positional or --config).
+        file: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
+    Detect {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// PNG or JPEG files.
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        /// Directory to write `<name>.detections.jpg` with boxes drawn.
+        #[arg(long)]
+        draw: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match cli.command {
+        Command::Validate { file, config } => {
+            let Some(path) = file.or(config) else {
+                eprintln!("validate: give the config file (scenewatch validate FILE)");
+                return ExitCode::from(2);
+            };
+            match Config::load(&path) {
+                Ok(cfg) => {
+                    println!(
+                        "{}: OK ({} camera(s): {})",
+                        path.display(),
+                        cfg.cameras.len(),
+                        cfg.cameras
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run { config } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            run_daemon(cfg)
+        }
+        Command::Detect {
+            config,
+            images,
+            draw,
+        } => match detect(&config, &images, draw.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run_daemon(cfg: Config) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = Shutdown::new();
+    let result = rt.block_on(async {
+        let sd = shutdown.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                tracing::error!("could not install signal handlers");
+                return;
+            };
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            tracing::info!("shutdown requested: draining (send the signal again to exit at once)");
+            sd.trigger();
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            tracing::warn!("second signal: exiting without draining");
+            std::process::exit(130);
+        });
+        scenewatch::run(cfg, shutdown.clone(), Arc::new(SystemClock)).await
+    });
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e @ RunError::Undelivered { .. }) => {
+            tracing::error!("{e}");
+            ExitCode::from(3)
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn detect(
+    config: &std::path::Path,
+    images: &[PathBuf],
+    draw: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let mut models = Models::load(&cfg)?;
+    for path in images {
+        let img = image::open(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .to_rgb8();
+        let (w, h) = img.dimensions();
+        let dets = models.detector.detect(img.as_raw(), w, h)?;
+        let top = match models.encoder.as_mut() {
+            Some(enc) => enc
+                .encode(&[(img.as_raw().as_slice(), w, h)])?
+                .first()
+                .map(|e| e.top_k(5))
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let imagenet: Vec<_> = top
+            .iter()
+            .map(|(i, p)| serde_json::json!({"class": models.imagenet_labels.get(*i), "p": (p * 1000.0).round() / 1000.0}))
+            .collect();
+        let line = serde_json::json!({
+            "input": path.display().to_string(),
+            "detections": dets.iter().map(|d| serde_json::json!({
+                "label": d.label, "score": (d.score * 1000.0).round() / 1000.0,
+                "box": [d.bbox.x1.round(), d.bbox.y1.round(), d.bbox.x2.round(), d.bbox.y2.round()],
+            })).collect::<Vec<_>>(),
+            "imagenet_top5": imagenet,
+        });
+        println!("{line}");
+        if let Some(dir) = draw {
+            let mut canvas = img.clone();
+            for d in &dets {
+                draw_box(&mut canvas, d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2);
+            }
+            std::fs::create_dir_all(dir)?;
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "image".into());
+            canvas.save(dir.join(format!("{stem}.detections.jpg")))?;
+        }
+    }
+    Ok(())
+}
+
+fn draw_box(img: &mut image::RgbImage, x1: f32, y1: f32, x2: f32, y2: f32) {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 {
+        return;
+    }
+    let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max - 1);
+    let (x1, x2, y1, y2) = (clamp(x1, w), clamp(x2, w), clamp(y1, h), clamp(y2, h));
+    let colour = image::Rgb([255u8, 40, 40]);
+    for t in 0..2u32 {
+        for x in x1..=x2 {
+            img.put_pixel(x, (y1 + t).min(h - 1), colour);
+            img.put_pixel(x, y2.saturating_sub(t), colour);
+        }
+        for y in y1..=y2 {
+            img.put_pixel((x1 + t).min(w - 1), y, colour);
+            img.put_pixel(x2.saturating_sub(t), y, colour);
+        }
+    }
+}
