@@ -28,6 +28,8 @@ pub enum RunError {
     Infer(#[from] InferError),
     #[error("{0}")]
     Start(String),
+    #[error("every camera failed: {0}")]
+    AllCamerasFailed(String),
     #[error(
         "{undelivered} message(s) were not acknowledged by the broker before the drain timeout"
     )]
@@ -232,10 +234,18 @@ pub async fn run(
         ),
         "finished"
     );
+    let failed: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.failed.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|s| format!("{} ({})", s.name, s.info().reason.unwrap_or_default()))
+        .collect();
     if report.publish.undelivered > 0 {
         return Err(RunError::Undelivered {
             undelivered: report.publish.undelivered,
         });
+    }
+    if !statuses.is_empty() && failed.len() == statuses.len() {
+        return Err(RunError::AllCamerasFailed(failed.join("; ")));
     }
     Ok(report)
 }

@@ -54,6 +54,8 @@ pub struct CameraStatus {
     pub sampled: AtomicU64,
     pub queue: Arc<QueueStats>,
     pub started: Instant,
+    /// Set when the camera ended because of an error (not EOS or shutdown).
+    pub failed: std::sync::atomic::AtomicBool,
 }
 
 impl CameraStatus {
@@ -70,6 +72,7 @@ impl CameraStatus {
             sampled: AtomicU64::new(0),
             queue,
             started: Instant::now(),
+            failed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -169,6 +172,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
     let kind = match SourceKind::parse(&camera.url) {
         Ok(k) => k,
         Err(e) => {
+            status.failed.store(true, Ordering::Relaxed);
             set(CameraState::Ended, Some(format!("bad url: {e}")), 0);
             return;
         }
@@ -235,6 +239,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             }
             RunOutcome::Failed(e) if !live => {
                 tracing::error!(camera = %name, error = %e, debug = e.debug.as_deref().unwrap_or(""), "camera failed");
+                status.failed.store(true, Ordering::Relaxed);
                 set(CameraState::Ended, Some(format!("error: {e}")), 0);
                 break;
             }

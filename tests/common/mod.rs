@@ -1,0 +1,235 @@
+//! Test fixtures: real media (fetched by scripts/deps.sh), a real mosquitto broker on a free port (stopped by
+//! PID), an MQTT recorder, and a way to run the real `scenewatch` binary on a generated config.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where scripts/deps.sh put the sample media.
+pub fn media(name: &str) -> PathBuf {
+    let dir = std::env::var_os("SCENEWATCH_MEDIA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/scenewatch/media"));
+    let p = dir.join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/deps.sh (or set SCENEWATCH_MEDIA) before the tests",
+        p.display()
+    );
+    p
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A mosquitto process on 127.0.0.1:port; killed (by PID) on drop.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conf = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
+            .expect("write mosquitto.conf");
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto must be installed (scripts/deps.sh)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One received MQTT message.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
+}
+
+impl Msg {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.topic, self.payload))
+    }
+}
+
+/// Subscribes to `filter` (reconnecting if the broker restarts) and records everything.
+pub struct Recorder {
+    pub msgs: Arc<Mutex<Vec<Msg>>>,
+    client: rumqttc::Client,
+}
+
+impl Recorder {
+    pub fn start(port: u16, filter: &str) -> Self {
+        let mut opts = rumqttc::MqttOptions::new(format!("test-rec-{port}-{}", std::process::id()), "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(5));
+        opts.set_max_packet_size(16 << 20, 16 << 20);
+        let (client, mut conn) = rumqttc::Client::new(opts, 64);
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let store = msgs.clone();
+        let sub_client = client.clone();
+        let filter = filter.to_string();
+        std::thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) => {
+                        let _ = sub_client.try_subscribe(filter.clone(), rumqttc::QoS::AtLeastOnce);
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => {
+                        let _ = ready_tx.send(());
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
+                        if let Ok(mut m) = store.lock() {
+                            m.push(Msg {
+                                topic: p.topic.clone(),
+                                payload: String::from_utf8_lossy(&p.payload).to_string(),
+                                retain: p.retain,
+                            });
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(rumqttc::ConnectionError::RequestsDone) => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(200)),
+                }
+            }
+        });
+        ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+        Self { msgs, client }
+    }
+
+    pub fn all(&self) -> Vec<Msg> {
+        self.msgs.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    pub fn on(&self, topic: &str) -> Vec<Msg> {
+        self.all().into_iter().filter(|m| m.topic == topic).collect()
+    }
+
+    /// Waits until `pred` holds over the recorded messages.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&[Msg]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.all()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; got {:#?}", self.all());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+    }
+}
+
+/// A config file for the daemon in a temp dir: `body` is appended after [mqtt] and [models].
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+pub fn write_config(port: u16, prefix: &str, body: &str) -> TestConfig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("scenewatch.toml");
+    let models = repo().join("models");
+    let text = format!(
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{prefix}\"\ntopic_prefix = \"{prefix}\"\nreconnect_max_secs = 1.0\n\n[models]\ndir = \"{}\"\n\n{body}\n",
+        models.display()
+    );
+    let mut f = std::fs::File::create(&path).expect("config file");
+    f.write_all(text.as_bytes()).expect("write config");
+    TestConfig { dir, path }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_scenewatch")
+}
+
+/// Runs `scenewatch run --config path` to completion (with a timeout) and returns its output.
+pub fn run_daemon(config: &Path, timeout: Duration) -> Output {
+    let child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info,ort=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scenewatch");
+    wait_with_timeout(child, timeout)
+}
+
+pub fn wait_with_timeout(mut child: Child, timeout: Duration) -> Output {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "scenewatch did not finish within {timeout:?}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    child.wait_with_output().expect("output")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Asserts the process did not panic and returns its combined log.
+pub fn no_panic(o: &Output) -> String {
+    let log = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o));
+    assert!(!log.contains("panicked"), "scenewatch panicked:\n{log}");
+    log
+}

@@ -1,0 +1,95 @@
+//! End to end on real parts: vtest.avi (real CCTV footage) → GStreamer → NanoDet/EfficientNet on ONNX Runtime →
+//! rules → a real mosquitto broker. Asserts what a user subscribed to the topics would check.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+
+/// vtest.avi is 795 frames at 10 fps.
+const VIDEO_SECONDS: f64 = 79.5;
+
+#[test]
+fn person_alerts_on_vtest_reach_the_broker_in_order_and_the_daemon_exits_cleanly() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "e2e/#");
+    let cfg = write_config(
+        broker.port,
+        "e2e",
+        &format!(
+            "[[cameras]]\nname = \"walkway\"\nurl = \"file://{}\"\nsample_fps = 2.0\nclip_seconds = 4.0\n",
+            media("vtest.avi").display()
+        ),
+    );
+    let out = run_daemon(&cfg.path, Duration::from_secs(300));
+    let log = no_panic(&out);
+    assert!(out.status.success(), "exit {:?}\n{log}", out.status);
+
+    rec.wait_for("status stopped", Duration::from_secs(10), |m| {
+        m.iter().any(|m| m.topic == "e2e/status" && m.payload == "stopped")
+    });
+    // status: online first, stopped last
+    let status: Vec<String> = rec.on("e2e/status").into_iter().map(|m| m.payload).collect();
+    assert_eq!(status.first().map(String::as_str), Some("online"), "{status:?}");
+    assert_eq!(status.last().map(String::as_str), Some("stopped"), "{status:?}");
+
+    // the camera state goes running → ended (end of stream) and says which provider ran the models
+    let states: Vec<_> = rec.on("e2e/walkway/state").iter().map(|m| m.json()).collect();
+    assert!(states.iter().any(|s| s["state"] == "running"), "{states:?}");
+    let last = states.last().expect("state messages");
+    assert_eq!(last["state"], "ended");
+    assert_eq!(last["reason"], "end of stream");
+    assert_eq!(last["frames_sampled"], 159, "2 fps over 79.5 s");
+    assert_eq!(last["providers"]["detector"], "CPUExecutionProvider");
+    // a subscriber arriving later gets the retained status, info and camera state
+    let late = Recorder::start(broker.port, "e2e/#");
+    late.wait_for("retained status/info/state", Duration::from_secs(5), |m| m.len() >= 3);
+    let retained: HashMap<String, Msg> = late.all().into_iter().map(|m| (m.topic.clone(), m)).collect();
+    assert_eq!(retained.get("e2e/status").map(|m| m.payload.as_str()), Some("stopped"));
+    assert!(retained.get("e2e/info").is_some_and(|m| m.retain), "{retained:?}");
+    assert_eq!(
+        retained.get("e2e/walkway/state").map(|m| m.json()["state"].clone()),
+        Some(serde_json::json!("ended"))
+    );
+    assert!(late.on("e2e/walkway/alerts").is_empty(), "alerts must not be retained");
+
+    // alerts: person, new … end per id, ids correlate, counts and timestamps make sense
+    let alerts: Vec<_> = rec.on("e2e/walkway/alerts").iter().map(|m| m.json()).collect();
+    let person: Vec<_> = alerts.iter().filter(|a| a["label"] == "person").collect();
+    assert!(!person.is_empty(), "no person alert: {alerts:#?}");
+    let mut by_id: HashMap<String, Vec<&serde_json::Value>> = HashMap::new();
+    for a in &person {
+        assert_eq!(a["schema"], 1);
+        assert_eq!(a["camera"], "walkway");
+        by_id.entry(a["id"].as_str().expect("id").to_string()).or_default().push(a);
+    }
+    for (id, msgs) in &by_id {
+        let types: Vec<&str> = msgs.iter().map(|m| m["type"].as_str().unwrap_or("?")).collect();
+        assert_eq!(types.first(), Some(&"new"), "{id}: {types:?}");
+        assert_eq!(types.last(), Some(&"end"), "{id}: {types:?}");
+        assert!(types[1..types.len() - 1].iter().all(|t| *t == "update"), "{id}: {types:?}");
+        let end = msgs.last().expect("end");
+        let (s, e) = (end["stream_start"].as_f64().unwrap_or(-1.0), end["stream_end"].as_f64().unwrap_or(-1.0));
+        assert!(0.0 <= s && s <= e && e <= VIDEO_SECONDS, "{id}: stream {s}..{e}");
+        let started = chrono::DateTime::parse_from_rfc3339(end["started_at"].as_str().unwrap_or(""));
+        let ended = chrono::DateTime::parse_from_rfc3339(end["ended_at"].as_str().unwrap_or(""));
+        assert!(matches!((&started, &ended), (Ok(a), Ok(b)) if a <= b), "{id}: {started:?} {ended:?}");
+        assert!(end["summary"].as_str().unwrap_or("").contains("people"), "{end}");
+    }
+    let max_count = person.iter().filter_map(|a| a["count"].as_u64()).max().unwrap_or(0);
+    assert!(max_count >= 2, "vtest shows several people at once; max count {max_count}");
+}
+
+#[test]
+fn validate_accepts_the_shipped_configs() {
+    for cfg in ["pipelines/demo.toml", "deploy/scenewatch.example.toml"] {
+        let out = std::process::Command::new(bin())
+            .args(["validate"])
+            .arg(repo().join(cfg))
+            .output()
+            .expect("run validate");
+        assert!(out.status.success(), "{cfg}: {}", stderr(&out));
+    }
+}
