@@ -413,7 +413,7 @@ impl Config {
         if self.mqtt.outbox_capacity < 16 {
             bad("mqtt.outbox_capacity".into(), "must be >= 16");
         }
-        if !(self.mqtt.reconnect_max_secs > 0.0) {
+        if !positive(self.mqtt.reconnect_max_secs) {
             bad("mqtt.reconnect_max_secs".into(), "must be > 0");
         }
         if self.mqtt.keep_alive_secs < 5 {
@@ -425,13 +425,13 @@ impl Config {
         if self.ingest.clip_queue == 0 {
             bad("ingest.clip_queue".into(), "must be > 0");
         }
-        if !(self.ingest.watchdog_secs > 0.0) {
+        if !positive(self.ingest.watchdog_secs) {
             bad("ingest.watchdog_secs".into(), "must be > 0");
         }
-        if !(self.ingest.retry_min_secs > 0.0) {
+        if !positive(self.ingest.retry_min_secs) {
             bad("ingest.retry_min_secs".into(), "must be > 0");
         }
-        if !(self.ingest.retry_max_secs >= self.ingest.retry_min_secs) {
+        if !non_negative(self.ingest.retry_max_secs - self.ingest.retry_min_secs) {
             bad(
                 "ingest.retry_max_secs".into(),
                 "must be >= ingest.retry_min_secs",
@@ -449,7 +449,7 @@ impl Config {
         if !(0.1..=0.95).contains(&self.inference.nms_iou) {
             bad("inference.nms_iou".into(), "must be in 0.1..=0.95");
         }
-        if !(self.shutdown.drain_timeout_secs >= 0.0) {
+        if !non_negative(self.shutdown.drain_timeout_secs) {
             bad("shutdown.drain_timeout_secs".into(), "must be >= 0");
         }
         if self.cameras.is_empty() {
@@ -469,12 +469,12 @@ impl Config {
             if let Err(e) = crate::ingest::source::SourceKind::parse(&cam.url) {
                 bad(k("url"), &e);
             }
-            if !(cam.sample_fps > 0.0) {
+            if !positive(cam.sample_fps) {
                 bad(k("sample_fps"), "must be > 0");
             } else if cam.sample_fps > 60.0 {
                 bad(k("sample_fps"), "must be <= 60");
             }
-            if !(cam.clip_seconds > 0.0) {
+            if !positive(cam.clip_seconds) {
                 bad(k("clip_seconds"), "must be > 0");
             } else if cam.sample_fps > 0.0 && cam.sample_fps * cam.clip_seconds > 256.0 {
                 bad(
@@ -502,10 +502,10 @@ impl Config {
                 if rule.min_frames == 0 {
                     bad(rk("min_frames"), "must be >= 1");
                 }
-                if !(rule.end_after_seconds >= 0.0) {
+                if !non_negative(rule.end_after_seconds) {
                     bad(rk("end_after_seconds"), "must be >= 0");
                 }
-                if !(rule.cooldown_seconds >= 0.0) {
+                if !non_negative(rule.cooldown_seconds) {
                     bad(rk("cooldown_seconds"), "must be >= 0");
                 }
             }
@@ -518,6 +518,16 @@ impl ShutdownConfig {
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.drain_timeout_secs.max(0.0))
     }
+}
+
+/// `x > 0`, false for NaN (a NaN from the environment must not pass validation).
+fn positive(x: f64) -> bool {
+    x > 0.0
+}
+
+/// `x >= 0`, false for NaN.
+fn non_negative(x: f64) -> bool {
+    x >= 0.0
 }
 
 pub fn valid_camera_name(name: &str) -> bool {
