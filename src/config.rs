@@ -27,6 +27,9 @@ pub struct Config {
     pub inference: InferenceConfig,
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Fused language head parameters (prompt scoring).
+    #[serde(default)]
+    pub language: crate::infer::head::HeadConfig,
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
 }
@@ -91,6 +94,11 @@ pub struct ModelsConfig {
     pub detector: PathBuf,
     pub encoder: PathBuf,
     pub imagenet_labels: PathBuf,
+    pub text_encoder: PathBuf,
+    pub tokenizer: PathBuf,
+    pub language_head: PathBuf,
+    /// Where label-bank embeddings are cached (keyed by model hash + texts). Unset: no cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for ModelsConfig {
@@ -102,6 +110,10 @@ impl Default for ModelsConfig {
             detector: "nanodet_g_416.onnx".into(),
             encoder: "efficientnet_lite0.onnx".into(),
             imagenet_labels: "imagenet_classes.txt".into(),
+            text_encoder: "minilm_l6_v2.onnx".into(),
+            tokenizer: "minilm_tokenizer.json".into(),
+            language_head: "language_head.onnx".into(),
+            cache_dir: Some("/var/cache/scenewatch/embeddings".into()),
         }
     }
 }
@@ -221,6 +233,41 @@ pub struct CameraConfig {
     /// Label rules; empty = `person` and `vehicle` with defaults.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Natural-language scene prompts scored per clip by the language head.
+    #[serde(default)]
+    pub prompts: Vec<PromptConfig>,
+}
+
+/// A scene prompt: opens a `kind = "prompt"` alert when its calibrated clip score stays at or above
+/// `threshold` for `enter_clips` clips in a row; ends when it stays below `exit_threshold` for `exit_clips`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PromptConfig {
+    pub text: String,
+    #[serde(default = "default_prompt_threshold")]
+    pub threshold: f32,
+    /// Defaults to `threshold − 0.05` (hysteresis).
+    pub exit_threshold: Option<f32>,
+    #[serde(default = "default_one")]
+    pub enter_clips: u32,
+    #[serde(default = "default_two")]
+    pub exit_clips: u32,
+}
+
+fn default_prompt_threshold() -> f32 {
+    0.75
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_two() -> u32 {
+    2
+}
+
+impl PromptConfig {
+    pub fn exit(&self) -> f32 {
+        self.exit_threshold.unwrap_or(self.threshold - 0.05)
+    }
 }
 
 fn default_sample_fps() -> f64 {
@@ -446,6 +493,36 @@ impl Config {
                 "must be in 0.05..=0.99",
             );
         }
+        let l = &self.language;
+        if !(1..=1000).contains(&l.top_k) {
+            bad("language.top_k".into(), "must be in 1..=1000");
+        }
+        if !(0.1..=100.0).contains(&l.temperature) {
+            bad("language.temperature".into(), "must be in 0.1..=100");
+        }
+        if !(0.0..=1.0).contains(&l.alpha) {
+            bad("language.alpha".into(), "must be in 0..=1");
+        }
+        for (k, w) in [
+            ("w_classifier", l.w_classifier),
+            ("w_detections", l.w_detections),
+            ("w_empty", l.w_empty),
+        ] {
+            if !(0.0..=10.0).contains(&w) {
+                bad(format!("language.{k}"), "must be in 0..=10");
+            }
+        }
+        for (k, t) in [
+            ("label_template", &l.label_template),
+            ("prompt_template", &l.prompt_template),
+        ] {
+            if !t.contains("{}") {
+                bad(
+                    format!("language.{k}"),
+                    "must contain {} where the text goes",
+                );
+            }
+        }
         if !(0.1..=0.95).contains(&self.inference.nms_iou) {
             bad("inference.nms_iou".into(), "must be in 0.1..=0.95");
         }
@@ -484,6 +561,21 @@ impl Config {
             }
             if !(cam.clip_overlap_seconds >= 0.0 && cam.clip_overlap_seconds < cam.clip_seconds) {
                 bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
+            }
+            for (j, p) in cam.prompts.iter().enumerate() {
+                let pk = |field: &str| format!("cameras[{i}].prompts[{j}].{field}");
+                if p.text.trim().is_empty() || p.text.len() > 300 {
+                    bad(pk("text"), "must be 1..300 characters");
+                }
+                if !(0.0..=1.0).contains(&p.threshold) {
+                    bad(pk("threshold"), "must be in 0..=1 (calibrated score)");
+                }
+                if !(0.0..=1.0).contains(&p.exit()) || p.exit() > p.threshold {
+                    bad(pk("exit_threshold"), "must be in 0..=threshold");
+                }
+                if p.enter_clips == 0 || p.exit_clips == 0 {
+                    bad(pk("enter_clips"), "enter_clips and exit_clips must be >= 1");
+                }
             }
             for (j, rule) in cam.rules.iter().enumerate() {
                 let rk = |field: &str| format!("cameras[{i}].rules[{j}].{field}");

@@ -9,6 +9,7 @@ pub mod config;
 pub mod events;
 pub mod infer;
 pub mod ingest;
+pub mod prompts_cli;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;

@@ -38,6 +38,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Natural-language prompts: score them on photos or videos before deploying.
+    Prompts {
+        #[command(subcommand)]
+        command: PromptsCommand,
+    },
     /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
     Detect {
         #[arg(long, short)]
@@ -48,6 +53,27 @@ enum Command {
         /// Directory to write `<name>.detections.jpg` with boxes drawn.
         #[arg(long)]
         draw: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsCommand {
+    /// Print each prompt's calibrated score (and raw cosine) per photo, or per clip of a video.
+    Test {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Use this camera's [[cameras.prompts]] (default: the first camera that has prompts).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Prompts to test instead of the config's (repeatable).
+        #[arg(long = "prompt")]
+        prompts: Vec<String>,
+        /// One JSON line per input: {"input", "scores": [{"prompt", "score", "raw"}…]} sorted by score.
+        #[arg(long)]
+        json: bool,
+        /// Photos (PNG/JPEG) or video files.
+        #[arg(long = "image", alias = "input", required = true)]
+        inputs: Vec<PathBuf>,
     },
 }
 
@@ -103,6 +129,28 @@ fn main() -> ExitCode {
             };
             run_daemon(cfg)
         }
+        Command::Prompts {
+            command:
+                PromptsCommand::Test {
+                    config,
+                    camera,
+                    prompts,
+                    json,
+                    inputs,
+                },
+        } => match scenewatch::prompts_cli::run(scenewatch::prompts_cli::TestArgs {
+            config,
+            camera,
+            prompts,
+            inputs,
+            json,
+        }) {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Detect {
             config,
             images,

@@ -15,15 +15,34 @@ fn camera(url: &str) -> String {
 fn nonexistent_video_is_a_clear_error_and_a_published_ended_state() {
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "bad1/#");
-    let cfg = write_config(broker.port, "bad1", &camera("file:///nonexistent/video.avi"));
+    let cfg = write_config(
+        broker.port,
+        "bad1",
+        &camera("file:///nonexistent/video.avi"),
+    );
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("/nonexistent/video.avi") && log.contains("does not exist"), "{log}");
-    rec.wait_for("ended state", Duration::from_secs(5), |m| m.iter().any(|m| m.topic == "bad1/cam/state"));
-    let st = rec.on("bad1/cam/state").last().map(|m| m.json()).expect("state");
+    assert!(
+        log.contains("/nonexistent/video.avi") && log.contains("does not exist"),
+        "{log}"
+    );
+    rec.wait_for("ended state", Duration::from_secs(5), |m| {
+        m.iter().any(|m| m.topic == "bad1/cam/state")
+    });
+    let st = rec
+        .on("bad1/cam/state")
+        .last()
+        .map(|m| m.json())
+        .expect("state");
     assert_eq!(st["state"], "ended");
-    assert!(st["reason"].as_str().unwrap_or("").contains("does not exist"), "{st}");
+    assert!(
+        st["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not exist"),
+        "{st}"
+    );
 }
 
 #[test]
@@ -41,14 +60,25 @@ fn truncated_and_corrupt_videos_do_not_panic() {
 
     let broker = Broker::start();
     // truncated: the readable part is processed (people are in it) and the camera ends; exit 0
-    let cfg = write_config(broker.port, "bad2", &camera(&format!("file://{}", truncated.display())));
+    let cfg = write_config(
+        broker.port,
+        "bad2",
+        &camera(&format!("file://{}", truncated.display())),
+    );
     let out = run_daemon(&cfg.path, Duration::from_secs(120));
     let log = no_panic(&out);
     assert!(matches!(out.status.code(), Some(0) | Some(1)), "{log}");
-    assert!(log.contains("clips="), "the truncated part must be processed:\n{log}");
+    assert!(
+        log.contains("clips="),
+        "the truncated part must be processed:\n{log}"
+    );
 
     for bad in [&corrupt, &notvideo] {
-        let cfg = write_config(broker.port, "bad3", &camera(&format!("file://{}", bad.display())));
+        let cfg = write_config(
+            broker.port,
+            "bad3",
+            &camera(&format!("file://{}", bad.display())),
+        );
         let out = run_daemon(&cfg.path, Duration::from_secs(60));
         let log = no_panic(&out);
         assert_eq!(out.status.code(), Some(1), "{}: {log}", bad.display());
@@ -58,15 +88,34 @@ fn truncated_and_corrupt_videos_do_not_panic() {
 
 #[test]
 fn config_errors_name_the_file_and_key_and_exit_2() {
-    let cfg = write_config(1, "cfg", &format!("{}sample_fsp = 3.0\n", camera("test://")));
+    let cfg = write_config(
+        1,
+        "cfg",
+        &format!("{}sample_fsp = 3.0\n", camera("test://")),
+    );
     for args in [vec!["validate"], vec!["run", "--config"]] {
-        let out = Command::new(bin()).args(&args).arg(&cfg.path).output().expect("run");
+        let out = Command::new(bin())
+            .args(&args)
+            .arg(&cfg.path)
+            .output()
+            .expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = stderr(&out);
-        assert!(err.contains("sample_fsp") && err.contains("scenewatch.toml"), "{err}");
+        assert!(
+            err.contains("sample_fsp") && err.contains("scenewatch.toml"),
+            "{err}"
+        );
     }
-    let cfg = write_config(1, "cfg", "[[cameras]]\nname = \"Bad Name\"\nurl = \"ftp://x\"\nsample_fps = -1.0\n");
-    let out = Command::new(bin()).arg("validate").arg(&cfg.path).output().expect("run");
+    let cfg = write_config(
+        1,
+        "cfg",
+        "[[cameras]]\nname = \"Bad Name\"\nurl = \"ftp://x\"\nsample_fps = -1.0\n",
+    );
+    let out = Command::new(bin())
+        .arg("validate")
+        .arg(&cfg.path)
+        .output()
+        .expect("run");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2));
     for key in ["cameras[0].name", "cameras[0].url", "cameras[0].sample_fps"] {
@@ -86,7 +135,10 @@ fn missing_and_wrong_models_are_named() {
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("detector model file") && log.contains("no_such_model.onnx"), "{log}");
+    assert!(
+        log.contains("detector model file") && log.contains("no_such_model.onnx"),
+        "{log}"
+    );
 
     // a real model, but the wrong one: the image encoder where the detector should be
     let text = std::fs::read_to_string(&cfg.path)
@@ -96,7 +148,10 @@ fn missing_and_wrong_models_are_named() {
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("is not the expected model") && log.contains("input_1:0"), "{log}");
+    assert!(
+        log.contains("is not the expected model") && log.contains("input_1:0"),
+        "{log}"
+    );
 
     // a corrupt model file
     let junk = cfg.dir.path().join("junk.onnx");
@@ -108,17 +163,28 @@ fn missing_and_wrong_models_are_named() {
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
-    assert!(log.contains("could not be loaded") && log.contains("junk.onnx"), "{log}");
+    assert!(
+        log.contains("could not be loaded") && log.contains("junk.onnx"),
+        "{log}"
+    );
 }
 
 #[test]
 fn broker_down_at_start_loses_no_alert() {
-    // nothing listens on the port while the daemon processes the whole clip; the broker comes up later
+    // a consumer with a persistent session subscribes, then the broker goes away; the daemon processes the whole
+    // clip while nothing listens on the port; the broker comes back later and everything must arrive
     let port = free_port();
+    let state = tempfile::tempdir().expect("tmp");
+    let mut broker = Broker::start_persistent(port, state.path());
+    let rec = Recorder::start_persistent(port, "late/#");
+    broker.stop();
     let cfg = write_config(
         port,
         "late",
-        &format!("[shutdown]\ndrain_timeout_secs = 120.0\n\n{}", camera(&format!("file://{}", media("vtest.avi").display()))),
+        &format!(
+            "[shutdown]\ndrain_timeout_secs = 120.0\n\n{}",
+            camera(&format!("file://{}", media("vtest.avi").display()))
+        ),
     );
     let child = Command::new(bin())
         .args(["run", "--config"])
@@ -128,18 +194,33 @@ fn broker_down_at_start_loses_no_alert() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_secs(20));
-    let broker = Broker::start_on(port);
-    let rec = Recorder::start(broker.port, "late/#");
+    let _broker = Broker::start_persistent(port, state.path());
     let out = wait_with_timeout(child, Duration::from_secs(180));
     let log = no_panic(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("MQTT broker unreachable"), "the outage must be logged:\n{log}");
-    rec.wait_for("stopped", Duration::from_secs(5), |m| m.iter().any(|m| m.payload == "stopped"));
+    assert!(
+        log.contains("MQTT broker unreachable"),
+        "the outage must be logged:\n{log}"
+    );
+    let raised = log.matches("type=New").count()
+        + log.matches("type=Update").count()
+        + log.matches("type=End").count();
+    assert!(raised >= 2, "{log}");
+    rec.wait_for("every alert", Duration::from_secs(30), |m| {
+        m.iter().filter(|m| m.topic == "late/cam/alerts").count() >= raised
+    });
     let alerts: Vec<_> = rec.on("late/cam/alerts").iter().map(|m| m.json()).collect();
-    let types: Vec<_> = alerts.iter().map(|a| a["type"].as_str().unwrap_or("").to_string()).collect();
+    let types: Vec<_> = alerts
+        .iter()
+        .map(|a| a["type"].as_str().unwrap_or("").to_string())
+        .collect();
     assert_eq!(types.first().map(String::as_str), Some("new"), "{types:?}");
     assert_eq!(types.last().map(String::as_str), Some("end"), "{types:?}");
     // every alert raised while the broker was away arrived, in order, once
-    let raised = log.matches("type=New").count() + log.matches("type=Update").count() + log.matches("type=End").count();
-    assert_eq!(alerts.len(), raised, "raised {raised}, delivered {}:\n{log}", alerts.len());
+    assert_eq!(
+        alerts.len(),
+        raised,
+        "raised {raised}, delivered {}:\n{log}",
+        alerts.len()
+    );
 }

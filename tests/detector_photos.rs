@@ -20,8 +20,17 @@ fn detect(m: &mut Models, photo: &str) -> (Vec<Detection>, Vec<String>) {
     let img = image::open(media(photo)).expect("photo").to_rgb8();
     let (w, h) = img.dimensions();
     let dets = m.detector.detect(img.as_raw(), w, h).expect("detect");
-    let enc = m.encoder.as_mut().expect("encoder on").encode(&[(img.as_raw().as_slice(), w, h)]).expect("encode");
-    let top: Vec<String> = enc[0].top_k(3).into_iter().map(|(i, _)| m.imagenet_labels[i].clone()).collect();
+    let enc = m
+        .encoder
+        .as_mut()
+        .expect("encoder on")
+        .encode(&[(img.as_raw().as_slice(), w, h)])
+        .expect("encode");
+    let top: Vec<String> = enc[0]
+        .top_k(3)
+        .into_iter()
+        .map(|(i, _)| m.imagenet_labels[i].clone())
+        .collect();
     (dets, top)
 }
 
@@ -38,7 +47,10 @@ fn astronaut_is_one_person_with_a_box_around_her() {
     let b = people[0].bbox;
     assert!(people[0].score >= 0.6, "{dets:?}");
     // 512x512 photo, the astronaut fills most of the left/centre of the frame
-    assert!(b.x1 < 60.0 && b.y1 < 60.0 && b.x2 > 300.0 && b.y2 > 450.0, "{b:?}");
+    assert!(
+        b.x1 < 60.0 && b.y1 < 60.0 && b.x2 > 300.0 && b.y2 > 450.0,
+        "{b:?}"
+    );
 }
 
 #[test]
@@ -47,7 +59,10 @@ fn chelsea_is_a_cat_and_no_person() {
     let (dets, top) = detect(&mut m, "chelsea.png");
     assert_eq!(dets.first().map(|d| d.label), Some("cat"), "{dets:?}");
     assert!(!labels(&dets).contains(&"person"), "{dets:?}");
-    assert!(top.iter().any(|c| c.contains("cat") || c == "tabby"), "imagenet says {top:?}");
+    assert!(
+        top.iter().any(|c| c.contains("cat") || c == "tabby"),
+        "imagenet says {top:?}"
+    );
 }
 
 #[test]
@@ -56,12 +71,18 @@ fn coffee_has_a_cup_and_nobody() {
     // cup is checked at 0.25; the encoder is sure about it (espresso/cup).
     let mut m = models(0.25);
     let (dets, top) = detect(&mut m, "coffee.png");
-    let cup = dets.iter().find(|d| d.label == "cup").unwrap_or_else(|| panic!("no cup: {dets:?}"));
+    let cup = dets
+        .iter()
+        .find(|d| d.label == "cup")
+        .unwrap_or_else(|| panic!("no cup: {dets:?}"));
     // the cup stands in the upper middle of the 600x400 photo
     let cx = (cup.bbox.x1 + cup.bbox.x2) / 2.0;
     assert!((150.0..450.0).contains(&cx), "{cup:?}");
     assert!(!labels(&dets).contains(&"person"), "{dets:?}");
-    assert!(top.iter().any(|c| c == "espresso" || c == "cup"), "imagenet says {top:?}");
+    assert!(
+        top.iter().any(|c| c == "espresso" || c == "cup"),
+        "imagenet says {top:?}"
+    );
 }
 
 #[test]
@@ -75,5 +96,8 @@ fn an_empty_street_has_no_people() {
 fn basketball_players_are_people() {
     let mut m = models(0.5);
     let (dets, _) = detect(&mut m, "basketball1.png");
-    assert!(dets.iter().filter(|d| d.label == "person").count() >= 2, "{dets:?}");
+    assert!(
+        dets.iter().filter(|d| d.label == "person").count() >= 2,
+        "{dets:?}"
+    );
 }

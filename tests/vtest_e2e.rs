@@ -28,15 +28,32 @@ fn person_alerts_on_vtest_reach_the_broker_in_order_and_the_daemon_exits_cleanly
     assert!(out.status.success(), "exit {:?}\n{log}", out.status);
 
     rec.wait_for("status stopped", Duration::from_secs(10), |m| {
-        m.iter().any(|m| m.topic == "e2e/status" && m.payload == "stopped")
+        m.iter()
+            .any(|m| m.topic == "e2e/status" && m.payload == "stopped")
     });
     // status: online first, stopped last
-    let status: Vec<String> = rec.on("e2e/status").into_iter().map(|m| m.payload).collect();
-    assert_eq!(status.first().map(String::as_str), Some("online"), "{status:?}");
-    assert_eq!(status.last().map(String::as_str), Some("stopped"), "{status:?}");
+    let status: Vec<String> = rec
+        .on("e2e/status")
+        .into_iter()
+        .map(|m| m.payload)
+        .collect();
+    assert_eq!(
+        status.first().map(String::as_str),
+        Some("online"),
+        "{status:?}"
+    );
+    assert_eq!(
+        status.last().map(String::as_str),
+        Some("stopped"),
+        "{status:?}"
+    );
 
     // the camera state goes running → ended (end of stream) and says which provider ran the models
-    let states: Vec<_> = rec.on("e2e/walkway/state").iter().map(|m| m.json()).collect();
+    let states: Vec<_> = rec
+        .on("e2e/walkway/state")
+        .iter()
+        .map(|m| m.json())
+        .collect();
     assert!(states.iter().any(|s| s["state"] == "running"), "{states:?}");
     let last = states.last().expect("state messages");
     assert_eq!(last["state"], "ended");
@@ -45,41 +62,91 @@ fn person_alerts_on_vtest_reach_the_broker_in_order_and_the_daemon_exits_cleanly
     assert_eq!(last["providers"]["detector"], "CPUExecutionProvider");
     // a subscriber arriving later gets the retained status, info and camera state
     let late = Recorder::start(broker.port, "e2e/#");
-    late.wait_for("retained status/info/state", Duration::from_secs(5), |m| m.len() >= 3);
-    let retained: HashMap<String, Msg> = late.all().into_iter().map(|m| (m.topic.clone(), m)).collect();
-    assert_eq!(retained.get("e2e/status").map(|m| m.payload.as_str()), Some("stopped"));
-    assert!(retained.get("e2e/info").is_some_and(|m| m.retain), "{retained:?}");
+    late.wait_for("retained status/info/state", Duration::from_secs(5), |m| {
+        m.len() >= 3
+    });
+    let retained: HashMap<String, Msg> = late
+        .all()
+        .into_iter()
+        .map(|m| (m.topic.clone(), m))
+        .collect();
     assert_eq!(
-        retained.get("e2e/walkway/state").map(|m| m.json()["state"].clone()),
+        retained.get("e2e/status").map(|m| m.payload.as_str()),
+        Some("stopped")
+    );
+    assert!(
+        retained.get("e2e/info").is_some_and(|m| m.retain),
+        "{retained:?}"
+    );
+    assert_eq!(
+        retained
+            .get("e2e/walkway/state")
+            .map(|m| m.json()["state"].clone()),
         Some(serde_json::json!("ended"))
     );
-    assert!(late.on("e2e/walkway/alerts").is_empty(), "alerts must not be retained");
+    assert!(
+        late.on("e2e/walkway/alerts").is_empty(),
+        "alerts must not be retained"
+    );
 
     // alerts: person, new … end per id, ids correlate, counts and timestamps make sense
-    let alerts: Vec<_> = rec.on("e2e/walkway/alerts").iter().map(|m| m.json()).collect();
+    let alerts: Vec<_> = rec
+        .on("e2e/walkway/alerts")
+        .iter()
+        .map(|m| m.json())
+        .collect();
     let person: Vec<_> = alerts.iter().filter(|a| a["label"] == "person").collect();
     assert!(!person.is_empty(), "no person alert: {alerts:#?}");
     let mut by_id: HashMap<String, Vec<&serde_json::Value>> = HashMap::new();
     for a in &person {
         assert_eq!(a["schema"], 1);
         assert_eq!(a["camera"], "walkway");
-        by_id.entry(a["id"].as_str().expect("id").to_string()).or_default().push(a);
+        by_id
+            .entry(a["id"].as_str().expect("id").to_string())
+            .or_default()
+            .push(a);
     }
     for (id, msgs) in &by_id {
-        let types: Vec<&str> = msgs.iter().map(|m| m["type"].as_str().unwrap_or("?")).collect();
+        let types: Vec<&str> = msgs
+            .iter()
+            .map(|m| m["type"].as_str().unwrap_or("?"))
+            .collect();
         assert_eq!(types.first(), Some(&"new"), "{id}: {types:?}");
         assert_eq!(types.last(), Some(&"end"), "{id}: {types:?}");
-        assert!(types[1..types.len() - 1].iter().all(|t| *t == "update"), "{id}: {types:?}");
+        assert!(
+            types[1..types.len() - 1].iter().all(|t| *t == "update"),
+            "{id}: {types:?}"
+        );
         let end = msgs.last().expect("end");
-        let (s, e) = (end["stream_start"].as_f64().unwrap_or(-1.0), end["stream_end"].as_f64().unwrap_or(-1.0));
-        assert!(0.0 <= s && s <= e && e <= VIDEO_SECONDS, "{id}: stream {s}..{e}");
-        let started = chrono::DateTime::parse_from_rfc3339(end["started_at"].as_str().unwrap_or(""));
+        let (s, e) = (
+            end["stream_start"].as_f64().unwrap_or(-1.0),
+            end["stream_end"].as_f64().unwrap_or(-1.0),
+        );
+        assert!(
+            0.0 <= s && s <= e && e <= VIDEO_SECONDS,
+            "{id}: stream {s}..{e}"
+        );
+        let started =
+            chrono::DateTime::parse_from_rfc3339(end["started_at"].as_str().unwrap_or(""));
         let ended = chrono::DateTime::parse_from_rfc3339(end["ended_at"].as_str().unwrap_or(""));
-        assert!(matches!((&started, &ended), (Ok(a), Ok(b)) if a <= b), "{id}: {started:?} {ended:?}");
-        assert!(end["summary"].as_str().unwrap_or("").contains("people"), "{end}");
+        assert!(
+            matches!((&started, &ended), (Ok(a), Ok(b)) if a <= b),
+            "{id}: {started:?} {ended:?}"
+        );
+        assert!(
+            end["summary"].as_str().unwrap_or("").contains("people"),
+            "{end}"
+        );
     }
-    let max_count = person.iter().filter_map(|a| a["count"].as_u64()).max().unwrap_or(0);
-    assert!(max_count >= 2, "vtest shows several people at once; max count {max_count}");
+    let max_count = person
+        .iter()
+        .filter_map(|a| a["count"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        max_count >= 2,
+        "vtest shows several people at once; max count {max_count}"
+    );
 }
 
 #[test]
@@ -92,4 +159,70 @@ fn validate_accepts_the_shipped_configs() {
             .expect("run validate");
         assert!(out.status.success(), "{cfg}: {}", stderr(&out));
     }
+}
+
+#[test]
+fn prompt_alerts_flow_through_the_same_lifecycle() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "pr/#");
+    // measured on vtest: "people walking on a path" scores 0.668-0.691 per clip, "an empty street" 0.615-0.659
+    let cfg = write_config(
+        broker.port,
+        "pr",
+        &format!(
+            "[[cameras]]\nname = \"walkway\"\nurl = \"file://{}\"\n\n[[cameras.rules]]\nlabel = \"person\"\n\n\
+             [[cameras.prompts]]\ntext = \"people walking on a path\"\nthreshold = 0.65\nexit_threshold = 0.6\n\n\
+             [[cameras.prompts]]\ntext = \"an empty street\"\nthreshold = 0.72\n",
+            media("vtest.avi").display()
+        ),
+    );
+    let out = run_daemon(&cfg.path, Duration::from_secs(300));
+    let log = no_panic(&out);
+    assert!(out.status.success(), "{log}");
+    rec.wait_for("stopped", Duration::from_secs(10), |m| {
+        m.iter().any(|m| m.payload == "stopped")
+    });
+    let alerts: Vec<_> = rec
+        .on("pr/walkway/alerts")
+        .iter()
+        .map(|m| m.json())
+        .collect();
+    let prompt: Vec<_> = alerts.iter().filter(|a| a["kind"] == "prompt").collect();
+    assert!(!prompt.is_empty(), "no prompt alert: {alerts:#?}");
+    assert!(
+        prompt
+            .iter()
+            .all(|a| a["prompt"] == "people walking on a path"),
+        "{prompt:#?}"
+    );
+    assert_eq!(
+        prompt.first().map(|a| a["type"].clone()),
+        Some(serde_json::json!("new"))
+    );
+    assert_eq!(
+        prompt.last().map(|a| a["type"].clone()),
+        Some(serde_json::json!("end"))
+    );
+    let id = &prompt[0]["id"];
+    assert!(prompt.iter().all(|a| &a["id"] == id), "one alert, one id");
+    let new = prompt[0];
+    assert!(new["score"].as_f64().unwrap_or(0.0) >= 0.65, "{new}");
+    assert_eq!(
+        new["frames"].as_array().map(|f| f.len()),
+        Some(3),
+        "which frames drove it: {new}"
+    );
+    // label alerts still come alongside
+    assert!(alerts
+        .iter()
+        .any(|a| a["kind"] == "label" && a["label"] == "person"));
+    let info: serde_json::Value = rec.on("pr/info").last().map(|m| m.json()).expect("info");
+    let names: Vec<_> = info["models"]
+        .as_array()
+        .map(|m| m.iter().map(|x| x["name"].clone()).collect())
+        .unwrap_or_default();
+    assert!(
+        names.contains(&serde_json::json!("language_head")),
+        "{info}"
+    );
 }

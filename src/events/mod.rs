@@ -1,6 +1,7 @@
 //! Events stage (async task): applies each camera's rules to clip results in order and turns the resulting
 //! alert lifecycle messages into outbound MQTT messages. Ends when inference closes its channel.
 
+pub mod prompts;
 pub mod rules;
 
 use std::collections::HashMap;
@@ -13,17 +14,20 @@ use crate::infer::worker::InferOut;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
+use prompts::{PromptObs, PromptState};
 use rules::{Alert, RuleState};
 
 /// Per-camera rule states.
 pub struct Engine {
     cameras: HashMap<String, Vec<RuleState>>,
+    prompts: HashMap<String, Vec<PromptState>>,
     new_id: Box<dyn FnMut() -> String + Send>,
 }
 
 impl Engine {
     pub fn new(cameras: &[CameraConfig], new_id: Box<dyn FnMut() -> String + Send>) -> Self {
-        let cameras = cameras
+        let cfgs = cameras;
+        let cameras = cfgs
             .iter()
             .map(|c| {
                 let name: Arc<str> = Arc::from(c.name.as_str());
@@ -36,7 +40,24 @@ impl Engine {
                 )
             })
             .collect();
-        Self { cameras, new_id }
+        let prompts = cfgs
+            .iter()
+            .map(|c| {
+                let name: Arc<str> = Arc::from(c.name.as_str());
+                (
+                    c.name.clone(),
+                    c.prompts
+                        .iter()
+                        .map(|p| PromptState::new(name.clone(), p.clone()))
+                        .collect(),
+                )
+            })
+            .collect();
+        Self {
+            cameras,
+            prompts,
+            new_id,
+        }
     }
 
     /// Alerts caused by one inference output, in order.
@@ -57,10 +78,37 @@ impl Engine {
                     );
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
                 }
+                if let (Some(states), Some(scores)) =
+                    (self.prompts.get_mut(&*r.camera), r.prompts.as_ref())
+                {
+                    for state in states.iter_mut() {
+                        let Some(k) = scores.texts.iter().position(|t| *t == state.cfg.text) else {
+                            continue;
+                        };
+                        let per_frame = scores.frame_scores(k);
+                        let obs = PromptObs {
+                            index: r.clip_index,
+                            start: r.start.as_secs_f64(),
+                            end: r.end.as_secs_f64(),
+                            score: scores.clip[k],
+                            raw: scores.raw[k],
+                            frames: r
+                                .frames
+                                .iter()
+                                .zip(per_frame)
+                                .map(|(f, s)| (f.pts.as_secs_f64(), f.wall, s))
+                                .collect(),
+                        };
+                        out.extend(state.on_clip(&obs, &mut *self.new_id));
+                    }
+                }
             }
             InferOut::CameraEnded { camera } => {
                 if let Some(rules) = self.cameras.get_mut(&**camera) {
                     out.extend(rules.iter_mut().filter_map(|r| r.finish()));
+                }
+                if let Some(states) = self.prompts.get_mut(&**camera) {
+                    out.extend(states.iter_mut().filter_map(|p| p.finish()));
                 }
             }
         }

@@ -95,6 +95,9 @@ pub struct Alert {
     pub kind: &'static str,
     pub camera: String,
     pub label: String,
+    /// The prompt text (`kind = "prompt"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
     /// Best detection score seen so far in this alert.
     pub score: f32,
     /// Objects in view in the latest clip (max over its frames); 0 in `end`.
@@ -106,6 +109,9 @@ pub struct Alert {
     pub stream_start: f64,
     pub stream_end: Option<f64>,
     pub clip: ClipRef,
+    /// The frames that drove a prompt alert (best three of the latest clip; `kind = "prompt"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<Vec<super::prompts::FrameScore>>,
     pub summary: String,
 }
 
@@ -256,6 +262,7 @@ impl RuleState {
             kind: "label",
             camera: self.camera.to_string(),
             label: self.rule.label.clone(),
+            prompt: None,
             score: (o.best * 1000.0).round() / 1000.0,
             count: o.count,
             max_count: o.max_count,
@@ -264,6 +271,7 @@ impl RuleState {
             stream_start: round1(o.stream_start),
             stream_end: ended.then(|| round1(o.last_seen_pts)),
             clip: o.last_clip.clone(),
+            frames: None,
             summary: summarize(&self.camera, &self.rule.label, t, o),
         }
     }

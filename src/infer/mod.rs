@@ -3,11 +3,14 @@
 
 pub mod detector;
 pub mod encoder;
+pub mod head;
 pub mod labels;
 pub mod preprocess;
 pub mod runtime;
+pub mod text;
 pub mod worker;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,7 @@ use crate::clip::Clip;
 use crate::config::Config;
 use detector::{DecodeParams, Detection, Detector, MAX_DETECTIONS};
 use encoder::{Encoder, Encoding};
+use head::{LanguageHead, PromptSet};
 use runtime::{InferError, LoadedModel, SessionOptions};
 
 /// Per-frame results.
@@ -38,6 +42,7 @@ pub struct FrameResult {
 pub struct ClipTimings {
     pub detector_ms: f64,
     pub encoder_ms: f64,
+    pub head_ms: f64,
     pub total_ms: f64,
 }
 
@@ -49,7 +54,29 @@ pub struct ClipResult {
     pub start: Duration,
     pub end: Duration,
     pub frames: Vec<FrameResult>,
+    /// Prompt scores from the language head (cameras with prompts).
+    pub prompts: Option<PromptScores>,
     pub timings: ClipTimings,
+}
+
+/// The language head's verdict on one clip.
+#[derive(Debug, Clone)]
+pub struct PromptScores {
+    pub texts: Arc<Vec<String>>,
+    /// Calibrated clip score per prompt (0..1).
+    pub clip: Vec<f32>,
+    /// Raw pooled cosine per prompt.
+    pub raw: Vec<f32>,
+    /// frames × prompts calibrated scores: which frames drove each prompt.
+    pub frames: Vec<f32>,
+}
+
+impl PromptScores {
+    /// Per-frame scores of prompt `k`.
+    pub fn frame_scores(&self, k: usize) -> Vec<f32> {
+        let n = self.texts.len().max(1);
+        self.frames.iter().skip(k).step_by(n).copied().collect()
+    }
 }
 
 /// What a user needs to know about a loaded model (logged, and published on `<prefix>/info`).
@@ -82,6 +109,9 @@ pub struct Models {
     pub detector: Detector,
     pub encoder: Option<Encoder>,
     pub imagenet_labels: Arc<Vec<String>>,
+    pub head: Option<LanguageHead>,
+    /// Each camera's embedded prompts.
+    pub prompt_sets: HashMap<String, (Arc<Vec<String>>, PromptSet)>,
 }
 
 impl Models {
@@ -102,7 +132,11 @@ impl Models {
                 max_detections: MAX_DETECTIONS,
             },
         )?;
-        let (encoder, imagenet_labels) = if cfg.inference.encoder {
+        let want_head = cfg
+            .cameras
+            .iter()
+            .any(|c| c.enabled && !c.prompts.is_empty());
+        let (encoder, imagenet_labels) = if cfg.inference.encoder || want_head {
             let enc_path = cfg.models.resolve(&cfg.models.encoder);
             let enc = Encoder::new(runtime::open_model(env, "encoder", &enc_path, opts)?)?;
             let labels =
@@ -111,17 +145,115 @@ impl Models {
         } else {
             (None, Vec::new())
         };
-        Ok(Self {
+        let mut models = Self {
             detector,
             encoder,
             imagenet_labels: Arc::new(imagenet_labels),
-        })
+            head: None,
+            prompt_sets: HashMap::new(),
+        };
+        if want_head {
+            models.load_head(cfg)?;
+            for cam in cfg
+                .cameras
+                .iter()
+                .filter(|c| c.enabled && !c.prompts.is_empty())
+            {
+                let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
+                models.set_prompts(&cam.name, &texts)?;
+            }
+        }
+        Ok(models)
+    }
+
+    /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
+    pub fn load_head(&mut self, cfg: &Config) -> Result<(), InferError> {
+        let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
+        let opts = SessionOptions {
+            provider: cfg.models.provider,
+            intra_threads: cfg.inference.intra_threads,
+        };
+        if self.imagenet_labels.is_empty() {
+            self.imagenet_labels = Arc::new(encoder::load_imagenet_labels(
+                &cfg.models.resolve(&cfg.models.imagenet_labels),
+            )?);
+        }
+        let text_model = runtime::open_model(
+            env,
+            "text_encoder",
+            &cfg.models.resolve(&cfg.models.text_encoder),
+            opts,
+        )?;
+        let text = text::TextEncoder::new(text_model, &cfg.models.resolve(&cfg.models.tokenizer))?;
+        // the head is tiny; CPU avoids a host↔device round trip per clip
+        let head_opts = SessionOptions {
+            provider: crate::config::ProviderChoice::Cpu,
+            intra_threads: 1,
+        };
+        let head_model = runtime::open_model(
+            env,
+            "language_head",
+            &cfg.models.resolve(&cfg.models.language_head),
+            head_opts,
+        )?;
+        self.head = Some(LanguageHead::new(
+            head_model,
+            text,
+            cfg.language.clone(),
+            &self.imagenet_labels,
+            cfg.models.cache_dir.as_deref(),
+        )?);
+        Ok(())
+    }
+
+    /// Embeds and installs a camera's prompts.
+    pub fn set_prompts(&mut self, camera: &str, texts: &[String]) -> Result<(), InferError> {
+        let head = self.head.as_mut().ok_or(InferError::Data {
+            what: "prompts",
+            message: "language head not loaded".into(),
+        })?;
+        let set = head.prompts(texts)?;
+        self.prompt_sets
+            .insert(camera.to_string(), (Arc::new(texts.to_vec()), set));
+        Ok(())
+    }
+
+    /// Scores a camera's prompts on already-inferred frames.
+    pub fn score_prompts(
+        &mut self,
+        camera: &str,
+        frames: &[FrameResult],
+    ) -> Result<Option<PromptScores>, InferError> {
+        let (Some(head), Some((texts, set))) = (self.head.as_mut(), self.prompt_sets.get(camera))
+        else {
+            return Ok(None);
+        };
+        let mut probs = Vec::with_capacity(frames.len() * 1000);
+        let mut det = Vec::with_capacity(frames.len() * 80);
+        for f in frames {
+            match &f.encoding {
+                Some(e) => probs.extend_from_slice(&e.probs),
+                None => probs.extend(std::iter::repeat_n(1.0 / 1000.0, 1000)),
+            }
+            det.extend_from_slice(&head::detection_evidence(&f.detections));
+        }
+        let out = head.score(&probs, &det, frames.len(), set)?;
+        Ok(Some(PromptScores {
+            texts: texts.clone(),
+            clip: out.clip_scores,
+            raw: out.clip_raw,
+            frames: out.frame_scores,
+        }))
     }
 
     pub fn reports(&self) -> Vec<ModelReport> {
         let mut r = vec![ModelReport::from(&self.detector.model)];
         if let Some(e) = &self.encoder {
             r.push(ModelReport::from(&e.model));
+        }
+        if let Some(h) = &self.head {
+            r.push(ModelReport::from(&h.text.model));
+            r.push(ModelReport::from(&h.model));
         }
         r
     }
@@ -155,7 +287,11 @@ impl Models {
             }
         }
         let encoder_ms = t1.elapsed().as_secs_f64() * 1e3;
+        let t2 = Instant::now();
+        let prompts = self.score_prompts(&clip.camera, &frames)?;
+        let head_ms = t2.elapsed().as_secs_f64() * 1e3;
         Ok(ClipResult {
+            prompts,
             camera: clip.camera.clone(),
             clip_index: clip.index,
             start: clip.start,
@@ -164,6 +300,7 @@ impl Models {
             timings: ClipTimings {
                 detector_ms,
                 encoder_ms,
+                head_ms,
                 total_ms: t0.elapsed().as_secs_f64() * 1e3,
             },
         })

@@ -47,10 +47,31 @@ impl Broker {
     }
 
     pub fn start_on(port: u16) -> Self {
+        Self::start_with(port, None)
+    }
+
+    /// A broker that keeps persistent sessions (and their queued QoS1 messages) in `state_dir` across restarts.
+    pub fn start_persistent(port: u16, state_dir: &Path) -> Self {
+        Self::start_with(port, Some(state_dir))
+    }
+
+    fn start_with(port: u16, state_dir: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"))
-            .expect("write mosquitto.conf");
+        let persistence = match state_dir {
+            // mosquitto started as root drops to its own user: the state directory must be writable for it
+            Some(d) => {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777));
+                format!("persistence true\npersistence_location {}/\n", d.display())
+            }
+            None => "persistence false\n".to_string(),
+        };
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persistence}"),
+        )
+        .expect("write mosquitto.conf");
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)
@@ -60,7 +81,10 @@ impl Broker {
             .expect("mosquitto must be installed (scripts/deps.sh)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
@@ -71,7 +95,9 @@ impl Broker {
     }
 
     pub fn stop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -92,7 +118,8 @@ pub struct Msg {
 
 impl Msg {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.payload).unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.topic, self.payload))
+        serde_json::from_str(&self.payload)
+            .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.topic, self.payload))
     }
 }
 
@@ -104,7 +131,22 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn start(port: u16, filter: &str) -> Self {
-        let mut opts = rumqttc::MqttOptions::new(format!("test-rec-{port}-{}", std::process::id()), "127.0.0.1", port);
+        Self::start_with(port, filter, true)
+    }
+
+    /// A subscriber with a persistent session (CleanSession = 0): the broker keeps its subscription and queues
+    /// QoS1 messages while it is away; it reconnects by itself.
+    pub fn start_persistent(port: u16, filter: &str) -> Self {
+        Self::start_with(port, filter, false)
+    }
+
+    fn start_with(port: u16, filter: &str, clean: bool) -> Self {
+        let mut opts = rumqttc::MqttOptions::new(
+            format!("test-rec-{port}-{}", std::process::id()),
+            "127.0.0.1",
+            port,
+        );
+        opts.set_clean_session(clean);
         opts.set_keep_alive(Duration::from_secs(5));
         opts.set_max_packet_size(16 << 20, 16 << 20);
         let (client, mut conn) = rumqttc::Client::new(opts, 64);
@@ -137,7 +179,9 @@ impl Recorder {
                 }
             }
         });
-        ready_rx.recv_timeout(Duration::from_secs(10)).expect("subscribed");
+        ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("subscribed");
         Self { msgs, client }
     }
 
@@ -146,7 +190,10 @@ impl Recorder {
     }
 
     pub fn on(&self, topic: &str) -> Vec<Msg> {
-        self.all().into_iter().filter(|m| m.topic == topic).collect()
+        self.all()
+            .into_iter()
+            .filter(|m| m.topic == topic)
+            .collect()
     }
 
     /// Waits until `pred` holds over the recorded messages.
@@ -156,7 +203,11 @@ impl Recorder {
             if pred(&self.all()) {
                 return;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; got {:#?}", self.all());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; got {:#?}",
+                self.all()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }

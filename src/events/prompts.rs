@@ -1,0 +1,317 @@
+//! Prompt alerts: the language head's calibrated clip score for a prompt, with hysteresis. An alert opens when
+//! the score is ≥ `threshold` for `enter_clips` consecutive clips and ends when it is < `exit_threshold` for
+//! `exit_clips` consecutive clips (or the stream ends); `update` when the score moves by ≥ 0.05. Pure.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::rules::{display_name, stream_clock, Alert, AlertType, ClipRef};
+use crate::config::PromptConfig;
+
+/// One frame's score for this prompt: what drove it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameScore {
+    pub stream_time: f64,
+    pub score: f32,
+}
+
+/// What a clip says about one prompt.
+#[derive(Debug, Clone)]
+pub struct PromptObs {
+    pub index: u64,
+    pub start: f64,
+    pub end: f64,
+    pub score: f32,
+    pub raw: f32,
+    /// (pts seconds, wall, calibrated score) per frame.
+    pub frames: Vec<(f64, DateTime<Utc>, f32)>,
+}
+
+#[derive(Debug, Clone)]
+struct Open {
+    id: String,
+    started_wall: DateTime<Utc>,
+    stream_start: f64,
+    last_wall: DateTime<Utc>,
+    last_pts: f64,
+    best: f32,
+    last_sent: f32,
+    last_clip: ClipRef,
+    drivers: Vec<FrameScore>,
+}
+
+#[derive(Debug)]
+pub struct PromptState {
+    pub cfg: PromptConfig,
+    camera: Arc<str>,
+    above: u32,
+    below: u32,
+    open: Option<Open>,
+}
+
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl PromptState {
+    pub fn new(camera: Arc<str>, cfg: PromptConfig) -> Self {
+        Self {
+            cfg,
+            camera,
+            above: 0,
+            below: 0,
+            open: None,
+        }
+    }
+
+    pub fn on_clip(&mut self, o: &PromptObs, new_id: &mut dyn FnMut() -> String) -> Vec<Alert> {
+        // the three best frames of the clip are the evidence shown with the alert
+        let mut drivers: Vec<FrameScore> = o
+            .frames
+            .iter()
+            .map(|(t, _, s)| FrameScore {
+                stream_time: (t * 10.0).round() / 10.0,
+                score: round3(*s),
+            })
+            .collect();
+        drivers.sort_by(|a, b| b.score.total_cmp(&a.score));
+        drivers.truncate(3);
+        let clip_ref = ClipRef {
+            index: o.index,
+            stream_start: (o.start * 10.0).round() / 10.0,
+            stream_end: (o.end * 10.0).round() / 10.0,
+            frames: o.frames.len(),
+            frames_with_label: o
+                .frames
+                .iter()
+                .filter(|f| f.2 >= self.cfg.threshold)
+                .count(),
+        };
+        if o.score >= self.cfg.threshold {
+            self.above += 1;
+        } else {
+            self.above = 0;
+        }
+        if o.score < self.cfg.exit() {
+            self.below += 1;
+        } else {
+            self.below = 0;
+        }
+        let mut out = Vec::new();
+        match self.open.as_mut() {
+            None if self.above >= self.cfg.enter_clips => {
+                let (first_t, first_w) = o
+                    .frames
+                    .iter()
+                    .find(|f| f.2 >= self.cfg.threshold)
+                    .or(o.frames.first())
+                    .map(|f| (f.0, f.1))
+                    .unwrap_or((o.start, Utc::now()));
+                let (last_t, last_w) = o
+                    .frames
+                    .last()
+                    .map(|f| (f.0, f.1))
+                    .unwrap_or((first_t, first_w));
+                self.open = Some(Open {
+                    id: new_id(),
+                    started_wall: first_w,
+                    stream_start: first_t,
+                    last_wall: last_w,
+                    last_pts: last_t,
+                    best: o.score,
+                    last_sent: o.score,
+                    last_clip: clip_ref,
+                    drivers,
+                });
+                out.push(self.message(AlertType::New, o.score));
+            }
+            None => {}
+            Some(open) => {
+                open.last_clip = clip_ref;
+                if self.below >= self.cfg.exit_clips {
+                    out.push(self.close(o.score));
+                } else {
+                    if o.score >= self.cfg.exit() {
+                        if let Some(f) = o.frames.last() {
+                            open.last_pts = f.0;
+                            open.last_wall = f.1;
+                        }
+                    }
+                    open.best = open.best.max(o.score);
+                    if (o.score - open.last_sent).abs() >= 0.05 {
+                        open.last_sent = o.score;
+                        open.drivers = drivers;
+                        out.push(self.message(AlertType::Update, o.score));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn finish(&mut self) -> Option<Alert> {
+        let last = self.open.as_ref()?.last_sent;
+        Some(self.close(last))
+    }
+
+    fn close(&mut self, score: f32) -> Alert {
+        let a = self.message(AlertType::End, score);
+        self.open = None;
+        self.above = 0;
+        self.below = 0;
+        a
+    }
+
+    fn message(&self, t: AlertType, score: f32) -> Alert {
+        let Some(o) = self.open.as_ref() else {
+            unreachable!("message() without an open prompt alert")
+        };
+        let ended = t == AlertType::End;
+        let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let cam = display_name(&self.camera);
+        let summary = match t {
+            AlertType::New | AlertType::Update => format!(
+                "{cam}: the scene matches '{}' (score {:.2}) at {} (stream time).",
+                self.cfg.text,
+                score,
+                stream_clock(o.last_clip.stream_start)
+            ),
+            AlertType::End => format!(
+                "{cam}: the scene matched '{}' from {} to {} (stream time); best score {:.2}.",
+                self.cfg.text,
+                stream_clock(o.stream_start),
+                stream_clock(o.last_pts),
+                o.best
+            ),
+        };
+        Alert {
+            schema: 1,
+            id: o.id.clone(),
+            kind_of_message: t,
+            kind: "prompt",
+            camera: self.camera.to_string(),
+            label: self.cfg.text.clone(),
+            prompt: Some(self.cfg.text.clone()),
+            score: round3(if ended { o.best } else { score }),
+            count: 0,
+            max_count: 0,
+            started_at: fmt(o.started_wall),
+            ended_at: ended.then(|| fmt(o.last_wall)),
+            stream_start: (o.stream_start * 10.0).round() / 10.0,
+            stream_end: ended.then(|| (o.last_pts * 10.0).round() / 10.0),
+            clip: o.last_clip.clone(),
+            frames: Some(o.drivers.clone()),
+            summary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(i: u64, score: f32) -> PromptObs {
+        let t0 = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        PromptObs {
+            index: i,
+            start: i as f64 * 4.0,
+            end: i as f64 * 4.0 + 4.0,
+            score,
+            raw: 0.3,
+            frames: (0..8)
+                .map(|f| {
+                    let t = i as f64 * 4.0 + f as f64 * 0.5;
+                    (
+                        t,
+                        t0 + chrono::Duration::milliseconds((t * 1000.0) as i64),
+                        score + f as f32 * 0.001,
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn prompt(enter: u32, exit: u32) -> PromptState {
+        PromptState::new(
+            Arc::from("yard"),
+            PromptConfig {
+                text: "a delivery truck in the driveway".into(),
+                threshold: 0.7,
+                exit_threshold: Some(0.65),
+                enter_clips: enter,
+                exit_clips: exit,
+            },
+        )
+    }
+
+    #[test]
+    fn hysteresis_opens_on_threshold_and_ends_below_exit_threshold() {
+        let mut p = prompt(2, 2);
+        let mut n = 0;
+        let mut id = || {
+            n += 1;
+            format!("p{n}")
+        };
+        let scores = [0.5, 0.72, 0.71, 0.68, 0.66, 0.64, 0.69, 0.63, 0.62, 0.5];
+        let mut all = Vec::new();
+        for (i, s) in scores.iter().enumerate() {
+            all.extend(p.on_clip(&obs(i as u64, *s), &mut id));
+        }
+        let types: Vec<_> = all.iter().map(|a| a.kind_of_message).collect();
+        // opens after 2 clips ≥ 0.7 (clip 2); 0.68/0.66 stay above exit; 0.64 then 0.69 resets the exit count;
+        // 0.63, 0.62 = 2 clips below 0.65 → end at clip 8. Score moves of ≥ 0.05 in between are updates.
+        assert_eq!(types.first(), Some(&AlertType::New));
+        assert_eq!(types.last(), Some(&AlertType::End));
+        assert!(
+            types[1..types.len() - 1]
+                .iter()
+                .all(|t| *t == AlertType::Update),
+            "{types:?}"
+        );
+        assert!(all.iter().all(|a| a.id == "p1"));
+        assert_eq!(all[0].clip.index, 2);
+        assert_eq!(all[all.len() - 1].clip.index, 8);
+        assert_eq!(all[0].kind, "prompt");
+        assert_eq!(
+            all[0].prompt.as_deref(),
+            Some("a delivery truck in the driveway")
+        );
+        let drivers = all[0].frames.as_ref().map(|f| f.len()).unwrap_or(0);
+        assert_eq!(drivers, 3, "the three best frames are reported");
+        let end = &all[all.len() - 1];
+        assert!(
+            end.summary
+                .contains("matched 'a delivery truck in the driveway'"),
+            "{}",
+            end.summary
+        );
+    }
+
+    #[test]
+    fn a_single_spike_does_not_open_with_enter_clips_2() {
+        let mut p = prompt(2, 1);
+        let mut id = || "x".to_string();
+        let mut all = Vec::new();
+        for (i, s) in [0.9, 0.5, 0.9, 0.5].iter().enumerate() {
+            all.extend(p.on_clip(&obs(i as u64, *s), &mut id));
+        }
+        assert!(all.is_empty());
+    }
+
+    #[test]
+    fn material_score_changes_are_updates_and_stream_end_closes() {
+        let mut p = prompt(1, 2);
+        let mut id = || "x".to_string();
+        let mut all = Vec::new();
+        for (i, s) in [0.71, 0.73, 0.80].iter().enumerate() {
+            all.extend(p.on_clip(&obs(i as u64, *s), &mut id));
+        }
+        let types: Vec<_> = all.iter().map(|a| a.kind_of_message).collect();
+        assert_eq!(types, vec![AlertType::New, AlertType::Update]);
+        let end = p.finish().expect("end");
+        assert_eq!(end.kind_of_message, AlertType::End);
+        assert!((end.score - 0.8).abs() < 1e-6);
+    }
+}

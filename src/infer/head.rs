@@ -1,0 +1,191 @@
+//! The fused language head: an ONNX graph (models/export/build_head.py) that maps a clip's visual evidence —
+//! per-frame ImageNet probabilities (ConSE over class-name embeddings) and detections (score-weighted COCO
+//! class-name embeddings), plus an absence-of-detections signal — into MiniLM's text-embedding space and scores
+//! the user's prompts there, calibrated per prompt against the label banks.
+
+use serde::Deserialize;
+
+use super::runtime::{check_signature, InferError, LoadedModel};
+use super::text::{TextEncoder, DIM};
+use super::{encoder, labels::COCO_LABELS};
+
+/// Head parameters (defaults chosen on the evaluation in docs/quality.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadConfig {
+    /// ImageNet classes per frame that enter the ConSE combination.
+    pub top_k: usize,
+    /// Weight of the classifier (ConSE) vector.
+    pub w_classifier: f32,
+    /// Weight of the detection vector.
+    pub w_detections: f32,
+    /// Weight of the "nothing detected" concept, scaled by 1 − max detection score.
+    pub w_empty: f32,
+    /// Clip score = alpha · mean over frames + (1 − alpha) · max over frames.
+    pub alpha: f32,
+    /// Calibrated score = sigmoid(z / temperature), z = (cosine − prompt's mean over the label banks) / std.
+    pub temperature: f32,
+    /// Template for label-bank texts; `{}` is the class name.
+    pub label_template: String,
+    /// Template for prompts; `{}` is the prompt text.
+    pub prompt_template: String,
+    /// What "nothing detected" means in words.
+    pub empty_text: String,
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            top_k: 16,
+            w_classifier: 1.0,
+            w_detections: 0.5,
+            w_empty: 0.5,
+            alpha: 0.5,
+            temperature: 4.0,
+            label_template: "a photo of a {}".into(),
+            prompt_template: "a photo of {}".into(),
+            empty_text: "an empty scene with nobody and nothing in it".into(),
+        }
+    }
+}
+
+/// Prompts embedded once (per camera).
+#[derive(Debug, Clone)]
+pub struct PromptSet {
+    pub texts: Vec<String>,
+    /// `texts.len() × 384`, unit rows.
+    pub embeddings: Vec<f32>,
+}
+
+/// Scores of one clip.
+#[derive(Debug, Clone, Default)]
+pub struct HeadOutput {
+    /// Calibrated clip score per prompt, 0..1 (0.5 = as close as an average class name).
+    pub clip_scores: Vec<f32>,
+    /// Raw pooled cosine per prompt.
+    pub clip_raw: Vec<f32>,
+    /// `frames × prompts`, calibrated.
+    pub frame_scores: Vec<f32>,
+}
+
+pub struct LanguageHead {
+    pub model: LoadedModel,
+    pub text: TextEncoder,
+    pub cfg: HeadConfig,
+    imagenet_bank: Vec<f32>,
+    coco_bank: Vec<f32>,
+    empty: Vec<f32>,
+}
+
+impl LanguageHead {
+    pub fn new(
+        model: LoadedModel,
+        mut text: TextEncoder,
+        cfg: HeadConfig,
+        imagenet_labels: &[String],
+        cache_dir: Option<&std::path::Path>,
+    ) -> Result<Self, InferError> {
+        check_signature(
+            &model,
+            &[
+                ("imagenet_probs", &[-1, 1000]),
+                ("det_evidence", &[-1, 80]),
+                ("prompts", &[-1, DIM as i64]),
+            ],
+            &[("clip_scores", &[-1]), ("frame_scores", &[-1, -1])],
+        )?;
+        let fill = |t: &str, x: &str| t.replace("{}", x);
+        let inet: Vec<String> = imagenet_labels
+            .iter()
+            .map(|l| fill(&cfg.label_template, l))
+            .collect();
+        let coco: Vec<String> = COCO_LABELS
+            .iter()
+            .map(|l| fill(&cfg.label_template, l))
+            .collect();
+        if inet.len() != encoder::NUM_CLASSES {
+            return Err(InferError::Data {
+                what: "language head",
+                message: "the ImageNet label list must have 1000 names".into(),
+            });
+        }
+        let imagenet_bank = text.embed_cached(&inet, cache_dir)?;
+        let coco_bank = text.embed_cached(&coco, cache_dir)?;
+        let empty = text.embed(std::slice::from_ref(&cfg.empty_text))?;
+        Ok(Self {
+            model,
+            text,
+            cfg,
+            imagenet_bank,
+            coco_bank,
+            empty,
+        })
+    }
+
+    pub fn prompts(&mut self, texts: &[String]) -> Result<PromptSet, InferError> {
+        let filled: Vec<String> = texts
+            .iter()
+            .map(|t| self.cfg.prompt_template.replace("{}", t))
+            .collect();
+        Ok(PromptSet {
+            texts: texts.to_vec(),
+            embeddings: self.text.embed(&filled)?,
+        })
+    }
+
+    /// Scores `prompts` for a clip of `frames` frames: `probs` is frames × 1000, `det` frames × 80.
+    pub fn score(
+        &mut self,
+        probs: &[f32],
+        det: &[f32],
+        frames: usize,
+        prompts: &PromptSet,
+    ) -> Result<HeadOutput, InferError> {
+        let k = prompts.texts.len();
+        if frames == 0 || k == 0 {
+            return Ok(HeadOutput::default());
+        }
+        let run_err = |e: ort::Error| InferError::Run {
+            model: "language head",
+            message: e.to_string(),
+        };
+        use ort::value::Tensor;
+        let c = &self.cfg;
+        let outputs = self
+            .model
+            .session
+            .run(ort::inputs![
+                "imagenet_probs" => Tensor::from_array(([frames, 1000], probs.to_vec())).map_err(run_err)?,
+                "det_evidence" => Tensor::from_array(([frames, 80], det.to_vec())).map_err(run_err)?,
+                "imagenet_bank" => Tensor::from_array(([1000, DIM], self.imagenet_bank.clone())).map_err(run_err)?,
+                "coco_bank" => Tensor::from_array(([80, DIM], self.coco_bank.clone())).map_err(run_err)?,
+                "empty_embedding" => Tensor::from_array(([1, DIM], self.empty.clone())).map_err(run_err)?,
+                "prompts" => Tensor::from_array(([k, DIM], prompts.embeddings.clone())).map_err(run_err)?,
+                "topk" => Tensor::from_array(([1usize], vec![c.top_k.clamp(1, 1000) as i64])).map_err(run_err)?,
+                "weights" => Tensor::from_array(([5usize], vec![c.w_classifier, c.w_detections, c.w_empty, c.alpha, c.temperature])).map_err(run_err)?,
+            ])
+            .map_err(run_err)?;
+        let get = |name: &str| -> Result<Vec<f32>, InferError> {
+            outputs[name]
+                .try_extract_tensor::<f32>()
+                .map(|(_, d)| d.to_vec())
+                .map_err(run_err)
+        };
+        Ok(HeadOutput {
+            clip_scores: get("clip_scores")?,
+            clip_raw: get("clip_raw")?,
+            frame_scores: get("frame_scores")?,
+        })
+    }
+}
+
+/// Per-frame detection evidence: the best score of each COCO class among the frame's detections.
+pub fn detection_evidence(dets: &[super::detector::Detection]) -> [f32; 80] {
+    let mut ev = [0.0f32; 80];
+    for d in dets {
+        if d.class_id < 80 {
+            ev[d.class_id] = ev[d.class_id].max(d.score);
+        }
+    }
+    ev
+}

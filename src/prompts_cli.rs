@@ -1,0 +1,223 @@
+//! `scenewatch prompts test`: scores prompts on photos or a video so a user can tune prompts and thresholds before
+//! deploying. One JSON line per photo or per clip of a video (`--json`), or a readable table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::clip::{Clip, ClipAssembler};
+use crate::clock::SystemClock;
+use crate::config::{Config, DropPolicy};
+use crate::infer::{FrameResult, Models, PromptScores};
+use crate::ingest::{frame::Frame, pipeline, source::SourceKind};
+use crate::shutdown::Shutdown;
+
+#[derive(Debug, Serialize)]
+pub struct Scored {
+    pub prompt: String,
+    pub score: f32,
+    pub raw: f32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Line {
+    pub input: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_start: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_end: Option<f64>,
+    pub detections: Vec<String>,
+    pub scores: Vec<Scored>,
+}
+
+/// Options of `prompts test`.
+pub struct TestArgs {
+    pub config: PathBuf,
+    pub camera: Option<String>,
+    pub prompts: Vec<String>,
+    pub inputs: Vec<PathBuf>,
+    pub json: bool,
+}
+
+fn sorted(p: &PromptScores) -> Vec<Scored> {
+    let mut v: Vec<Scored> = p
+        .texts
+        .iter()
+        .enumerate()
+        .map(|(k, t)| Scored {
+            prompt: t.clone(),
+            score: (p.clip[k] * 1000.0).round() / 1000.0,
+            raw: (p.raw[k] * 1000.0).round() / 1000.0,
+        })
+        .collect();
+    v.sort_by(|a, b| b.score.total_cmp(&a.score));
+    v
+}
+
+fn det_summary(frames: &[FrameResult]) -> Vec<String> {
+    let mut labels: Vec<String> = frames
+        .iter()
+        .flat_map(|f| {
+            f.detections
+                .iter()
+                .filter(|d| d.score >= 0.5)
+                .map(|d| d.label.to_string())
+        })
+        .collect();
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
+pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
+    let mut cfg = Config::load(&args.config)?;
+    let prompts: Vec<String> = if !args.prompts.is_empty() {
+        args.prompts.clone()
+    } else {
+        let cam =
+            match &args.camera {
+                Some(name) => cfg
+                    .cameras
+                    .iter()
+                    .find(|c| &c.name == name)
+                    .with_context(|| format!("no camera named {name}"))?,
+                None => cfg.cameras.iter().find(|c| !c.prompts.is_empty()).context(
+                    "no camera in the config has [[cameras.prompts]]; pass --prompt TEXT",
+                )?,
+            };
+        cam.prompts.iter().map(|p| p.text.clone()).collect()
+    };
+    anyhow::ensure!(!prompts.is_empty(), "no prompts to test");
+    cfg.inference.encoder = true;
+    // the daemon's per-camera prompts are not needed here
+    for c in cfg.cameras.iter_mut() {
+        c.prompts.clear();
+    }
+    let mut models = Models::load(&cfg)?;
+    models.load_head(&cfg)?;
+    models.set_prompts("test", &prompts)?;
+    let mut lines = Vec::new();
+    for input in &args.inputs {
+        let is_image = matches!(
+            input
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(|e| e.to_ascii_lowercase())
+                .as_deref(),
+            Some("png" | "jpg" | "jpeg")
+        );
+        if is_image {
+            let img = image::open(input)
+                .with_context(|| input.display().to_string())?
+                .to_rgb8();
+            let (w, h) = img.dimensions();
+            let frame = Frame {
+                camera: Arc::from("test"),
+                seq: 0,
+                pts: std::time::Duration::ZERO,
+                wall: chrono::Utc::now(),
+                width: w,
+                height: h,
+                rgb: Arc::new(img.into_raw()),
+            };
+            let clip = Clip {
+                camera: Arc::from("test"),
+                index: 0,
+                start: std::time::Duration::ZERO,
+                end: std::time::Duration::ZERO,
+                frames: vec![frame],
+            };
+            let r = models.infer_clip(&clip)?;
+            let p = r.prompts.context("no prompt scores")?;
+            lines.push(Line {
+                input: input.display().to_string(),
+                clip: None,
+                stream_start: None,
+                stream_end: None,
+                detections: det_summary(&r.frames),
+                scores: sorted(&p),
+            });
+        } else {
+            let sample_fps = cfg.cameras.first().map(|c| c.sample_fps).unwrap_or(2.0);
+            let clip_s = cfg.cameras.first().map(|c| c.clip_seconds).unwrap_or(4.0);
+            for clip in video_clips(input, sample_fps, clip_s)? {
+                let r = models.infer_clip(&clip)?;
+                let p = r.prompts.context("no prompt scores")?;
+                lines.push(Line {
+                    input: input.display().to_string(),
+                    clip: Some(clip.index),
+                    stream_start: Some(clip.start.as_secs_f64()),
+                    stream_end: Some(clip.end.as_secs_f64()),
+                    detections: det_summary(&r.frames),
+                    scores: sorted(&p),
+                });
+            }
+        }
+    }
+    for l in &lines {
+        if args.json {
+            println!("{}", serde_json::to_string(l)?);
+        } else {
+            let at = l
+                .clip
+                .map(|c| {
+                    format!(
+                        " clip {c} ({:.0}-{:.0} s)",
+                        l.stream_start.unwrap_or(0.0),
+                        l.stream_end.unwrap_or(0.0)
+                    )
+                })
+                .unwrap_or_default();
+            println!("{}{at}  detections: {}", l.input, l.detections.join(", "));
+            for s in &l.scores {
+                println!("  {:.3}  (raw {:+.3})  {}", s.score, s.raw, s.prompt);
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Decodes a video file with the daemon's own ingest pipeline and cuts it into clips.
+pub fn video_clips(path: &Path, sample_fps: f64, clip_seconds: f64) -> anyhow::Result<Vec<Clip>> {
+    gstreamer::init()?;
+    let kind = SourceKind::parse(&path.display().to_string()).map_err(anyhow::Error::msg)?;
+    let (tx, rx, _) = crate::queue::bounded::<Frame>(1024, DropPolicy::Block);
+    let shared = pipeline::SinkShared::new(
+        Arc::from("test"),
+        Arc::new(SystemClock),
+        sample_fps,
+        tx,
+        (0, Default::default()),
+    );
+    let collector = std::thread::spawn(move || {
+        let mut asm = ClipAssembler::new(clip_seconds, 0.0);
+        let mut clips = Vec::new();
+        for f in rx.iter() {
+            clips.extend(asm.push(f));
+        }
+        clips.extend(asm.flush());
+        clips
+    });
+    let p = pipeline::build(&kind, false, &shared)?;
+    let outcome = pipeline::run(
+        &p,
+        &shared,
+        false,
+        std::time::Duration::from_secs(3600),
+        &Shutdown::new(),
+        &mut || {},
+    );
+    drop(p);
+    drop(shared.take_queue());
+    let clips = collector
+        .join()
+        .map_err(|_| anyhow::anyhow!("clip collector failed"))?;
+    if let pipeline::RunOutcome::Failed(e) = outcome {
+        anyhow::bail!("{e}");
+    }
+    Ok(clips)
+}
