@@ -232,6 +232,16 @@ pub async fn run(
             "{:.1}",
             metrics.encoder_us.get() as f64 / 1e3 / report.frames.max(1) as f64
         ),
+        head_ms_per_clip = format!(
+            "{:.2}",
+            metrics.head_us.get() as f64 / 1e3 / report.clips.max(1) as f64
+        ),
+        head_share_pct = format!(
+            "{:.2}",
+            100.0 * metrics.head_us.get() as f64
+                / (metrics.detector_us.get() + metrics.encoder_us.get() + metrics.head_us.get())
+                    .max(1) as f64
+        ),
         "finished"
     );
     let failed: Vec<String> = statuses

@@ -28,6 +28,7 @@ pub struct Metrics {
     /// Cumulative microseconds per phase.
     pub detector_us: Counter,
     pub encoder_us: Counter,
+    pub head_us: Counter,
     pub alerts_raised: Counter,
     pub messages_published: Counter,
     pub messages_acked: Counter,
@@ -40,5 +41,6 @@ impl Metrics {
         self.frames_inferred.add(r.frames.len() as u64);
         self.detector_us.add((r.timings.detector_ms * 1e3) as u64);
         self.encoder_us.add((r.timings.encoder_ms * 1e3) as u64);
+        self.head_us.add((r.timings.head_ms * 1e3) as u64);
     }
 }
