@@ -227,7 +227,7 @@ impl Detector {
         };
         let s = INPUT_SIZE as usize;
         let tensor =
-            ort::value::Tensor::from_array(([1usize, 3, s, s], std::mem::take(&mut self.input)))
+            ort::value::TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice()))
                 .map_err(run_err)?;
         let outputs = self
             .model

@@ -90,10 +90,9 @@ impl Encoder {
         if frames.is_empty() {
             return Ok(Vec::new());
         }
-        let mut input = std::mem::take(&mut self.input);
-        input.clear();
+        self.input.clear();
         for (rgb, w, h) in frames {
-            preprocess_into(rgb, *w, *h, &mut input)?;
+            preprocess_into(rgb, *w, *h, &mut self.input)?;
         }
         let run_err = |e: ort::Error| InferError::Run {
             model: "encoder",
@@ -101,7 +100,9 @@ impl Encoder {
         };
         let n = frames.len();
         let s = INPUT_SIZE as usize;
-        let tensor = ort::value::Tensor::from_array(([n, 3, s, s], input)).map_err(run_err)?;
+        // a view: the input buffer is kept and reused for the next clip
+        let tensor = ort::value::TensorRef::from_array_view(([n, 3, s, s], self.input.as_slice()))
+            .map_err(run_err)?;
         let outputs = self
             .model
             .session

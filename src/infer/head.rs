@@ -149,20 +149,29 @@ impl LanguageHead {
             model: "language head",
             message: e.to_string(),
         };
-        use ort::value::Tensor;
+        use ort::value::TensorRef;
         let c = &self.cfg;
+        let topk = [c.top_k.clamp(1, 1000) as i64];
+        let weights = [
+            c.w_classifier,
+            c.w_detections,
+            c.w_empty,
+            c.alpha,
+            c.temperature,
+        ];
+        // views, not copies: the 1.6 MB of label banks are borrowed on every clip
         let outputs = self
             .model
             .session
             .run(ort::inputs![
-                "imagenet_probs" => Tensor::from_array(([frames, 1000], probs.to_vec())).map_err(run_err)?,
-                "det_evidence" => Tensor::from_array(([frames, 80], det.to_vec())).map_err(run_err)?,
-                "imagenet_bank" => Tensor::from_array(([1000, DIM], self.imagenet_bank.clone())).map_err(run_err)?,
-                "coco_bank" => Tensor::from_array(([80, DIM], self.coco_bank.clone())).map_err(run_err)?,
-                "empty_embedding" => Tensor::from_array(([1, DIM], self.empty.clone())).map_err(run_err)?,
-                "prompts" => Tensor::from_array(([k, DIM], prompts.embeddings.clone())).map_err(run_err)?,
-                "topk" => Tensor::from_array(([1usize], vec![c.top_k.clamp(1, 1000) as i64])).map_err(run_err)?,
-                "weights" => Tensor::from_array(([5usize], vec![c.w_classifier, c.w_detections, c.w_empty, c.alpha, c.temperature])).map_err(run_err)?,
+                "imagenet_probs" => TensorRef::from_array_view(([frames, 1000], probs)).map_err(run_err)?,
+                "det_evidence" => TensorRef::from_array_view(([frames, 80], det)).map_err(run_err)?,
+                "imagenet_bank" => TensorRef::from_array_view(([1000, DIM], self.imagenet_bank.as_slice())).map_err(run_err)?,
+                "coco_bank" => TensorRef::from_array_view(([80, DIM], self.coco_bank.as_slice())).map_err(run_err)?,
+                "empty_embedding" => TensorRef::from_array_view(([1, DIM], self.empty.as_slice())).map_err(run_err)?,
+                "prompts" => TensorRef::from_array_view(([k, DIM], prompts.embeddings.as_slice())).map_err(run_err)?,
+                "topk" => TensorRef::from_array_view(([1usize], &topk[..])).map_err(run_err)?,
+                "weights" => TensorRef::from_array_view(([5usize], &weights[..])).map_err(run_err)?,
             ])
             .map_err(run_err)?;
         let get = |name: &str| -> Result<Vec<f32>, InferError> {
