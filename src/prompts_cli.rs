@@ -144,7 +144,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
         } else {
             let sample_fps = cfg.cameras.first().map(|c| c.sample_fps).unwrap_or(2.0);
             let clip_s = cfg.cameras.first().map(|c| c.clip_seconds).unwrap_or(4.0);
-            for clip in video_clips(input, sample_fps, clip_s)? {
+            for_each_video_clip(input, sample_fps, clip_s, |clip| {
                 let r = models.infer_clip(&clip)?;
                 let p = r.prompts.context("no prompt scores")?;
                 lines.push(Line {
@@ -155,7 +155,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
                     detections: det_summary(&r.frames),
                     scores: sorted(&p),
                 });
-            }
+                Ok(())
+            })?;
         }
     }
     for l in &lines {
@@ -181,11 +182,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
     Ok(lines)
 }
 
-/// Decodes a video file with the daemon's own ingest pipeline and cuts it into clips.
-pub fn video_clips(path: &Path, sample_fps: f64, clip_seconds: f64) -> anyhow::Result<Vec<Clip>> {
+/// Decodes a video file with the daemon's own ingest pipeline (on its own thread) and calls `on_clip` for each
+/// clip as it is completed, so only a clip's frames are in memory at a time.
+pub fn for_each_video_clip(
+    path: &Path,
+    sample_fps: f64,
+    clip_seconds: f64,
+    mut on_clip: impl FnMut(Clip) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     gstreamer::init()?;
     let kind = SourceKind::parse(&path.display().to_string()).map_err(anyhow::Error::msg)?;
-    let (tx, rx, _) = crate::queue::bounded::<Frame>(1024, DropPolicy::Block);
+    let (tx, rx, _) = crate::queue::bounded::<Frame>(16, DropPolicy::Block);
     let shared = pipeline::SinkShared::new(
         Arc::from("test"),
         Arc::new(SystemClock),
@@ -193,31 +200,47 @@ pub fn video_clips(path: &Path, sample_fps: f64, clip_seconds: f64) -> anyhow::R
         tx,
         (0, Default::default()),
     );
-    let collector = std::thread::spawn(move || {
-        let mut asm = ClipAssembler::new(clip_seconds, 0.0);
-        let mut clips = Vec::new();
-        for f in rx.iter() {
-            clips.extend(asm.push(f));
-        }
-        clips.extend(asm.flush());
-        clips
-    });
     let p = pipeline::build(&kind, false, &shared)?;
-    let outcome = pipeline::run(
-        &p,
-        &shared,
-        false,
-        std::time::Duration::from_secs(3600),
-        &Shutdown::new(),
-        &mut || {},
-    );
-    drop(p);
-    drop(shared.take_queue());
-    let clips = collector
+    let stop = Shutdown::new();
+    let decoder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let outcome = pipeline::run(
+                &p,
+                &shared,
+                false,
+                std::time::Duration::from_secs(3600),
+                &stop,
+                &mut || {},
+            );
+            drop(p);
+            // closing the queue ends the loop below
+            drop(shared.take_queue());
+            outcome
+        })
+    };
+    let mut asm = ClipAssembler::new(clip_seconds, 0.0);
+    let mut result = Ok(());
+    for f in rx.iter() {
+        for clip in asm.push(f) {
+            if result.is_ok() {
+                result = on_clip(clip);
+            }
+        }
+        if result.is_err() {
+            // stop decoding; keep draining so the pipeline thread is never blocked on a full queue
+            stop.trigger();
+        }
+    }
+    if let (Ok(()), Some(clip)) = (&result, asm.flush()) {
+        result = on_clip(clip);
+    }
+    let outcome = decoder
         .join()
-        .map_err(|_| anyhow::anyhow!("clip collector failed"))?;
+        .map_err(|_| anyhow::anyhow!("decoder thread failed"))?;
+    result?;
     if let pipeline::RunOutcome::Failed(e) = outcome {
         anyhow::bail!("{e}");
     }
-    Ok(clips)
+    Ok(())
 }
