@@ -32,7 +32,6 @@ pub struct Metrics {
     pub alerts_raised: Counter,
     pub messages_published: Counter,
     pub messages_acked: Counter,
-    pub messages_dropped: Counter,
 }
 
 impl Metrics {

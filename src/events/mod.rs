@@ -91,7 +91,6 @@ impl Engine {
                             start: r.start.as_secs_f64(),
                             end: r.end.as_secs_f64(),
                             score: scores.clip[k],
-                            raw: scores.raw[k],
                             frames: r
                                 .frames
                                 .iter()

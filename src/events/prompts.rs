@@ -24,7 +24,6 @@ pub struct PromptObs {
     pub start: f64,
     pub end: f64,
     pub score: f32,
-    pub raw: f32,
     /// (pts seconds, wall, calibrated score) per frame.
     pub frames: Vec<(f64, DateTime<Utc>, f32)>,
 }
@@ -219,7 +218,6 @@ mod tests {
             start: i as f64 * 4.0,
             end: i as f64 * 4.0 + 4.0,
             score,
-            raw: 0.3,
             frames: (0..8)
                 .map(|f| {
                     let t = i as f64 * 4.0 + f as f64 * 0.5;

@@ -118,10 +118,7 @@ impl Models {
     /// Loads the ORT library and every configured model; fails with an error naming the model and file.
     pub fn load(cfg: &Config) -> Result<Self, InferError> {
         let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
-        let opts = SessionOptions {
-            provider: cfg.models.provider,
-            intra_threads: cfg.inference.intra_threads,
-        };
+        let opts = SessionOptions::from_config(cfg);
         let det_path = cfg.models.resolve(&cfg.models.detector);
         let det = runtime::open_model(env, "detector", &det_path, opts)?;
         let detector = Detector::new(
@@ -169,10 +166,7 @@ impl Models {
     /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
     pub fn load_head(&mut self, cfg: &Config) -> Result<(), InferError> {
         let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
-        let opts = SessionOptions {
-            provider: cfg.models.provider,
-            intra_threads: cfg.inference.intra_threads,
-        };
+        let opts = SessionOptions::from_config(cfg);
         if self.imagenet_labels.is_empty() {
             self.imagenet_labels = Arc::new(encoder::load_imagenet_labels(
                 &cfg.models.resolve(&cfg.models.imagenet_labels),

@@ -122,6 +122,16 @@ pub struct SessionOptions {
     pub intra_threads: usize,
 }
 
+impl SessionOptions {
+    /// The options every vision/text model gets from the config.
+    pub fn from_config(cfg: &crate::config::Config) -> Self {
+        Self {
+            provider: cfg.models.provider,
+            intra_threads: cfg.inference.intra_threads,
+        }
+    }
+}
+
 /// An opened model: its session plus what a user needs to trust it (file, hash, provider really used).
 pub struct LoadedModel {
     pub name: &'static str,
