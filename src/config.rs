@@ -27,6 +27,8 @@ pub struct Config {
     pub inference: InferenceConfig,
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    #[serde(default)]
+    pub spool: SpoolConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
     pub language: crate::infer::head::HeadConfig,
@@ -51,8 +53,70 @@ pub struct MqttConfig {
     pub reconnect_max_secs: f64,
     pub username: Option<String>,
     /// Read from `SCENEWATCH__MQTT__PASSWORD` or the file named by `password_file`; never logged.
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     pub password_file: Option<PathBuf>,
+    /// Connect with TLS (rustls). The broker certificate is checked against `ca_file`, or the system roots.
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for brokers that require mutual TLS.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// A secret string (MQTT password): its `Debug` never shows the value, so logging a config cannot leak it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Self(s)
+    }
+    /// The value, for the one place that must send it (the MQTT CONNECT packet).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where undelivered alerts and summaries wait for the broker (see `publish::spool`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// The spool file. Unset: `$STATE_DIRECTORY/spool.redb` under systemd, else `/var/lib/scenewatch/spool.redb`.
+    /// A relative path is relative to the config file.
+    pub path: Option<PathBuf>,
+    /// Size cap of stored messages; beyond it the oldest summaries, then the oldest alerts, are evicted.
+    pub max_mb: f64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            max_mb: 256.0,
+        }
+    }
+}
+
+impl SpoolConfig {
+    pub fn resolved_path(&self) -> PathBuf {
+        match &self.path {
+            Some(p) => p.clone(),
+            None => std::env::var_os("STATE_DIRECTORY")
+                .and_then(|d| std::env::split_paths(&d).next())
+                .unwrap_or_else(|| PathBuf::from("/var/lib/scenewatch"))
+                .join("spool.redb"),
+        }
+    }
+    pub fn max_bytes(&self) -> u64 {
+        (self.max_mb.max(0.0) * 1024.0 * 1024.0) as u64
+    }
 }
 
 impl Default for MqttConfig {
@@ -68,6 +132,10 @@ impl Default for MqttConfig {
             username: None,
             password: None,
             password_file: None,
+            tls: false,
+            ca_file: None,
+            client_cert: None,
+            client_key: None,
         }
     }
 }
@@ -228,6 +296,9 @@ pub struct CameraConfig {
     /// Read files at their own frame rate instead of as fast as possible.
     #[serde(default)]
     pub realtime: bool,
+    /// Start a file again at its end instead of ending the camera (soak tests, demos).
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Label rules; empty = `person` and `vehicle` with defaults.
@@ -333,6 +404,15 @@ impl CameraConfig {
         }
     }
 
+    /// Names a `set` command may use for this camera's rules: rule labels and prompt texts.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.effective_rules()
+            .into_iter()
+            .map(|r| r.label)
+            .chain(self.prompts.iter().map(|p| p.text.clone()))
+            .collect()
+    }
+
     pub fn is_file(&self) -> bool {
         matches!(
             crate::ingest::source::SourceKind::parse(&self.url),
@@ -420,7 +500,23 @@ impl Config {
                     file.display()
                 ))
             })?;
-            cfg.mqtt.password = Some(secret.trim_end_matches(['\n', '\r']).to_string());
+            cfg.mqtt.password = Some(Secret::new(
+                secret.trim_end_matches(['\n', '\r']).to_string(),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            cfg.spool.path.as_mut(),
+            cfg.mqtt.ca_file.as_mut(),
+            cfg.mqtt.client_cert.as_mut(),
+            cfg.mqtt.client_key.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
         }
         // Relative model paths are relative to the config file, so a config works from any working directory.
         if cfg.models.dir.is_relative() {
@@ -465,6 +561,24 @@ impl Config {
         }
         if self.mqtt.keep_alive_secs < 5 {
             bad("mqtt.keep_alive_secs".into(), "must be >= 5");
+        }
+        if self.mqtt.username.is_none() && self.mqtt.password.is_some() {
+            bad("mqtt.password".into(), "is set but mqtt.username is not");
+        }
+        if self.mqtt.client_cert.is_some() != self.mqtt.client_key.is_some() {
+            bad(
+                "mqtt.client_cert".into(),
+                "client_cert and client_key must be given together",
+            );
+        }
+        if !self.mqtt.tls && (self.mqtt.ca_file.is_some() || self.mqtt.client_cert.is_some()) {
+            bad(
+                "mqtt.tls".into(),
+                "ca_file/client_cert are set but tls = false (set tls = true, usually with port 8883)",
+            );
+        }
+        if self.spool.max_mb.is_nan() || self.spool.max_mb < 0.01 {
+            bad("spool.max_mb".into(), "must be >= 0.01");
         }
         if self.ingest.frame_queue == 0 {
             bad("ingest.frame_queue".into(), "must be > 0");
@@ -543,8 +657,12 @@ impl Config {
             } else if !names.insert(cam.name.clone()) {
                 bad(k("name"), &format!("duplicate camera name '{}'", cam.name));
             }
-            if let Err(e) = crate::ingest::source::SourceKind::parse(&cam.url) {
-                bad(k("url"), &e);
+            match crate::ingest::source::SourceKind::parse(&cam.url) {
+                Err(e) => bad(k("url"), &e),
+                Ok(kind) if cam.looping && kind.is_live() => {
+                    bad(k("loop"), "applies to files only")
+                }
+                Ok(_) => {}
             }
             if !positive(cam.sample_fps) {
                 bad(k("sample_fps"), "must be > 0");

@@ -6,6 +6,7 @@
 pub mod clip;
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod events;
 pub mod infer;
 pub mod ingest;

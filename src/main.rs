@@ -127,7 +127,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            run_daemon(cfg)
+            run_daemon(cfg, config)
         }
         Command::Prompts {
             command:
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_daemon(cfg: Config) -> ExitCode {
+fn run_daemon(cfg: Config, path: PathBuf) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .worker_threads(2)
@@ -196,7 +196,24 @@ fn run_daemon(cfg: Config) -> ExitCode {
             tracing::warn!("second signal: exiting without draining");
             std::process::exit(130);
         });
-        scenewatch::run(cfg, shutdown.clone(), Arc::new(SystemClock)).await
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                tracing::error!("could not install the SIGHUP handler; reload is unavailable");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading the config");
+                // a reload already pending covers this one too
+                let _ = reload_tx.try_send(());
+            }
+        });
+        let opts = scenewatch::supervisor::RunOptions {
+            config_path: Some(path),
+            reload: Some(reload_rx),
+        };
+        scenewatch::supervisor::run_with(cfg, shutdown.clone(), Arc::new(SystemClock), opts).await
     });
     match result {
         Ok(_) => ExitCode::SUCCESS,

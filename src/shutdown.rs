@@ -12,11 +12,21 @@ pub struct Shutdown(Arc<Inner>);
 struct Inner {
     flag: AtomicBool,
     notify: tokio::sync::Notify,
+    /// A camera's own signal also fires when the daemon's does (reload stops one camera, SIGTERM all).
+    parent: Option<Shutdown>,
 }
 
 impl Shutdown {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// A signal that fires on its own `trigger()` or when `self` fires. Its `wait()` only sees its own trigger, so
+    /// use it on blocking threads (`is_triggered`, `sleep`), as the camera threads do.
+    pub fn child(&self) -> Self {
+        Self(Arc::new(Inner {
+            parent: Some(self.clone()),
+            ..Default::default()
+        }))
     }
     pub fn trigger(&self) {
         self.0.flag.store(true, Ordering::SeqCst);
@@ -24,6 +34,7 @@ impl Shutdown {
     }
     pub fn is_triggered(&self) -> bool {
         self.0.flag.load(Ordering::SeqCst)
+            || self.0.parent.as_ref().is_some_and(|p| p.is_triggered())
     }
     /// Resolves once triggered (async side).
     pub async fn wait(&self) {

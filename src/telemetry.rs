@@ -20,6 +20,19 @@ impl Counter {
     }
 }
 
+/// A value that goes up and down (queue sizes).
+#[derive(Debug, Default)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub clips_inferred: Counter,
@@ -32,6 +45,18 @@ pub struct Metrics {
     pub alerts_raised: Counter,
     pub messages_published: Counter,
     pub messages_acked: Counter,
+    /// Alerts and summaries on disk waiting for a PUBACK.
+    pub spool_pending: Gauge,
+    /// Messages evicted because the spool reached `spool.max_mb`.
+    pub spool_evicted: Counter,
+    /// Spool reads/writes that failed (disk full, I/O errors).
+    pub spool_errors: Counter,
+    /// `set` commands applied / rejected (malformed, unknown camera or rule) / dropped (too many at once).
+    pub commands_applied: Counter,
+    pub commands_rejected: Counter,
+    pub commands_dropped: Counter,
+    /// Clips not inferred because detection was switched off for their camera.
+    pub clips_skipped: Counter,
 }
 
 impl Metrics {

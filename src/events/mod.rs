@@ -4,12 +4,13 @@
 pub mod prompts;
 pub mod rules;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
 use crate::config::CameraConfig;
+use crate::control::Command;
 use crate::infer::worker::InferOut;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
@@ -17,46 +18,109 @@ use crate::telemetry::Metrics;
 use prompts::{PromptObs, PromptState};
 use rules::{Alert, RuleState};
 
-/// Per-camera rule states.
+/// Per-camera rule states and runtime switches (detection off, disarmed rules).
 pub struct Engine {
     cameras: HashMap<String, Vec<RuleState>>,
     prompts: HashMap<String, Vec<PromptState>>,
+    /// Cameras whose detection was switched off by a command.
+    detect_off: HashSet<String>,
+    /// Per camera: rules (labels or prompt texts) disarmed by a command.
+    disarmed: HashMap<String, HashSet<String>>,
     new_id: Box<dyn FnMut() -> String + Send>,
 }
 
 impl Engine {
     pub fn new(cameras: &[CameraConfig], new_id: Box<dyn FnMut() -> String + Send>) -> Self {
-        let cfgs = cameras;
-        let cameras = cfgs
-            .iter()
-            .map(|c| {
-                let name: Arc<str> = Arc::from(c.name.as_str());
-                (
-                    c.name.clone(),
-                    c.effective_rules()
-                        .into_iter()
-                        .map(|r| RuleState::new(name.clone(), r))
-                        .collect(),
-                )
-            })
-            .collect();
-        let prompts = cfgs
-            .iter()
-            .map(|c| {
-                let name: Arc<str> = Arc::from(c.name.as_str());
-                (
-                    c.name.clone(),
-                    c.prompts
-                        .iter()
-                        .map(|p| PromptState::new(name.clone(), p.clone()))
-                        .collect(),
-                )
-            })
-            .collect();
-        Self {
-            cameras,
-            prompts,
+        let mut e = Self {
+            cameras: HashMap::new(),
+            prompts: HashMap::new(),
+            detect_off: HashSet::new(),
+            disarmed: HashMap::new(),
             new_id,
+        };
+        for c in cameras {
+            e.install(c);
+        }
+        e
+    }
+
+    fn install(&mut self, c: &CameraConfig) {
+        let name: Arc<str> = Arc::from(c.name.as_str());
+        self.cameras.insert(
+            c.name.clone(),
+            c.effective_rules()
+                .into_iter()
+                .map(|r| RuleState::new(name.clone(), r))
+                .collect(),
+        );
+        self.prompts.insert(
+            c.name.clone(),
+            c.prompts
+                .iter()
+                .map(|p| PromptState::new(name.clone(), p.clone()))
+                .collect(),
+        );
+    }
+
+    /// Ends every open alert of `camera` whose rule matches `which` (None = all).
+    fn finish(&mut self, camera: &str, which: Option<&str>) -> Vec<Alert> {
+        let mut out = Vec::new();
+        if let Some(rules) = self.cameras.get_mut(camera) {
+            out.extend(
+                rules
+                    .iter_mut()
+                    .filter(|r| which.is_none_or(|w| r.rule.label == w))
+                    .filter_map(|r| r.finish()),
+            );
+        }
+        if let Some(states) = self.prompts.get_mut(camera) {
+            out.extend(
+                states
+                    .iter_mut()
+                    .filter(|p| which.is_none_or(|w| p.cfg.text == w))
+                    .filter_map(|p| p.finish()),
+            );
+        }
+        out
+    }
+
+    /// Replaces (Some) or removes (None) a camera's rules after a reload; its open alerts end first.
+    pub fn configure(&mut self, camera: &str, cfg: Option<&CameraConfig>) -> Vec<Alert> {
+        let out = self.finish(camera, None);
+        self.cameras.remove(camera);
+        self.prompts.remove(camera);
+        self.detect_off.remove(camera);
+        self.disarmed.remove(camera);
+        if let Some(c) = cfg {
+            self.install(c);
+        }
+        out
+    }
+
+    /// Applies a `set` command; switching something off ends the alerts it had open.
+    pub fn command(&mut self, camera: &str, cmd: &Command) -> Vec<Alert> {
+        match cmd {
+            Command::Detect(true) => {
+                self.detect_off.remove(camera);
+                Vec::new()
+            }
+            Command::Detect(false) => {
+                self.detect_off.insert(camera.to_string());
+                self.finish(camera, None)
+            }
+            Command::Arm { rule, armed: true } => {
+                if let Some(d) = self.disarmed.get_mut(camera) {
+                    d.remove(rule);
+                }
+                Vec::new()
+            }
+            Command::Arm { rule, armed: false } => {
+                self.disarmed
+                    .entry(camera.to_string())
+                    .or_default()
+                    .insert(rule.clone());
+                self.finish(camera, Some(rule))
+            }
         }
     }
 
@@ -65,10 +129,16 @@ impl Engine {
         let mut out = Vec::new();
         match msg {
             InferOut::Result(r) => {
+                // a clip inferred before detection was switched off must not re-open an alert
+                if self.detect_off.contains(&*r.camera) {
+                    return out;
+                }
+                let disarmed = self.disarmed.get(&*r.camera);
+                let armed = |name: &str| disarmed.is_none_or(|d| !d.contains(name));
                 let Some(rules) = self.cameras.get_mut(&*r.camera) else {
                     return out;
                 };
-                for rule in rules.iter_mut() {
+                for rule in rules.iter_mut().filter(|r| armed(&r.rule.label)) {
                     let obs = rules::observe(
                         &rule.rule,
                         r.clip_index,
@@ -81,7 +151,7 @@ impl Engine {
                 if let (Some(states), Some(scores)) =
                     (self.prompts.get_mut(&*r.camera), r.prompts.as_ref())
                 {
-                    for state in states.iter_mut() {
+                    for state in states.iter_mut().filter(|p| armed(&p.cfg.text)) {
                         let Some(k) = scores.texts.iter().position(|t| *t == state.cfg.text) else {
                             continue;
                         };
@@ -102,28 +172,40 @@ impl Engine {
                     }
                 }
             }
-            InferOut::CameraEnded { camera } => {
-                if let Some(rules) = self.cameras.get_mut(&**camera) {
-                    out.extend(rules.iter_mut().filter_map(|r| r.finish()));
-                }
-                if let Some(states) = self.prompts.get_mut(&**camera) {
-                    out.extend(states.iter_mut().filter_map(|p| p.finish()));
-                }
+            InferOut::CameraEnded { camera } => out = self.finish(camera, None),
+            InferOut::Configure { camera, config } => {
+                out = self.configure(camera, config.as_deref());
             }
         }
         out
     }
 }
 
+/// Runs until inference closes `input`; `control` carries `set` commands (camera, command).
 pub async fn run(
     mut engine: Engine,
     mut input: mpsc::Receiver<InferOut>,
+    mut control: mpsc::Receiver<(String, Command)>,
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     metrics: Arc<Metrics>,
 ) {
-    while let Some(msg) = input.recv().await {
-        for alert in engine.handle(&msg) {
+    let mut control_open = true;
+    loop {
+        let alerts = tokio::select! {
+            msg = input.recv() => match msg {
+                Some(msg) => engine.handle(&msg),
+                None => break,
+            },
+            c = control.recv(), if control_open => match c {
+                Some((camera, cmd)) => engine.command(&camera, &cmd),
+                None => {
+                    control_open = false;
+                    continue;
+                }
+            },
+        };
+        for alert in alerts {
             if alert.kind_of_message == rules::AlertType::New {
                 metrics.alerts_raised.inc();
             }

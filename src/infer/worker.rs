@@ -19,13 +19,24 @@ pub enum ClipMsg {
     End {
         camera: Arc<str>,
     },
+    /// A reload changed (Some) or removed (None) a camera; travels behind the old camera's last clip and `End`.
+    Configure {
+        camera: String,
+        config: Option<Box<crate::config::CameraConfig>>,
+    },
 }
 
 /// Messages from inference to events, in clip order per camera.
 #[derive(Debug)]
 pub enum InferOut {
     Result(Box<ClipResult>),
-    CameraEnded { camera: Arc<str> },
+    CameraEnded {
+        camera: Arc<str>,
+    },
+    Configure {
+        camera: String,
+        config: Option<Box<crate::config::CameraConfig>>,
+    },
 }
 
 pub fn spawn(
@@ -51,6 +62,7 @@ pub fn spawn(
                         }
                     },
                     ClipMsg::End { camera } => InferOut::CameraEnded { camera },
+                    ClipMsg::Configure { camera, config } => InferOut::Configure { camera, config },
                 };
                 if out.blocking_send(forward).is_err() {
                     tracing::warn!("events stage is gone; inference worker stops");

@@ -56,6 +56,11 @@ pub struct CameraStatus {
     pub started: Instant,
     /// Set when the camera ended because of an error (not EOS or shutdown).
     pub failed: std::sync::atomic::AtomicBool,
+    /// Runtime switch (`{"detect": false}` on `<prefix>/<camera>/set`): clips are dropped before inference.
+    pub detect: std::sync::atomic::AtomicBool,
+    pub clips_skipped: AtomicU64,
+    /// Rules disarmed by command (labels or prompt texts), reported in the camera state.
+    pub disarmed: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl CameraStatus {
@@ -73,6 +78,9 @@ impl CameraStatus {
             queue,
             started: Instant::now(),
             failed: std::sync::atomic::AtomicBool::new(false),
+            detect: std::sync::atomic::AtomicBool::new(true),
+            clips_skipped: AtomicU64::new(0),
+            disarmed: Mutex::new(Default::default()),
         })
     }
 
@@ -125,10 +133,10 @@ pub fn spawn_camera(
 ) -> std::io::Result<(JoinHandle<()>, JoinHandle<()>)> {
     let name = task.camera.name.clone();
     let (clip_s, overlap_s) = (task.camera.clip_seconds, task.camera.clip_overlap_seconds);
-    let camera: Arc<str> = task.status.name.clone();
+    let status = task.status.clone();
     let assembler = std::thread::Builder::new()
         .name(format!("clips-{name}"))
-        .spawn(move || assemble(camera, frames_rx, clips, clip_s, overlap_s))?;
+        .spawn(move || assemble(status, frames_rx, clips, clip_s, overlap_s))?;
     let cam_thread = std::thread::Builder::new()
         .name(format!("cam-{name}"))
         .spawn(move || camera_loop(task, frames_tx))?;
@@ -136,15 +144,20 @@ pub fn spawn_camera(
 }
 
 fn assemble(
-    camera: Arc<str>,
+    status: Arc<CameraStatus>,
     frames: Receiver<Frame>,
     clips: Sender<ClipMsg>,
     clip_s: f64,
     overlap_s: f64,
 ) {
+    let camera = status.name.clone();
     let mut asm = ClipAssembler::new(clip_s, overlap_s);
     for frame in frames.iter() {
         for clip in asm.push(frame) {
+            if !status.detect.load(Ordering::Relaxed) {
+                status.clips_skipped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             if clips.send(ClipMsg::Clip(clip)).is_err() {
                 return;
             }
@@ -231,6 +244,10 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             RunOutcome::Stopped => {
                 set(CameraState::Ended, Some("shutdown".into()), 0);
                 break;
+            }
+            RunOutcome::Eos if !live && camera.looping && produced > 0 => {
+                tracing::debug!(camera = %name, frames = produced, "end of file; looping");
+                continue;
             }
             RunOutcome::Eos if !live => {
                 tracing::info!(camera = %name, frames = produced, "end of stream");

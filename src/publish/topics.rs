@@ -23,6 +23,22 @@ impl Topics {
     pub fn camera_state(&self, camera: &str) -> String {
         format!("{}/{camera}/state", self.prefix)
     }
+    /// JSON reports of things that went wrong at run time (malformed commands, spool trouble). Not retained.
+    pub fn errors(&self) -> String {
+        format!("{}/errors", self.prefix)
+    }
+    /// Subscription for every camera's command topic, `<prefix>/<camera>/set`.
+    pub fn set_filter(&self) -> String {
+        format!("{}/+/set", self.prefix)
+    }
+    /// The camera a command topic addresses, or None when `topic` is not a `<prefix>/<camera>/set` topic.
+    pub fn camera_of_set<'a>(&self, topic: &'a str) -> Option<&'a str> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
+        let camera = rest.strip_suffix("/set")?;
+        (!camera.is_empty() && !camera.contains('/')).then_some(camera)
+    }
     /// QoS1 JSON alert messages (new / update / end).
     pub fn alerts(&self, camera: &str) -> String {
         format!("{}/{camera}/alerts", self.prefix)
@@ -39,5 +55,9 @@ mod tests {
         assert_eq!(t.status(), "scenewatch/status");
         assert_eq!(t.alerts("walkway"), "scenewatch/walkway/alerts");
         assert_eq!(t.camera_state("walkway"), "scenewatch/walkway/state");
+        assert_eq!(t.camera_of_set("scenewatch/walkway/set"), Some("walkway"));
+        assert_eq!(t.camera_of_set("scenewatch/a/b/set"), None);
+        assert_eq!(t.camera_of_set("other/walkway/set"), None);
+        assert_eq!(t.camera_of_set("scenewatch//set"), None);
     }
 }

@@ -230,8 +230,9 @@ pub fn write_config(port: u16, prefix: &str, body: &str) -> TestConfig {
     let path = dir.path().join("scenewatch.toml");
     let models = repo().join("models");
     let text = format!(
-        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{prefix}\"\ntopic_prefix = \"{prefix}\"\nreconnect_max_secs = 1.0\n\n[models]\ndir = \"{}\"\n\n{body}\n",
-        models.display()
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{prefix}\"\ntopic_prefix = \"{prefix}\"\nreconnect_max_secs = 1.0\n\n[models]\ndir = \"{}\"\n\n[spool]\npath = \"{}\"\n\n{body}\n",
+        models.display(),
+        dir.path().join("spool.redb").display()
     );
     let mut f = std::fs::File::create(&path).expect("config file");
     f.write_all(text.as_bytes()).expect("write config");

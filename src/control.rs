@@ -1,0 +1,196 @@
+//! Control: JSON commands on `<prefix>/<camera>/set`. Parsing is a pure function over untrusted bytes (fuzzed in
+//! tests/fuzz.rs); the supervisor applies a parsed command to the camera's runtime switches and the events stage,
+//! and answers anything malformed or unknown on `<prefix>/errors` — a bad payload is never a crash.
+//!
+//! Commands (one per message):
+//! - `{"detect": false}` / `{"detect": true}` (also `"on"`/`"off"`): stop or resume inference for the camera;
+//!   switching off ends its open alerts.
+//! - `{"rule": "person", "armed": false}`: disarm (or re-arm) one rule, named by its label or prompt text;
+//!   disarming ends its open alert.
+//!
+//! Switches live for the daemon's run; the config file is the state after a restart.
+
+use serde::Deserialize;
+
+/// Largest accepted payload; commands are tiny, so anything bigger is a mistake or an attack.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Detect(bool),
+    Arm { rule: String, armed: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("payload is {0} bytes; commands are at most {MAX_COMMAND_BYTES}")]
+    TooLarge(usize),
+    #[error("payload is not a JSON command object: {0}")]
+    NotJson(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("unknown camera '{0}'")]
+    UnknownCamera(String),
+    #[error("camera '{camera}' has no rule '{rule}' (rules: {known})")]
+    UnknownRule {
+        camera: String,
+        rule: String,
+        known: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Switch {
+    Bool(bool),
+    Word(String),
+}
+
+impl Switch {
+    fn value(&self, key: &str) -> Result<bool, CommandError> {
+        match self {
+            Switch::Bool(b) => Ok(*b),
+            Switch::Word(w) => match w.to_ascii_lowercase().as_str() {
+                "on" | "true" => Ok(true),
+                "off" | "false" => Ok(false),
+                _ => Err(CommandError::Invalid(format!(
+                    "'{key}' must be true/false or \"on\"/\"off\""
+                ))),
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    detect: Option<Switch>,
+    rule: Option<String>,
+    armed: Option<Switch>,
+}
+
+/// Parses one command for `camera`, whose rules are named `rules` (labels and prompt texts).
+pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, CommandError> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        return Err(CommandError::TooLarge(payload.len()));
+    }
+    let raw: Raw =
+        serde_json::from_slice(payload).map_err(|e| CommandError::NotJson(e.to_string()))?;
+    match raw {
+        Raw {
+            detect: Some(d),
+            rule: None,
+            armed: None,
+        } => Ok(Command::Detect(d.value("detect")?)),
+        Raw {
+            detect: None,
+            rule: Some(rule),
+            armed: Some(a),
+        } => {
+            let armed = a.value("armed")?;
+            if !rules.contains(&rule) {
+                return Err(CommandError::UnknownRule {
+                    camera: camera.to_string(),
+                    known: rules.join(", "),
+                    rule,
+                });
+            }
+            Ok(Command::Arm { rule, armed })
+        }
+        Raw {
+            detect: None,
+            rule: Some(_),
+            armed: None,
+        } => Err(CommandError::Invalid(
+            "'rule' needs 'armed': {\"rule\": \"person\", \"armed\": false}".into(),
+        )),
+        Raw {
+            detect: None,
+            rule: None,
+            armed: Some(_),
+        } => Err(CommandError::Invalid(
+            "'armed' needs 'rule': {\"rule\": \"person\", \"armed\": false}".into(),
+        )),
+        Raw {
+            detect: None,
+            rule: None,
+            armed: None,
+        } => Err(CommandError::Invalid(
+            "empty command: use {\"detect\": false} or {\"rule\": \"person\", \"armed\": false}"
+                .into(),
+        )),
+        _ => Err(CommandError::Invalid(
+            "one command per message: 'detect' cannot be combined with 'rule'".into(),
+        )),
+    }
+}
+
+/// A short, printable excerpt of an untrusted payload for error reports.
+pub fn excerpt(payload: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&payload[..payload.len().min(200)]);
+    s.chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Vec<String> {
+        vec!["person".into(), "people walking on a path".into()]
+    }
+
+    #[test]
+    fn accepts_the_documented_commands() {
+        let p = |s: &str| parse("cam", s.as_bytes(), &rules());
+        assert_eq!(p(r#"{"detect": false}"#), Ok(Command::Detect(false)));
+        assert_eq!(p(r#"{"detect": "ON"}"#), Ok(Command::Detect(true)));
+        assert_eq!(
+            p(r#"{"rule": "person", "armed": "off"}"#),
+            Ok(Command::Arm {
+                rule: "person".into(),
+                armed: false
+            })
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_and_unknown_with_a_reason() {
+        let p = |s: &[u8]| parse("cam", s, &rules());
+        assert!(matches!(p(b""), Err(CommandError::NotJson(_))));
+        assert!(matches!(p(b"\xff\xfe"), Err(CommandError::NotJson(_))));
+        assert!(matches!(p(b"[1,2]"), Err(CommandError::NotJson(_))));
+        assert!(matches!(
+            p(b"{\"detect\":1}"),
+            Err(CommandError::NotJson(_))
+        ));
+        assert!(matches!(
+            p(b"{\"snapshot\":true}"),
+            Err(CommandError::NotJson(_))
+        ));
+        assert!(matches!(
+            p(b"{\"detect\":\"maybe\"}"),
+            Err(CommandError::Invalid(_))
+        ));
+        assert!(matches!(p(b"{}"), Err(CommandError::Invalid(_))));
+        assert!(matches!(
+            p(b"{\"detect\":true,\"rule\":\"person\",\"armed\":true}"),
+            Err(CommandError::Invalid(_))
+        ));
+        assert!(matches!(
+            p(b"{\"rule\":\"cat\",\"armed\":true}"),
+            Err(CommandError::UnknownRule { .. })
+        ));
+        let big = vec![b' '; MAX_COMMAND_BYTES + 1];
+        assert_eq!(p(&big), Err(CommandError::TooLarge(MAX_COMMAND_BYTES + 1)));
+    }
+
+    #[test]
+    fn excerpts_are_short_and_printable() {
+        let e = excerpt(&[b'a', 0, b'\n', 0xff]);
+        assert_eq!(e.chars().count(), 4);
+        assert!(!e.chars().any(|c| c.is_control()));
+        assert_eq!(excerpt(&[b'x'; 1000]).len(), 200);
+    }
+}
