@@ -244,6 +244,16 @@ pub fn build(
             };
             let src = make("uridecodebin", &camera)?;
             src.set_property("uri", &uri);
+            // RTSP over TCP, as Frigate and most NVRs default to: UDP loses packets on busy links and needs open
+            // ports; a small jitter buffer keeps latency low
+            src.connect("source-setup", false, |args| {
+                let el = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+                if el.factory().is_some_and(|f| f.name() == "rtspsrc") {
+                    el.set_property_from_str("protocols", "tcp");
+                    el.set_property("latency", 200u32);
+                }
+                None
+            });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
             let convert_weak = convert.downgrade();
             src.connect_pad_added(move |_, pad| {

@@ -285,3 +285,140 @@ pub fn no_panic(o: &Output) -> String {
     assert!(!log.contains("panicked"), "scenewatch panicked:\n{log}");
     log
 }
+
+impl Recorder {
+    /// Publishes `payload` on `topic` (QoS1), e.g. a `set` command.
+    pub fn publish(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
+            .expect("queue a publish");
+    }
+}
+
+/// A daemon running in the background, its stderr going to a file the test can read while it runs.
+pub struct Daemon {
+    pub child: Child,
+    log_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub fn spawn(config: &Path, envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log_path = dir.path().join("daemon.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,ort=warn")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn scenewatch");
+        Self {
+            child,
+            log_path,
+            _dir: dir,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits until the log satisfies `pred`; panics with the log on timeout or if the daemon exits first.
+    pub fn wait_log(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if pred(&log) {
+                return;
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("scenewatch exited ({st}) before {what}:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// Waits for the exit; returns the exit code (None when killed by a signal) and the log.
+    pub fn wait(&mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                let log = self.log();
+                assert!(!log.contains("panicked"), "scenewatch panicked:\n{log}");
+                return (st.code(), log);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "scenewatch did not exit within {timeout:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Alerts the daemon logged, in order: (camera, id, type) from lines like `camera=a id=… type=New …`.
+pub fn logged_alerts(log: &str) -> Vec<(String, String, String)> {
+    let field = |line: &str, key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    log.lines()
+        .filter(|l| l.contains(" type=") && l.contains(" id="))
+        .filter_map(|l| {
+            Some((
+                field(l, "camera=")?,
+                field(l, "id=")?,
+                field(l, "type=")?.to_lowercase(),
+            ))
+        })
+        .collect()
+}
+
+/// The `seq` of each alert message, in arrival order.
+pub fn seqs(msgs: &[Msg]) -> Vec<u64> {
+    msgs.iter()
+        .map(|m| {
+            m.json()["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no seq in {}", m.payload))
+        })
+        .collect()
+}
+
+/// First arrival of each seq, in arrival order (what a de-duplicating consumer keeps).
+pub fn dedup_by_seq(msgs: &[Msg]) -> Vec<Msg> {
+    let mut seen = std::collections::HashSet::new();
+    msgs.iter()
+        .filter(|m| seen.insert(m.json()["seq"].as_u64()))
+        .cloned()
+        .collect()
+}

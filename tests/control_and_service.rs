@@ -1,0 +1,248 @@
+//! MQTT `set` commands (good and malformed), and the service side: systemd notifications (READY, WATCHDOG,
+//! RELOADING, STOPPING) over a real notify socket, SIGHUP camera reload, SIGTERM drain.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn wait_until(what: &str, timeout: Duration, mut pred: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !pred() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn states(rec: &Recorder, topic: &str) -> Vec<serde_json::Value> {
+    rec.on(topic).iter().map(|m| m.json()).collect()
+}
+
+#[test]
+fn set_commands_switch_detection_and_rules_and_bad_payloads_go_to_errors() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "ctl/#");
+    let body = format!(
+        "[[cameras]]\nname = \"walk\"\nurl = \"{}\"\nsample_fps = 2.0\nrealtime = true\n",
+        media("vtest.avi").display()
+    );
+    let cfg = write_config(broker.port, "ctl", &body);
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    let alerts = |rec: &Recorder| states(rec, "ctl/walk/alerts");
+    wait_until("a person alert", Duration::from_secs(60), || {
+        alerts(&rec)
+            .iter()
+            .any(|a| a["type"] == "new" && a["label"] == "person")
+    });
+
+    // malformed and unknown commands: each answered on ctl/errors, nothing else happens
+    let bad: [(&str, &[u8]); 6] = [
+        ("ctl/walk/set", b"not json"),
+        ("ctl/walk/set", b"{\"detect\":\"maybe\"}"),
+        ("ctl/walk/set", b"{\"rule\":\"cat\",\"armed\":false}"),
+        ("ctl/walk/set", b"\xff\xfe\x00{"),
+        (
+            "ctl/walk/set",
+            b"{\"detect\":false,\"rule\":\"person\",\"armed\":true}",
+        ),
+        ("ctl/nocam/set", b"{\"detect\":false}"),
+    ];
+    for (topic, payload) in bad {
+        rec.publish(topic, payload);
+    }
+    wait_until("six error reports", Duration::from_secs(15), || {
+        rec.on("ctl/errors").len() >= 6
+    });
+    let errors = states(&rec, "ctl/errors");
+    for e in &errors {
+        assert_eq!(e["source"], "command", "{e}");
+        assert!(e["error"].as_str().is_some_and(|s| !s.is_empty()), "{e}");
+    }
+    assert!(errors.iter().any(|e| e["topic"] == "ctl/nocam/set"
+        && e["error"].as_str().unwrap_or("").contains("unknown camera")));
+    assert!(errors.iter().any(|e| e["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("has no rule 'cat'")));
+    assert!(
+        d.child.try_wait().ok().flatten().is_none(),
+        "daemon survived"
+    );
+
+    // detection off: open alerts end, nothing new is raised, the state says so
+    rec.publish("ctl/walk/set", b"{\"detect\": false}");
+    wait_until("detect=false in state", Duration::from_secs(10), || {
+        states(&rec, "ctl/walk/state")
+            .last()
+            .is_some_and(|s| s["detect"] == false)
+    });
+    wait_until("open alerts end", Duration::from_secs(10), || {
+        let a = alerts(&rec);
+        let opened: Vec<_> = a
+            .iter()
+            .filter(|x| x["type"] == "new")
+            .map(|x| x["id"].clone())
+            .collect();
+        opened
+            .iter()
+            .all(|id| a.iter().any(|x| x["id"] == *id && x["type"] == "end"))
+    });
+    let n_off = alerts(&rec).len();
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(alerts(&rec).len(), n_off, "no alert while detection is off");
+
+    // back on: people are still walking, so a new alert comes
+    rec.publish("ctl/walk/set", b"{\"detect\": \"on\"}");
+    wait_until(
+        "a new alert after detect on",
+        Duration::from_secs(20),
+        || alerts(&rec)[n_off..].iter().any(|a| a["type"] == "new"),
+    );
+
+    // disarm the person rule: its alert ends and the state lists it
+    rec.publish("ctl/walk/set", b"{\"rule\": \"person\", \"armed\": false}");
+    wait_until("person disarmed in state", Duration::from_secs(10), || {
+        states(&rec, "ctl/walk/state")
+            .last()
+            .is_some_and(|s| s["disarmed"] == serde_json::json!(["person"]))
+    });
+    wait_until("person alert ends", Duration::from_secs(10), || {
+        alerts(&rec)
+            .iter()
+            .rev()
+            .find(|a| a["label"] == "person")
+            .is_some_and(|a| a["type"] == "end")
+    });
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("rejected a command"), "{log}");
+}
+
+/// Receives sd_notify datagrams like systemd does.
+struct NotifySocket {
+    path: std::path::PathBuf,
+    got: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl NotifySocket {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let store = got.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                if let Ok(mut g) = store.lock() {
+                    g.extend(text.lines().map(str::to_string));
+                }
+            }
+        });
+        Self {
+            path,
+            got,
+            _dir: dir,
+        }
+    }
+    fn lines(&self) -> Vec<String> {
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+    fn count(&self, line: &str) -> usize {
+        self.lines().iter().filter(|l| *l == line).count()
+    }
+}
+
+#[test]
+fn systemd_notify_reload_and_stop() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "svc/#");
+    let cam = |name: &str, pattern: &str| {
+        format!("[[cameras]]\nname = \"{name}\"\nurl = \"test://{pattern}\"\nsample_fps = 2.0\n")
+    };
+    let cfg = write_config(broker.port, "svc", &cam("a", "ball"));
+    let base = std::fs::read_to_string(&cfg.path).expect("config");
+    let notify = NotifySocket::new();
+    let sock = notify.path.display().to_string();
+    let mut d = Daemon::spawn(
+        &cfg.path,
+        &[("NOTIFY_SOCKET", &sock), ("WATCHDOG_USEC", "1000000")],
+    );
+    wait_until("READY=1", Duration::from_secs(60), || {
+        notify.count("READY=1") >= 1
+    });
+    wait_until("watchdog pings", Duration::from_secs(10), || {
+        notify.count("WATCHDOG=1") >= 3
+    });
+    let running = |rec: &Recorder, cam: &str| {
+        states(rec, &format!("svc/{cam}/state"))
+            .last()
+            .is_some_and(|s| s["state"] == "running")
+    };
+    wait_until("a running", Duration::from_secs(30), || running(&rec, "a"));
+
+    // add camera b: a keeps running untouched
+    std::fs::write(&cfg.path, format!("{base}\n{}", cam("b", "smpte"))).expect("rewrite");
+    let a_states_before = rec.on("svc/a/state").len();
+    d.signal("HUP");
+    wait_until("b running", Duration::from_secs(30), || running(&rec, "b"));
+    wait_until("RELOADING then READY", Duration::from_secs(10), || {
+        notify.count("RELOADING=1") == 1 && notify.count("READY=1") == 2
+    });
+    let info = rec.on("svc/info").last().map(|m| m.json()).expect("info");
+    assert_eq!(info["cameras"], serde_json::json!(["a", "b"]), "{info}");
+
+    // a broken config is rejected, reported, and changes nothing
+    std::fs::write(&cfg.path, format!("{base}\n{}", cam("Bad Name", "snow"))).expect("rewrite");
+    d.signal("HUP");
+    wait_until("reload error report", Duration::from_secs(20), || {
+        rec.on("svc/errors")
+            .iter()
+            .any(|m| m.json()["source"] == "reload")
+    });
+    let err = rec
+        .on("svc/errors")
+        .last()
+        .map(|m| m.json())
+        .expect("error");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cameras[1].name"),
+        "names the key: {err}"
+    );
+
+    // remove b again
+    std::fs::write(&cfg.path, &base).expect("rewrite");
+    d.signal("HUP");
+    wait_until("b removed", Duration::from_secs(30), || {
+        states(&rec, "svc/b/state")
+            .last()
+            .is_some_and(|s| s["reason"] == "removed from config")
+    });
+    let a_after: Vec<_> = states(&rec, "svc/a/state")[a_states_before..].to_vec();
+    assert!(
+        a_after.iter().all(|s| s["state"] == "running"),
+        "a was never restarted by the reloads: {a_after:#?}"
+    );
+
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(notify.count("STOPPING=1") == 1, "{:?}", notify.lines());
+    let ready_at = notify.lines().iter().position(|l| l == "READY=1");
+    let stopping_at = notify.lines().iter().position(|l| l == "STOPPING=1");
+    assert!(ready_at < stopping_at);
+    assert!(log.contains("config reloaded"), "{log}");
+    rec.wait_for("stopped", Duration::from_secs(10), |m| {
+        m.iter()
+            .any(|m| m.topic == "svc/status" && m.payload == "stopped")
+    });
+}

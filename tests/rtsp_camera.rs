@@ -1,0 +1,129 @@
+//! A real RTSP camera (gst-rtsp-server serving vtest.avi) that is unreachable at start, comes up, is killed and
+//! comes back: the camera goes retrying → running → retrying → running within the backoff cap, while another
+//! camera keeps running untouched.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct RtspServer(Child);
+
+impl RtspServer {
+    fn start(port: u16) -> Self {
+        let script = repo().join("tests/support/rtsp_server.py");
+        let child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(media("vtest.avi"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with gi (scripts/deps.sh installs python3-gi and gir1.2-gst-rtsp-server-1.0)");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "RTSP server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn last_state(rec: &Recorder, cam: &str) -> Option<serde_json::Value> {
+    rec.on(&format!("rtsp/{cam}/state"))
+        .last()
+        .map(|m| m.json())
+}
+
+fn wait_state(rec: &Recorder, cam: &str, state: &str, timeout: Duration) -> Instant {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if last_state(rec, cam).is_some_and(|s| s["state"] == state) {
+            return Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{cam} never became {state}: {:#?}",
+            rec.on(&format!("rtsp/{cam}/state"))
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn rtsp_camera_reconnects_and_others_are_unaffected() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "rtsp/#");
+    let rtsp_port = free_port();
+    let body = format!(
+        "[ingest]\nretry_min_secs = 0.5\nretry_max_secs = 3.0\nwatchdog_secs = 5.0\n\n\
+         [[cameras]]\nname = \"door\"\nurl = \"rtsp://127.0.0.1:{rtsp_port}/cam\"\nsample_fps = 2.0\n\n\
+         [[cameras]]\nname = \"yard\"\nurl = \"test://ball\"\nsample_fps = 2.0\n"
+    );
+    let cfg = write_config(broker.port, "rtsp", &body);
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+
+    // unreachable at start: retrying with a reason, the other camera runs
+    wait_state(&rec, "door", "retrying", Duration::from_secs(60));
+    let reason = last_state(&rec, "door")
+        .map(|s| s["reason"].to_string())
+        .unwrap_or_default();
+    assert!(
+        !reason.is_empty() && reason != "null",
+        "a reason is given: {reason}"
+    );
+    wait_state(&rec, "yard", "running", Duration::from_secs(30));
+
+    let server = RtspServer::start(rtsp_port);
+    let up = Instant::now();
+    let t = wait_state(&rec, "door", "running", Duration::from_secs(30));
+    let first_connect = t - up;
+
+    // the server dies: retrying, then back within the backoff cap once it returns
+    std::thread::sleep(Duration::from_secs(4));
+    drop(server);
+    let down = Instant::now();
+    let t = wait_state(&rec, "door", "retrying", Duration::from_secs(30));
+    let noticed = t - down;
+    std::thread::sleep(Duration::from_secs(5));
+    let _server = RtspServer::start(rtsp_port);
+    let back = Instant::now();
+    let t = wait_state(&rec, "door", "running", Duration::from_secs(30));
+    let reconnect = t - back;
+    assert!(
+        reconnect < Duration::from_secs(3 + 8),
+        "back within the 3 s backoff cap plus RTSP set-up: took {reconnect:?}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    let yard: Vec<serde_json::Value> = rec.on("rtsp/yard/state").iter().map(|m| m.json()).collect();
+    assert!(
+        yard.iter().all(|s| s["state"] != "retrying"),
+        "yard never affected: {yard:#?}"
+    );
+    let door_final = last_state(&rec, "door").expect("door state");
+    assert!(
+        door_final["frames_sampled"].as_u64().unwrap_or(0) > 10,
+        "{door_final}"
+    );
+    eprintln!(
+        "RTSP: first connect {:.1} s after the server came up; loss noticed after {:.1} s; reconnected {:.1} s after it returned",
+        first_connect.as_secs_f64(),
+        noticed.as_secs_f64(),
+        reconnect.as_secs_f64()
+    );
+}
