@@ -14,6 +14,7 @@ pub mod prompts_cli;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;
+pub mod soak;
 pub mod supervisor;
 pub mod telemetry;
 

@@ -43,6 +43,27 @@ enum Command {
         #[command(subcommand)]
         command: PromptsCommand,
     },
+    /// Soak test (not for CI): N copies of a camera (files looped in real time) for M minutes; RSS and queue
+    /// depths sampled to a CSV, drift reported at the end. Needs the config's MQTT broker.
+    Soak {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Camera to copy (default: the first).
+        #[arg(long)]
+        camera: Option<String>,
+        /// Video file to use instead of the camera's URL.
+        #[arg(long)]
+        input: Option<PathBuf>,
+        #[arg(long, default_value_t = 4)]
+        cameras: usize,
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 10.0)]
+        every: f64,
+        #[arg(long, default_value = "soak.csv")]
+        csv: PathBuf,
+    },
     /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
     Detect {
         #[arg(long, short)]
@@ -151,6 +172,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Soak {
+            config,
+            camera,
+            input,
+            cameras,
+            minutes,
+            every,
+            csv,
+        } => match scenewatch::soak::run(scenewatch::soak::SoakArgs {
+            config,
+            camera,
+            input,
+            cameras,
+            minutes,
+            every_secs: every,
+            csv,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Detect {
             config,
             images,
@@ -212,6 +256,7 @@ fn run_daemon(cfg: Config, path: PathBuf) -> ExitCode {
         let opts = scenewatch::supervisor::RunOptions {
             config_path: Some(path),
             reload: Some(reload_rx),
+            ..Default::default()
         };
         scenewatch::supervisor::run_with(cfg, shutdown.clone(), Arc::new(SystemClock), opts).await
     });

@@ -13,6 +13,8 @@ use crate::config::DropPolicy;
 pub struct QueueStats {
     pub pushed: AtomicU64,
     pub dropped: AtomicU64,
+    /// Items waiting, as seen at the last push.
+    pub depth: AtomicU64,
 }
 
 /// The sending side: applies the configured policy when the queue is full.
@@ -56,6 +58,14 @@ pub fn bounded<T>(
 
 impl<T> PolicySender<T> {
     pub fn push(&self, item: T) -> Pushed {
+        let r = self.push_inner(item);
+        self.stats
+            .depth
+            .store(self.tx.len() as u64, Ordering::Relaxed);
+        r
+    }
+
+    fn push_inner(&self, item: T) -> Pushed {
         let item = match self.tx.try_send(item) {
             Ok(()) => {
                 self.stats.pushed.fetch_add(1, Ordering::Relaxed);

@@ -64,6 +64,10 @@ pub struct RunOptions {
     pub config_path: Option<PathBuf>,
     /// Each message asks for a reload (SIGHUP).
     pub reload: Option<mpsc::Receiver<()>>,
+    /// Counters to use instead of fresh ones (the soak command samples them while the run goes on).
+    pub metrics: Option<Arc<Metrics>>,
+    /// Filled with every camera's status as cameras start (for the soak command's sampler).
+    pub statuses: Option<Arc<Mutex<Vec<Arc<CameraStatus>>>>>,
 }
 
 /// Builds a camera's retained state message.
@@ -300,7 +304,7 @@ pub async fn run_with(
     let started = std::time::Instant::now();
     gstreamer::init()
         .map_err(|e| RunError::Start(format!("GStreamer could not be initialised: {e}")))?;
-    let metrics = Arc::new(Metrics::default());
+    let metrics = opts.metrics.clone().unwrap_or_default();
     let topics = Topics::new(&cfg.mqtt.topic_prefix);
     // TLS files are read now: a wrong CA path is a start-up error, not an endless reconnect loop
     mqtt::options(&cfg.mqtt, &topics).map_err(RunError::Start)?;
@@ -391,6 +395,11 @@ pub async fn run_with(
     for cam in cfg.cameras.iter().filter(|c| c.enabled) {
         let r = starter.start(cam)?;
         all_statuses.push(r.status.clone());
+        if let Some(shared) = &opts.statuses {
+            if let Ok(mut v) = shared.lock() {
+                v.push(r.status.clone());
+            }
+        }
         running.insert(cam.name.clone(), r);
     }
 

@@ -22,7 +22,10 @@ fn systemd_unit_verifies_and_is_hardened() {
         "CapabilityBoundingSet=",
         "RestartPreventExitStatus=2",
     ] {
-        assert!(unit.lines().any(|l| l.starts_with(line)), "unit lacks {line}");
+        assert!(
+            unit.lines().any(|l| l.starts_with(line)),
+            "unit lacks {line}"
+        );
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("scenewatch.service");

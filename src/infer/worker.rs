@@ -49,6 +49,7 @@ pub fn spawn(
         .name("infer".into())
         .spawn(move || {
             for msg in clips.iter() {
+                metrics.clip_queue_depth.set(clips.len() as u64);
                 let forward = match msg {
                     ClipMsg::Clip(clip) => match models.infer_clip(&clip) {
                         Ok(result) => {

@@ -50,8 +50,8 @@ pub struct StateInfo {
 pub struct CameraStatus {
     pub name: Arc<str>,
     info: Mutex<StateInfo>,
-    pub decoded: AtomicU64,
-    pub sampled: AtomicU64,
+    pub decoded: Arc<AtomicU64>,
+    pub sampled: Arc<AtomicU64>,
     pub queue: Arc<QueueStats>,
     pub started: Instant,
     /// Set when the camera ended because of an error (not EOS or shutdown).
@@ -73,8 +73,8 @@ impl CameraStatus {
                 since: now,
                 retries: 0,
             }),
-            decoded: AtomicU64::new(0),
-            sampled: AtomicU64::new(0),
+            decoded: Arc::default(),
+            sampled: Arc::default(),
             queue,
             started: Instant::now(),
             failed: std::sync::atomic::AtomicBool::new(false),
@@ -216,7 +216,8 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             camera.sample_fps,
             q,
             (next_seq, base_pts),
-        );
+        )
+        .with_totals(status.decoded.clone(), status.sampled.clone());
         let mut announce = || {
             set(CameraState::Running, None, 0);
         };
@@ -230,10 +231,6 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         };
         queue = shared.take_queue();
         let produced = shared.sampled.load(Ordering::Relaxed);
-        status
-            .decoded
-            .fetch_add(shared.decoded.load(Ordering::Relaxed), Ordering::Relaxed);
-        status.sampled.fetch_add(produced, Ordering::Relaxed);
         next_seq = shared.next_seq();
         next_pts = Duration::from_nanos(shared.last_pts_ns.load(Ordering::Relaxed))
             + Duration::from_millis(1);

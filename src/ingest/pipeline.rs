@@ -45,9 +45,23 @@ pub struct SinkShared {
     pub last_frame_ms: AtomicU64,
     pub decoded: AtomicU64,
     pub sampled: AtomicU64,
+    /// The camera's running totals (decoded, sampled), counted live so state messages are current mid-run.
+    totals: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 }
 
 impl SinkShared {
+    /// Also counts into the camera's running totals.
+    pub fn with_totals(
+        mut self: Arc<Self>,
+        decoded: Arc<AtomicU64>,
+        sampled: Arc<AtomicU64>,
+    ) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.totals = Some((decoded, sampled));
+        }
+        self
+    }
+
     pub fn new(
         camera: Arc<str>,
         clock: Arc<dyn Clock>,
@@ -68,6 +82,7 @@ impl SinkShared {
             last_frame_ms: AtomicU64::new(0),
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
+            totals: None,
         })
     }
 
@@ -90,6 +105,9 @@ impl SinkShared {
 
     fn accept(&self, pts: Option<gst::ClockTime>) -> bool {
         self.decoded.fetch_add(1, Ordering::Relaxed);
+        if let Some((d, _)) = &self.totals {
+            d.fetch_add(1, Ordering::Relaxed);
+        }
         self.last_frame_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         match self.stream_pts(pts) {
@@ -153,6 +171,9 @@ impl SinkShared {
             rgb: Arc::new(rgb),
         };
         self.sampled.fetch_add(1, Ordering::Relaxed);
+        if let Some((_, t)) = &self.totals {
+            t.fetch_add(1, Ordering::Relaxed);
+        }
         self.last_pts_ns
             .store(pts.as_nanos() as u64, Ordering::Relaxed);
         let guard = self.queue.lock().map_err(|_| gst::FlowError::Error)?;
