@@ -668,3 +668,36 @@ async fn reload(
     );
     current.cameras = new.cameras;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cam(name: &str, url: &str, enabled: bool) -> CameraConfig {
+        toml::from_str(&format!(
+            "name = \"{name}\"\nurl = \"{url}\"\nenabled = {enabled}\n"
+        ))
+        .expect("camera")
+    }
+
+    #[test]
+    fn camera_diff_names_removed_changed_and_added() {
+        let old = [
+            cam("a", "test://", true),
+            cam("b", "test://", true),
+            cam("c", "test://", true),
+            cam("d", "test://", false),
+        ];
+        let new = [
+            cam("a", "test://", true),
+            cam("b", "test://ball", true),
+            cam("c", "test://", false),
+            cam("d", "test://", true),
+            cam("e", "test://", true),
+        ];
+        let (removed, changed, added) = camera_diff(&old, &new);
+        assert_eq!(removed, vec!["c"]);
+        assert_eq!(changed, vec!["b"]);
+        assert_eq!(added, vec!["d", "e"]);
+    }
+}

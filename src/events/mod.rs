@@ -236,3 +236,113 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::infer::detector::{BBox, Detection};
+    use crate::infer::{ClipResult, ClipTimings, FrameResult};
+    use rules::AlertType;
+
+    fn camera() -> CameraConfig {
+        toml::from_str(
+            "name = \"cam\"\nurl = \"test://\"\n[[rules]]\nlabel = \"person\"\nmin_frames = 1\nend_after_seconds = 100.0\n",
+        )
+        .expect("camera config")
+    }
+
+    fn clip(index: u64, people: usize) -> InferOut {
+        let t = Duration::from_secs(4 * index);
+        let frames = (0..2)
+            .map(|i| FrameResult {
+                seq: index * 2 + i,
+                pts: t + Duration::from_secs(2 * i),
+                wall: chrono::DateTime::UNIX_EPOCH,
+                width: 640,
+                height: 480,
+                detections: (0..people)
+                    .map(|_| Detection {
+                        class_id: 0,
+                        label: "person",
+                        score: 0.9,
+                        bbox: BBox {
+                            x1: 10.0,
+                            y1: 10.0,
+                            x2: 50.0,
+                            y2: 90.0,
+                        },
+                    })
+                    .collect(),
+                encoding: None,
+            })
+            .collect();
+        InferOut::Result(Box::new(ClipResult {
+            camera: Arc::from("cam"),
+            clip_index: index,
+            start: t,
+            end: t + Duration::from_secs(4),
+            frames,
+            prompts: None,
+            timings: ClipTimings::default(),
+        }))
+    }
+
+    fn engine() -> Engine {
+        let mut n = 0;
+        Engine::new(
+            &[camera()],
+            Box::new(move || {
+                n += 1;
+                format!("id{n}")
+            }),
+        )
+    }
+
+    fn types(a: &[Alert]) -> Vec<AlertType> {
+        a.iter().map(|a| a.kind_of_message).collect()
+    }
+
+    #[test]
+    fn detect_off_ends_the_alert_and_ignores_later_clips() {
+        let mut e = engine();
+        assert_eq!(types(&e.handle(&clip(0, 1))), vec![AlertType::New]);
+        assert_eq!(
+            types(&e.command("cam", &Command::Detect(false))),
+            vec![AlertType::End]
+        );
+        assert!(e.handle(&clip(1, 2)).is_empty(), "in-flight clip ignored");
+        e.command("cam", &Command::Detect(true));
+        assert_eq!(types(&e.handle(&clip(2, 1))), vec![AlertType::New]);
+    }
+
+    #[test]
+    fn disarming_a_rule_ends_only_that_rule() {
+        let mut e = engine();
+        e.handle(&clip(0, 1));
+        let disarm = Command::Arm {
+            rule: "person".into(),
+            armed: false,
+        };
+        assert_eq!(types(&e.command("cam", &disarm)), vec![AlertType::End]);
+        assert!(e.handle(&clip(1, 1)).is_empty());
+        let arm = Command::Arm {
+            rule: "person".into(),
+            armed: true,
+        };
+        assert!(e.command("cam", &arm).is_empty());
+        assert_eq!(types(&e.handle(&clip(2, 1))), vec![AlertType::New]);
+    }
+
+    #[test]
+    fn reconfigure_ends_open_alerts_and_removal_forgets_the_camera() {
+        let mut e = engine();
+        e.handle(&clip(0, 1));
+        let ended = e.configure("cam", Some(&camera()));
+        assert_eq!(types(&ended), vec![AlertType::End]);
+        assert_eq!(types(&e.handle(&clip(1, 1))), vec![AlertType::New]);
+        assert_eq!(types(&e.configure("cam", None)), vec![AlertType::End]);
+        assert!(e.handle(&clip(2, 1)).is_empty());
+    }
+}
