@@ -239,13 +239,20 @@ fn print_report(samples: &[Sample], cameras: usize, duration: Duration, every: D
         "soak report: {cameras} camera(s), {:.1} min",
         last.t_s / 60.0
     );
+    // growth that stops (allocator arenas and GStreamer pools filling up) shows as a slope that falls to ~0 in
+    // the second half; a leak keeps its slope
+    let half = &pts[pts.len() / 2..];
+    let half_drift =
+        half.last().map(|l| l.1).unwrap_or(0.0) - half.first().map(|f| f.1).unwrap_or(0.0);
     println!(
-        "  RSS after warm-up {:.1} MB, at end {:.1} MB, max {:.1} MB; drift {:+.1} MB; slope {:+.1} MB/h",
+        "  RSS after warm-up {:.1} MB, at end {:.1} MB, max {:.1} MB; drift {:+.1} MB; slope {:+.1} MB/h overall, {:+.1} MB/h over the second half ({:+.1} MB)",
         first.rss_mb,
         last.rss_mb,
         max_rss,
         last.rss_mb - first.rss_mb,
-        slope(&pts)
+        slope(&pts),
+        slope(half),
+        half_drift
     );
     println!(
         "  sampled {:.2} frames/s (target {expected:.1} at 2 fps per camera); dropped {}; frame queue max {}; clip queue max {}",

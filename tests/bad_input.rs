@@ -224,3 +224,56 @@ fn broker_down_at_start_loses_no_alert() {
         alerts.len()
     );
 }
+
+#[test]
+fn wrong_codec_and_audio_only_files_name_what_is_missing() {
+    let broker = Broker::start();
+    // a codec with no decoder installed: hide the one that decodes vtest.avi, as on a box without gstreamer1.0-libav
+    let cfg = write_config(
+        broker.port,
+        "codec",
+        &camera(&media("vtest.avi").display().to_string()),
+    );
+    let out = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&cfg.path)
+        .env("GST_PLUGIN_FEATURE_RANK", "avdec_msmpeg4:NONE")
+        .output()
+        .expect("run");
+    let log = no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("no decoder installed for DivX MPEG-4 Version 3 (video/x-divx)"),
+        "{log}"
+    );
+
+    // a real media file without any video stream
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ogg = dir.path().join("audio.ogg");
+    let made = Command::new("gst-launch-1.0")
+        .args([
+            "-q",
+            "audiotestsrc",
+            "num-buffers=50",
+            "!",
+            "audioconvert",
+            "!",
+            "vorbisenc",
+            "!",
+            "oggmux",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", ogg.display()))
+        .status()
+        .expect("gst-launch-1.0");
+    assert!(made.success());
+    let cfg = write_config(broker.port, "codec2", &camera(&ogg.display().to_string()));
+    let out = run_daemon(&cfg.path, Duration::from_secs(60));
+    let log = no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("no video stream found; the source has only audio/x-raw"),
+        "{log}"
+    );
+}

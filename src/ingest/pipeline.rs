@@ -47,6 +47,10 @@ pub struct SinkShared {
     pub sampled: AtomicU64,
     /// The camera's running totals (decoded, sampled), counted live so state messages are current mid-run.
     totals: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
+    /// Whether a decoded video stream was linked, and the media types of streams that were not (for errors like
+    /// "no video stream, found audio/x-raw").
+    video_linked: std::sync::atomic::AtomicBool,
+    other_streams: Mutex<Vec<String>>,
 }
 
 impl SinkShared {
@@ -83,6 +87,8 @@ impl SinkShared {
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
             totals: None,
+            video_linked: Default::default(),
+            other_streams: Mutex::new(Vec::new()),
         })
     }
 
@@ -277,15 +283,24 @@ pub fn build(
             });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
             let convert_weak = convert.downgrade();
+            let shared_weak = Arc::downgrade(shared);
             src.connect_pad_added(move |_, pad| {
                 let Some(convert) = convert_weak.upgrade() else {
                     return;
                 };
-                let is_video = pad
+                let media = pad
                     .current_caps()
                     .or_else(|| Some(pad.query_caps(None)))
-                    .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
-                    .unwrap_or(false);
+                    .and_then(|c| c.structure(0).map(|s| s.name().to_string()))
+                    .unwrap_or_default();
+                let is_video = media.starts_with("video/");
+                if let Some(sh) = shared_weak.upgrade() {
+                    if is_video {
+                        sh.video_linked.store(true, Ordering::Relaxed);
+                    } else if let Ok(mut o) = sh.other_streams.lock() {
+                        o.push(media.clone());
+                    }
+                }
                 let Some(sink) = convert.static_pad("sink") else {
                     return;
                 };
@@ -388,7 +403,18 @@ pub fn run(
                 match msg.view() {
                     gst::MessageView::Eos(_) => return RunOutcome::Eos,
                     gst::MessageView::Error(_) => {
-                        if let Some(e) = bus_error(&camera, Some(&msg)) {
+                        if let Some(mut e) = bus_error(&camera, Some(&msg)) {
+                            let others = shared
+                                .other_streams
+                                .lock()
+                                .map(|o| o.clone())
+                                .unwrap_or_default();
+                            e.message = explain(
+                                &e.message,
+                                e.debug.as_deref().unwrap_or(""),
+                                shared.video_linked.load(Ordering::Relaxed),
+                                &others,
+                            );
                             return RunOutcome::Failed(e);
                         }
                     }
@@ -418,6 +444,32 @@ pub fn run(
     outcome
 }
 
+/// Turns GStreamer's generic errors into what a user can act on: which codec has no decoder installed, or that
+/// the source has no video stream at all. Other messages pass through.
+pub fn explain(message: &str, debug: &str, video_linked: bool, other_streams: &[String]) -> String {
+    if let Some(rest) = debug.split("Missing decoder: ").nth(1) {
+        let line = rest.lines().next().unwrap_or(rest);
+        let (name, caps) = match line.split_once(" (") {
+            Some((n, c)) => (n, c.split([',', ')']).next().unwrap_or(c)),
+            None => (line, ""),
+        };
+        return format!(
+            "no decoder installed for {name} ({caps}): install the GStreamer plugin that decodes it (gstreamer1.0-libav covers most codecs)"
+        );
+    }
+    if !video_linked && (debug.contains("not-linked") || message.contains("missing a plug-in")) {
+        return if other_streams.is_empty() {
+            format!("no video stream found ({message})")
+        } else {
+            format!(
+                "no video stream found; the source has only {}",
+                other_streams.join(", ")
+            )
+        };
+    }
+    message.to_string()
+}
+
 fn bus_error(camera: &str, msg: Option<&gst::Message>) -> Option<IngestError> {
     let msg = msg?;
     if let gst::MessageView::Error(e) = msg.view() {
@@ -429,5 +481,36 @@ fn bus_error(camera: &str, msg: Option<&gst::Message>) -> Option<IngestError> {
         })
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::explain;
+
+    #[test]
+    fn names_the_missing_codec_and_the_missing_video() {
+        let debug = "no suitable plugins found:\nMissing decoder: DivX MPEG-4 Version 3 (video/x-divx, divxversion=(int)3)\n";
+        let m = explain(
+            "Your GStreamer installation is missing a plug-in.",
+            debug,
+            false,
+            &[],
+        );
+        assert!(
+            m.starts_with("no decoder installed for DivX MPEG-4 Version 3 (video/x-divx)"),
+            "{m}"
+        );
+        let m = explain(
+            "Internal data stream error.",
+            "streaming stopped, reason not-linked (-1)",
+            false,
+            &["audio/x-raw".into()],
+        );
+        assert_eq!(m, "no video stream found; the source has only audio/x-raw");
+        assert_eq!(
+            explain("Could not open resource.", "", true, &[]),
+            "Could not open resource."
+        );
     }
 }
