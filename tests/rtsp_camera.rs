@@ -1,6 +1,6 @@
 //! A real RTSP camera (gst-rtsp-server serving vtest.avi) that is unreachable at start, comes up, is killed and
 //! comes back: the camera goes retrying → running → retrying → running within the backoff cap, while another
-//! camera keeps running untouched.
+//! camera keeps running untouched. Then the server hangs (SIGSTOP, connection left open): the watchdog restarts it.
 
 mod common;
 
@@ -98,7 +98,7 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
     let t = wait_state(&rec, "door", "retrying", Duration::from_secs(30));
     let noticed = t - down;
     std::thread::sleep(Duration::from_secs(5));
-    let _server = RtspServer::start(rtsp_port);
+    let server = RtspServer::start(rtsp_port);
     let back = Instant::now();
     let t = wait_state(&rec, "door", "running", Duration::from_secs(30));
     let reconnect = t - back;
@@ -106,7 +106,28 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
         reconnect < Duration::from_secs(3 + 8),
         "back within the 3 s backoff cap plus RTSP set-up: took {reconnect:?}"
     );
-    std::thread::sleep(Duration::from_secs(3));
+
+    // the server hangs without closing the connection (SIGSTOP): only the watchdog can notice
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = server.0.id().to_string();
+    let _ = Command::new("kill").args(["-STOP", &pid]).status();
+    let hung = Instant::now();
+    let t = wait_state(&rec, "door", "retrying", Duration::from_secs(30));
+    let watchdog = t - hung;
+    let reason = last_state(&rec, "door")
+        .map(|s| s["reason"].to_string())
+        .unwrap_or_default();
+    assert!(
+        reason.contains("no frames for"),
+        "the watchdog fired: {reason}"
+    );
+    assert!(
+        watchdog < Duration::from_secs(5 + 4),
+        "watchdog_secs = 5: noticed after {watchdog:?}"
+    );
+    let _ = Command::new("kill").args(["-CONT", &pid]).status();
+    wait_state(&rec, "door", "running", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
     d.signal("TERM");
     let (code, log) = d.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{log}");
@@ -121,9 +142,10 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
         "{door_final}"
     );
     eprintln!(
-        "RTSP: first connect {:.1} s after the server came up; loss noticed after {:.1} s; reconnected {:.1} s after it returned",
+        "RTSP: first connect {:.1} s after the server came up; loss noticed after {:.1} s; reconnected {:.1} s after it returned; hung server caught by the watchdog after {:.1} s",
         first_connect.as_secs_f64(),
         noticed.as_secs_f64(),
-        reconnect.as_secs_f64()
+        reconnect.as_secs_f64(),
+        watchdog.as_secs_f64()
     );
 }
