@@ -29,6 +29,8 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     #[serde(default)]
     pub spool: SpoolConfig,
+    #[serde(default)]
+    pub media: MediaConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
     pub language: crate::infer::head::HeadConfig,
@@ -81,6 +83,44 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Evidence written for alerts: JPEG snapshots (with the boxes drawn), and their retention.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Unset: `$STATE_DIRECTORY/media` under systemd, else `/var/lib/scenewatch/media`. Relative = to the config file.
+    pub dir: Option<PathBuf>,
+    pub snapshots: bool,
+    pub jpeg_quality: u8,
+    /// Files older than this are deleted (checked at start and every 10 minutes).
+    pub retain_days: f64,
+    /// Beyond this total size the oldest files are deleted.
+    pub max_mb: f64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            snapshots: true,
+            jpeg_quality: 85,
+            retain_days: 7.0,
+            max_mb: 2048.0,
+        }
+    }
+}
+
+impl MediaConfig {
+    pub fn resolved_dir(&self) -> PathBuf {
+        match &self.dir {
+            Some(p) => p.clone(),
+            None => std::env::var_os("STATE_DIRECTORY")
+                .and_then(|d| std::env::split_paths(&d).next())
+                .unwrap_or_else(|| PathBuf::from("/var/lib/scenewatch"))
+                .join("media"),
+        }
     }
 }
 
@@ -507,6 +547,7 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             cfg.spool.path.as_mut(),
+            cfg.media.dir.as_mut(),
             cfg.mqtt.ca_file.as_mut(),
             cfg.mqtt.client_cert.as_mut(),
             cfg.mqtt.client_key.as_mut(),
@@ -576,6 +617,15 @@ impl Config {
                 "mqtt.tls".into(),
                 "ca_file/client_cert are set but tls = false (set tls = true, usually with port 8883)",
             );
+        }
+        if !(1..=100).contains(&self.media.jpeg_quality) {
+            bad("media.jpeg_quality".into(), "must be in 1..=100");
+        }
+        if !positive(self.media.retain_days) {
+            bad("media.retain_days".into(), "must be > 0");
+        }
+        if !positive(self.media.max_mb) {
+            bad("media.max_mb".into(), "must be > 0");
         }
         if self.spool.max_mb.is_nan() || self.spool.max_mb < 0.01 {
             bad("spool.max_mb".into(), "must be >= 0.01");

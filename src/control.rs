@@ -7,6 +7,7 @@
 //!   switching off ends its open alerts.
 //! - `{"rule": "person", "armed": false}`: disarm (or re-arm) one rule, named by its label or prompt text;
 //!   disarming ends its open alert.
+//! - `{"snapshot": true}`: publish the camera's latest inferred frame on `<prefix>/<camera>/latest/snapshot`.
 //!
 //! Switches live for the daemon's run; the config file is the state after a restart.
 
@@ -18,7 +19,12 @@ pub const MAX_COMMAND_BYTES: usize = 4096;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Detect(bool),
-    Arm { rule: String, armed: bool },
+    Arm {
+        rule: String,
+        armed: bool,
+    },
+    /// Publish the camera's latest frame now on `<prefix>/<camera>/latest/snapshot` (and write it to the media dir).
+    Snapshot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,6 +73,7 @@ struct Raw {
     detect: Option<Switch>,
     rule: Option<String>,
     armed: Option<Switch>,
+    snapshot: Option<bool>,
 }
 
 /// Parses one command for `camera`, whose rules are named `rules` (labels and prompt texts).
@@ -76,16 +83,29 @@ pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, 
     }
     let raw: Raw =
         serde_json::from_slice(payload).map_err(|e| CommandError::NotJson(e.to_string()))?;
+    if let Some(snap) = raw.snapshot {
+        if raw.detect.is_some() || raw.rule.is_some() || raw.armed.is_some() {
+            return Err(CommandError::Invalid(
+                "one command per message: 'snapshot' cannot be combined with others".into(),
+            ));
+        }
+        if !snap {
+            return Err(CommandError::Invalid("'snapshot' takes true".into()));
+        }
+        return Ok(Command::Snapshot);
+    }
     match raw {
         Raw {
             detect: Some(d),
             rule: None,
             armed: None,
+            ..
         } => Ok(Command::Detect(d.value("detect")?)),
         Raw {
             detect: None,
             rule: Some(rule),
             armed: Some(a),
+            ..
         } => {
             let armed = a.value("armed")?;
             if !rules.contains(&rule) {
@@ -101,6 +121,7 @@ pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, 
             detect: None,
             rule: Some(_),
             armed: None,
+            ..
         } => Err(CommandError::Invalid(
             "'rule' needs 'armed': {\"rule\": \"person\", \"armed\": false}".into(),
         )),
@@ -108,6 +129,7 @@ pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, 
             detect: None,
             rule: None,
             armed: Some(_),
+            ..
         } => Err(CommandError::Invalid(
             "'armed' needs 'rule': {\"rule\": \"person\", \"armed\": false}".into(),
         )),
@@ -115,6 +137,7 @@ pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, 
             detect: None,
             rule: None,
             armed: None,
+            ..
         } => Err(CommandError::Invalid(
             "empty command: use {\"detect\": false} or {\"rule\": \"person\", \"armed\": false}"
                 .into(),
@@ -153,6 +176,7 @@ mod tests {
                 armed: false
             })
         );
+        assert_eq!(p(r#"{"snapshot": true}"#), Ok(Command::Snapshot));
     }
 
     #[test]

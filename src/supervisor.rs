@@ -227,6 +227,7 @@ async fn control_loop(
                 .status
                 .detect
                 .store(*on, std::sync::atomic::Ordering::Relaxed),
+            Command::Snapshot => {}
             Command::Arm { rule, armed } => {
                 if let Ok(mut d) = h.status.disarmed.lock() {
                     if *armed {
@@ -364,7 +365,41 @@ pub async fn run_with(
     };
     let _ = out_tx.send(info_message(&cfg.cameras)).await;
 
-    let (infer_tx, infer_rx) = mpsc::channel(16);
+    // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
+    let (infer_tx, infer_rx) = mpsc::channel(4);
+    let media_dir = cfg.media.resolved_dir();
+    let snapshots = cfg.media.snapshots.then(|| events::Snapshots {
+        dir: media_dir.clone(),
+        quality: cfg.media.jpeg_quality,
+    });
+    let janitor = {
+        let (dir, age, bytes) = (
+            media_dir.clone(),
+            Duration::from_secs_f64(cfg.media.retain_days * 86400.0),
+            (cfg.media.max_mb * 1024.0 * 1024.0) as u64,
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let d = dir.clone();
+                match tokio::task::spawn_blocking(move || {
+                    crate::events::snapshot::sweep(&d, age, bytes)
+                })
+                .await
+                {
+                    Ok(Ok((0, _))) => {}
+                    Ok(Ok((n, freed))) => {
+                        tracing::info!(files = n, bytes = freed, dir = %dir.display(), "media retention: deleted old evidence")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, dir = %dir.display(), "media retention sweep failed")
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     let (ctl_tx, ctl_rx) = mpsc::channel(32);
     let events = tokio::spawn(events::run(
         Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string())),
@@ -373,6 +408,7 @@ pub async fn run_with(
         out_tx.clone(),
         topics.clone(),
         metrics.clone(),
+        snapshots,
     ));
 
     let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
@@ -502,6 +538,7 @@ pub async fn run_with(
     .map_err(|e| RunError::Start(format!("joining stage threads: {e}")))?;
     refresh.abort();
     control.abort();
+    janitor.abort();
     drop(out_tx);
     let _ = events.await;
     let publish = publisher

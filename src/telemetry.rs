@@ -55,6 +55,8 @@ pub struct Metrics {
     pub commands_applied: Counter,
     pub commands_rejected: Counter,
     pub commands_dropped: Counter,
+    pub snapshots_written: Counter,
+    pub snapshot_errors: Counter,
     /// Clips waiting for the inference worker, as seen when it takes one.
     pub clip_queue_depth: Gauge,
     /// Clips not inferred because detection was switched off for their camera.

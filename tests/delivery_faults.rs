@@ -104,9 +104,11 @@ fn sigkill_with_alerts_in_the_spool_then_restart_delivers_them() {
     // no broker yet: everything the first run raises waits in the spool
     let mut first = Daemon::spawn(&cfg.path, &[]);
     // the file ends, inference catches up and the person alert ends: everything this run will raise is raised
-    first.wait_log("end of stream and the alert's end", Duration::from_secs(90), |l| {
-        l.contains("end of stream") && l.contains("type=End")
-    });
+    first.wait_log(
+        "end of stream and the alert's end",
+        Duration::from_secs(90),
+        |l| l.contains("end of stream") && l.contains("type=End"),
+    );
     std::thread::sleep(Duration::from_secs(1));
     first.signal("KILL");
     let (code, log1) = first.wait(Duration::from_secs(10));

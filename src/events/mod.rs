@@ -3,6 +3,7 @@
 
 pub mod prompts;
 pub mod rules;
+pub mod snapshot;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::config::CameraConfig;
 use crate::control::Command;
 use crate::infer::worker::InferOut;
+use crate::infer::{ClipResult, FrameResult};
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
@@ -100,6 +102,8 @@ impl Engine {
     /// Applies a `set` command; switching something off ends the alerts it had open.
     pub fn command(&mut self, camera: &str, cmd: &Command) -> Vec<Alert> {
         match cmd {
+            // handled by the events task (it needs the latest frame), changes no rule state
+            Command::Snapshot => Vec::new(),
             Command::Detect(true) => {
                 self.detect_off.remove(camera);
                 Vec::new()
@@ -181,6 +185,116 @@ impl Engine {
     }
 }
 
+/// Snapshot settings for the events stage (None = snapshots off).
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    pub dir: std::path::PathBuf,
+    pub quality: u8,
+}
+
+/// Takes alert snapshots: on `new`, and on `update` when the score beat the last snapshot's by 0.02.
+struct Snapshotter {
+    cfg: Snapshots,
+    topics: Topics,
+    /// Per open alert id: the score of its current snapshot.
+    best: HashMap<String, f32>,
+    /// Per camera: the latest clip's last frame, for `{"snapshot": true}` commands.
+    latest: HashMap<String, FrameResult>,
+    metrics: Arc<Metrics>,
+}
+
+/// A rendered snapshot: (file, retained MQTT message, reference for the alert).
+type Rendered = (std::path::PathBuf, OutMsg, snapshot::SnapshotRef);
+
+impl Snapshotter {
+    /// Renders and writes the snapshot for `alert` from `clip` on a blocking thread; None when not needed or it failed.
+    async fn for_alert(&mut self, alert: &Alert, clip: &ClipResult) -> Option<Rendered> {
+        if alert.kind_of_message == rules::AlertType::End {
+            self.best.remove(&alert.id);
+            return None;
+        }
+        let (idx, score, label_topic) = if alert.kind == "prompt" {
+            let best = alert.frames.as_ref()?.first()?;
+            (
+                snapshot::frame_at(&clip.frames, best.stream_time)?,
+                best.score,
+                "prompt",
+            )
+        } else {
+            let (i, s) = snapshot::best_label_frame(&clip.frames, &alert.label)?;
+            (i, s, alert.label.as_str())
+        };
+        let prev = self.best.get(&alert.id).copied();
+        if prev.is_some_and(|p| score < p + 0.02) {
+            return None;
+        }
+        let frame = clip.frames.get(idx)?.clone();
+        let boxes: Vec<_> = frame
+            .detections
+            .iter()
+            .filter(|d| {
+                alert.kind == "prompt" || crate::infer::labels::label_matches(&alert.label, d.label)
+            })
+            .map(|d| d.bbox)
+            .collect();
+        let path = snapshot::snapshot_path(
+            &self.cfg.dir,
+            &alert.camera,
+            &alert.label,
+            &alert.id,
+            frame.wall,
+        );
+        let topic = self.topics.snapshot(&alert.camera, label_topic);
+        let r = self.render(frame, boxes, path, topic, score).await?;
+        self.best.insert(alert.id.clone(), score);
+        Some(r)
+    }
+
+    async fn render(
+        &self,
+        frame: FrameResult,
+        boxes: Vec<crate::infer::detector::BBox>,
+        path: std::path::PathBuf,
+        topic: String,
+        score: f32,
+    ) -> Option<Rendered> {
+        let quality = self.cfg.quality;
+        let stream_time = (frame.pts.as_secs_f64() * 1000.0).round() / 1000.0;
+        let p = path.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let jpeg =
+                snapshot::render_jpeg(&frame.pixels.0, frame.width, frame.height, &boxes, quality)?;
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            std::fs::write(&p, &jpeg).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok(jpeg)
+        });
+        match job.await {
+            Ok(Ok(jpeg)) => {
+                self.metrics.snapshots_written.inc();
+                let r = snapshot::SnapshotRef {
+                    path: path.display().to_string(),
+                    topic: topic.clone(),
+                    stream_time,
+                    score: (score * 1000.0).round() / 1000.0,
+                };
+                Some((path, OutMsg::retained(topic, jpeg), r))
+            }
+            Ok(Err(e)) => {
+                self.metrics.snapshot_errors.inc();
+                tracing::error!(error = %e, "snapshot failed; the alert goes out without one");
+                None
+            }
+            Err(e) => {
+                self.metrics.snapshot_errors.inc();
+                tracing::error!(error = %e, "snapshot task failed");
+                None
+            }
+        }
+    }
+}
+
 /// Runs until inference closes `input`; `control` carries `set` commands (camera, command).
 pub async fn run(
     mut engine: Engine,
@@ -189,23 +303,61 @@ pub async fn run(
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     metrics: Arc<Metrics>,
+    snapshots: Option<Snapshots>,
 ) {
     let mut control_open = true;
+    let mut snaps = snapshots.map(|cfg| Snapshotter {
+        cfg,
+        topics: topics.clone(),
+        best: HashMap::new(),
+        latest: HashMap::new(),
+        metrics: metrics.clone(),
+    });
     loop {
-        let alerts = tokio::select! {
+        let (alerts, clip) = tokio::select! {
             msg = input.recv() => match msg {
-                Some(msg) => engine.handle(&msg),
+                Some(msg) => {
+                    let alerts = engine.handle(&msg);
+                    match msg {
+                        InferOut::Result(r) => (alerts, Some(r)),
+                        _ => (alerts, None),
+                    }
+                }
                 None => break,
             },
             c = control.recv(), if control_open => match c {
-                Some((camera, cmd)) => engine.command(&camera, &cmd),
+                Some((camera, Command::Snapshot)) => {
+                    if let Some(s) = snaps.as_mut() {
+                        if let Some(frame) = s.latest.get(&camera).cloned() {
+                            let boxes = frame.detections.iter().map(|d| d.bbox).collect();
+                            let path = snapshot::snapshot_path(&s.cfg.dir, &camera, "latest", "manual", frame.wall);
+                            let topic = topics.snapshot(&camera, "latest");
+                            if let Some((_, msg, _)) = s.render(frame, boxes, path, topic, 0.0).await {
+                                let _ = out.send(msg).await;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Some((camera, cmd)) => (engine.command(&camera, &cmd), None),
                 None => {
                     control_open = false;
                     continue;
                 }
             },
         };
-        for alert in alerts {
+        if let (Some(s), Some(r)) = (snaps.as_mut(), clip.as_ref()) {
+            if let Some(last) = r.frames.last() {
+                s.latest.insert(r.camera.to_string(), last.clone());
+            }
+        }
+        for mut alert in alerts {
+            if let (Some(s), Some(r)) = (snaps.as_mut(), clip.as_ref()) {
+                if let Some((_, msg, sref)) = s.for_alert(&alert, r).await {
+                    alert.snapshot = Some(sref);
+                    let _ = out.send(msg).await;
+                }
+            }
             if alert.kind_of_message == rules::AlertType::New {
                 metrics.alerts_raised.inc();
             }
@@ -276,6 +428,7 @@ mod tests {
                     })
                     .collect(),
                 encoding: None,
+                pixels: Default::default(),
             })
             .collect();
         InferOut::Result(Box::new(ClipResult {

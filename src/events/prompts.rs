@@ -202,6 +202,7 @@ impl PromptState {
             stream_end: ended.then(|| (o.last_pts * 10.0).round() / 10.0),
             clip: o.last_clip.clone(),
             frames: Some(o.drivers.clone()),
+            snapshot: None,
             summary,
         }
     }

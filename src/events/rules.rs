@@ -112,6 +112,9 @@ pub struct Alert {
     /// The frames that drove a prompt alert (best three of the latest clip; `kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<super::prompts::FrameScore>>,
+    /// The evidence frame (set by the events stage when snapshots are on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<super::snapshot::SnapshotRef>,
     pub summary: String,
 }
 
@@ -272,6 +275,7 @@ impl RuleState {
             stream_end: ended.then(|| round1(o.last_seen_pts)),
             clip: o.last_clip.clone(),
             frames: None,
+            snapshot: None,
             summary: summarize(&self.camera, &self.rule.label, t, o),
         }
     }

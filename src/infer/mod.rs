@@ -35,6 +35,18 @@ pub struct FrameResult {
     pub detections: Vec<Detection>,
     /// ImageNet probabilities + embedding (None when the encoder is off).
     pub encoding: Option<Encoding>,
+    /// The frame's pixels (shared with ingest, not copied), for snapshots of alerts.
+    pub pixels: Pixels,
+}
+
+/// Packed RGB8 pixels of a frame; `Debug` prints only the size.
+#[derive(Clone, Default)]
+pub struct Pixels(pub Arc<Vec<u8>>);
+
+impl std::fmt::Debug for Pixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pixels({} bytes)", self.0.len())
+    }
 }
 
 /// Time spent per phase for one clip, milliseconds.
@@ -266,6 +278,7 @@ impl Models {
                 height: f.height,
                 detections,
                 encoding: None,
+                pixels: Pixels(f.rgb.clone()),
             });
         }
         let detector_ms = t0.elapsed().as_secs_f64() * 1e3;

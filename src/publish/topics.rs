@@ -39,6 +39,11 @@ impl Topics {
         let camera = rest.strip_suffix("/set")?;
         (!camera.is_empty() && !camera.contains('/')).then_some(camera)
     }
+    /// Retained JPEG of the latest alert's best frame for `label` (`prompt` for prompt alerts, `latest` for
+    /// snapshots asked for by command).
+    pub fn snapshot(&self, camera: &str, label: &str) -> String {
+        format!("{}/{camera}/{label}/snapshot", self.prefix)
+    }
     /// QoS1 JSON alert messages (new / update / end).
     pub fn alerts(&self, camera: &str) -> String {
         format!("{}/{camera}/alerts", self.prefix)

@@ -113,6 +113,7 @@ impl Drop for Broker {
 pub struct Msg {
     pub topic: String,
     pub payload: String,
+    pub raw: Vec<u8>,
     pub retain: bool,
 }
 
@@ -169,6 +170,7 @@ impl Recorder {
                             m.push(Msg {
                                 topic: p.topic.clone(),
                                 payload: String::from_utf8_lossy(&p.payload).to_string(),
+                                raw: p.payload.to_vec(),
                                 retain: p.retain,
                             });
                         }
@@ -230,9 +232,10 @@ pub fn write_config(port: u16, prefix: &str, body: &str) -> TestConfig {
     let path = dir.path().join("scenewatch.toml");
     let models = repo().join("models");
     let text = format!(
-        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{prefix}\"\ntopic_prefix = \"{prefix}\"\nreconnect_max_secs = 1.0\n\n[models]\ndir = \"{}\"\n\n[spool]\npath = \"{}\"\n\n{body}\n",
+        "[mqtt]\nhost = \"127.0.0.1\"\nport = {port}\nclient_id = \"{prefix}\"\ntopic_prefix = \"{prefix}\"\nreconnect_max_secs = 1.0\n\n[models]\ndir = \"{}\"\n\n[spool]\npath = \"{}\"\n\n[media]\ndir = \"{}\"\n\n{body}\n",
         models.display(),
-        dir.path().join("spool.redb").display()
+        dir.path().join("spool.redb").display(),
+        dir.path().join("media").display()
     );
     let mut f = std::fs::File::create(&path).expect("config file");
     f.write_all(text.as_bytes()).expect("write config");
