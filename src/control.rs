@@ -190,7 +190,7 @@ mod tests {
             Err(CommandError::NotJson(_))
         ));
         assert!(matches!(
-            p(b"{\"snapshot\":true}"),
+            p(b"{\"zoom\":true}"),
             Err(CommandError::NotJson(_))
         ));
         assert!(matches!(
@@ -198,6 +198,14 @@ mod tests {
             Err(CommandError::Invalid(_))
         ));
         assert!(matches!(p(b"{}"), Err(CommandError::Invalid(_))));
+        assert!(matches!(
+            p(b"{\"snapshot\":false}"),
+            Err(CommandError::Invalid(_))
+        ));
+        assert!(matches!(
+            p(b"{\"snapshot\":true,\"detect\":true}"),
+            Err(CommandError::Invalid(_))
+        ));
         assert!(matches!(
             p(b"{\"detect\":true,\"rule\":\"person\",\"armed\":true}"),
             Err(CommandError::Invalid(_))
