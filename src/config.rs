@@ -31,6 +31,8 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub media: MediaConfig,
+    #[serde(default)]
+    pub homeassistant: HomeAssistantConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
     pub language: crate::infer::head::HeadConfig,
@@ -83,6 +85,24 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Home Assistant MQTT discovery.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HomeAssistantConfig {
+    /// Publish retained discovery configs (occupancy, count, snapshot per camera × label; a detect switch).
+    pub enabled: bool,
+    pub discovery_prefix: String,
+}
+
+impl Default for HomeAssistantConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            discovery_prefix: "homeassistant".into(),
+        }
     }
 }
 
@@ -616,6 +636,12 @@ impl Config {
             bad(
                 "mqtt.tls".into(),
                 "ca_file/client_cert are set but tls = false (set tls = true, usually with port 8883)",
+            );
+        }
+        if !valid_topic_level_path(&self.homeassistant.discovery_prefix) {
+            bad(
+                "homeassistant.discovery_prefix".into(),
+                "must be non-empty topic levels without '+', '#' or empty levels",
             );
         }
         if !(1..=100).contains(&self.media.jpeg_quality) {

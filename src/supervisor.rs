@@ -161,6 +161,13 @@ impl Starter {
             status: status.clone(),
             on_state,
         };
+        // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
+        for rule in cam.effective_rules() {
+            let _ = self.out.try_send(OutMsg::retained(
+                self.topics.count(&cam.name, &rule.label),
+                b"0".to_vec(),
+            ));
+        }
         let (a, b) = ingest::spawn_camera(task, ftx, frx, self.clips.clone())
             .map_err(|e| RunError::Start(format!("could not start camera {}: {e}", cam.name)))?;
         if let Ok(mut r) = self.registry.lock() {
@@ -180,7 +187,43 @@ impl Starter {
     }
 }
 
-/// Applies `set` commands from the publisher until its channel closes (or this task is aborted at drain).
+/// Home Assistant discovery state: what to announce, and where.
+#[derive(Clone)]
+struct Discovery {
+    prefix: String,
+    node: String,
+    cameras: Arc<Mutex<Vec<CameraConfig>>>,
+}
+
+impl Discovery {
+    fn status_topic(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+    /// Retained config messages for `cameras`; `remove` = empty payloads, which delete the entities.
+    fn messages(&self, topics: &Topics, cameras: &[CameraConfig], remove: bool) -> Vec<OutMsg> {
+        crate::publish::discovery::configs(topics, &self.prefix, &self.node, cameras)
+            .into_iter()
+            .map(|(t, v)| {
+                let payload = if remove {
+                    Vec::new()
+                } else {
+                    v.to_string().into_bytes()
+                };
+                OutMsg::retained(t, payload)
+            })
+            .collect()
+    }
+    async fn announce(&self, topics: &Topics, out: &mpsc::Sender<OutMsg>) {
+        let cams = self.cameras.lock().map(|c| c.clone()).unwrap_or_default();
+        for m in self.messages(topics, &cams, false) {
+            let _ = out.send(m).await;
+        }
+    }
+}
+
+/// Applies `set` commands from the publisher until its channel closes (or this task is aborted at drain); answers
+/// broker connects and Home Assistant's birth message with discovery configs.
+#[allow(clippy::too_many_arguments)]
 async fn control_loop(
     mut commands: mpsc::Receiver<Incoming>,
     registry: Registry,
@@ -189,8 +232,20 @@ async fn control_loop(
     topics: Topics,
     providers: serde_json::Value,
     metrics: Arc<Metrics>,
+    discovery: Option<Discovery>,
 ) {
     while let Some(msg) = commands.recv().await {
+        if let Some(d) = &discovery {
+            let connected = msg.topic.is_empty();
+            let ha_online = msg.topic == d.status_topic() && msg.payload.trim_ascii() == b"online";
+            if connected || ha_online {
+                d.announce(&topics, &out).await;
+                continue;
+            }
+            if msg.topic == d.status_topic() {
+                continue;
+            }
+        }
         let Some(camera) = topics.camera_of_set(&msg.topic).map(str::to_string) else {
             continue;
         };
@@ -349,6 +404,11 @@ pub async fn run_with(
             metrics: metrics.clone(),
             spool: Some(spool),
             commands: Some(cmd_tx),
+            subscriptions: if cfg.homeassistant.enabled {
+                vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
+            } else {
+                Vec::new()
+            },
         }
         .run(out_rx),
     );
@@ -439,6 +499,11 @@ pub async fn run_with(
         running.insert(cam.name.clone(), r);
     }
 
+    let discovery = cfg.homeassistant.enabled.then(|| Discovery {
+        prefix: cfg.homeassistant.discovery_prefix.clone(),
+        node: crate::publish::discovery::node_id(&cfg.mqtt.client_id),
+        cameras: Arc::new(Mutex::new(cfg.cameras.clone())),
+    });
     let control = tokio::spawn(control_loop(
         cmd_rx,
         registry.clone(),
@@ -447,6 +512,7 @@ pub async fn run_with(
         topics.clone(),
         providers.clone(),
         metrics.clone(),
+        discovery.clone(),
     ));
     // periodic state refresh (fps, counts) while cameras run
     let refresh = {
@@ -497,8 +563,20 @@ pub async fn run_with(
                     Some(()) => {
                         notify(&[sd_notify::NotifyState::Reloading]);
                         if let Some(path) = opts.config_path.clone() {
+                            let before = current.cameras.clone();
                             reload(&path, &mut current, &mut running, &starter, &mut all_statuses).await;
                             let _ = out_tx.send(info_message(&current.cameras)).await;
+                            if let Some(d) = &discovery {
+                                let (removed, _, _) = camera_diff(&before, &current.cameras);
+                                let gone: Vec<CameraConfig> = before.iter().filter(|c| removed.contains(&c.name)).cloned().collect();
+                                for m in d.messages(&topics, &gone, true) {
+                                    let _ = out_tx.send(m).await;
+                                }
+                                if let Ok(mut c) = d.cameras.lock() {
+                                    *c = current.cameras.clone();
+                                }
+                                d.announce(&topics, &out_tx).await;
+                            }
                         } else {
                             tracing::warn!("reload requested, but this run has no config file to re-read");
                         }

@@ -377,6 +377,13 @@ pub async fn run(
                     continue;
                 }
             };
+            if alert.kind == "label" {
+                let count = OutMsg::retained(
+                    topics.count(&alert.camera, &alert.label),
+                    alert.count.to_string().into_bytes(),
+                );
+                let _ = out.send(count).await;
+            }
             if out
                 .send(OutMsg::alert(topics.alerts(&alert.camera), payload))
                 .await

@@ -1,5 +1,6 @@
 //! Publish stage: everything scenewatch says goes out through one ordered outbox to the MQTT broker.
 
+pub mod discovery;
 pub mod mqtt;
 pub mod spool;
 pub mod tls;

@@ -62,8 +62,11 @@ pub struct Publisher {
     pub metrics: Arc<Metrics>,
     /// Disk spool for alerts and summaries; None keeps them in memory only.
     pub spool: Option<Spool>,
-    /// Where commands go; full → the command is dropped, counted and reported on `<prefix>/errors`.
+    /// Where commands go; full → the command is dropped, counted and reported on `<prefix>/errors`. After every
+    /// connect an `Incoming` with an empty topic is sent too, so the control stage can re-announce itself.
     pub commands: Option<mpsc::Sender<Incoming>>,
+    /// More topics to subscribe to (e.g. `homeassistant/status`); what arrives goes to `commands`.
+    pub subscriptions: Vec<String>,
 }
 
 /// An outbox entry: spooled messages are kept on disk and only referenced here.
@@ -363,8 +366,12 @@ impl Publisher {
                         connected = true;
                         last_error = None;
                         // clean session: subscriptions are gone after every reconnect
-                        if self.commands.is_some() {
+                        if let Some(tx) = &self.commands {
                             let _ = client.try_subscribe(topics.set_filter(), QoS::AtLeastOnce);
+                            for t in &self.subscriptions {
+                                let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
+                            }
+                            let _ = tx.try_send(Incoming { topic: String::new(), payload: b"connected".to_vec() });
                         }
                         // whatever was in flight may never have reached the broker: send it again, after `online`
                         if let Some(f) = inflight.take() {

@@ -44,6 +44,14 @@ impl Topics {
     pub fn snapshot(&self, camera: &str, label: &str) -> String {
         format!("{}/{camera}/{label}/snapshot", self.prefix)
     }
+    /// Retained integer: objects of `label` in view now (0 when its alert ended). Home Assistant's sensors read it.
+    pub fn count(&self, camera: &str, label: &str) -> String {
+        format!("{}/{camera}/{label}/count", self.prefix)
+    }
+    /// A camera's command topic.
+    pub fn set(&self, camera: &str) -> String {
+        format!("{}/{camera}/set", self.prefix)
+    }
     /// QoS1 JSON alert messages (new / update / end).
     pub fn alerts(&self, camera: &str) -> String {
         format!("{}/{camera}/alerts", self.prefix)
