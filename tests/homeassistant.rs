@@ -130,8 +130,7 @@ fn discovery_configs_follow_the_schema_and_drive_real_topics() {
     );
     rec.wait_for("detect off in state", Duration::from_secs(10), |m| {
         m.iter()
-            .filter(|m| m.topic == "ha/walk/state")
-            .last()
+            .rfind(|m| m.topic == "ha/walk/state")
             .is_some_and(|m| m.json()["detect"] == false)
     });
     // and the occupancy count goes back to 0 with the alert's end
