@@ -136,8 +136,7 @@ fn discovery_configs_follow_the_schema_and_drive_real_topics() {
     // and the occupancy count goes back to 0 with the alert's end
     rec.wait_for("count 0", Duration::from_secs(10), |m| {
         m.iter()
-            .filter(|m| m.topic == "ha/walk/person/count")
-            .last()
+            .rfind(|m| m.topic == "ha/walk/person/count")
             .is_some_and(|m| m.payload == "0")
     });
     d.signal("TERM");
