@@ -367,6 +367,9 @@ pub struct CameraConfig {
     /// Natural-language scene prompts scored per clip by the language head.
     #[serde(default)]
     pub prompts: Vec<PromptConfig>,
+    /// Named areas of the image that rules can require (`rules.zones`).
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
 }
 
 /// A scene prompt: opens a `kind = "prompt"` alert when its calibrated clip score stays at or above
@@ -427,6 +430,38 @@ pub struct RuleConfig {
     /// After an alert ends, no new alert for this rule starts for this many seconds.
     #[serde(default)]
     pub cooldown_seconds: f64,
+    /// A frame counts only with at least this many objects (e.g. 3 = "a group").
+    #[serde(default = "default_min_count")]
+    pub min_count: usize,
+    /// Names of `[[cameras.zones]]`: an object counts only when its ground point (bottom centre of its box) is
+    /// inside one of them. Empty = anywhere in the frame.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// `alert` (act on it) or `detection` (for the record), as Frigate's review items.
+    #[serde(default)]
+    pub severity: Severity,
+}
+
+/// How much a rule's alerts matter, carried in the alert payload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Alert,
+    Detection,
+}
+
+/// A named polygon in normalized image coordinates (0..1, origin top left).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// At least three `[x, y]` corners, in order.
+    pub points: Vec<[f32; 2]>,
+}
+
+fn default_min_count() -> usize {
+    1
 }
 
 fn default_min_score() -> f32 {
@@ -447,6 +482,9 @@ impl RuleConfig {
             min_frames: default_min_frames(),
             end_after_seconds: default_end_after(),
             cooldown_seconds: 0.0,
+            min_count: 1,
+            zones: Vec::new(),
+            severity: Severity::Alert,
         }
     }
 }
@@ -771,6 +809,27 @@ impl Config {
                     bad(pk("enter_clips"), "enter_clips and exit_clips must be >= 1");
                 }
             }
+            let mut zone_names = HashSet::new();
+            for (j, z) in cam.zones.iter().enumerate() {
+                let zk = |field: &str| format!("cameras[{i}].zones[{j}].{field}");
+                if !valid_camera_name(&z.name) {
+                    bad(zk("name"), "must match [a-z0-9_-]+");
+                } else if !zone_names.insert(z.name.clone()) {
+                    bad(zk("name"), &format!("duplicate zone name '{}'", z.name));
+                }
+                if z.points.len() < 3 {
+                    bad(zk("points"), "a zone needs at least 3 [x, y] points");
+                }
+                if z.points
+                    .iter()
+                    .any(|p| !(0.0..=1.0).contains(&p[0]) || !(0.0..=1.0).contains(&p[1]))
+                {
+                    bad(
+                        zk("points"),
+                        "coordinates are normalized: 0..=1 (x from the left, y from the top)",
+                    );
+                }
+            }
             for (j, rule) in cam.rules.iter().enumerate() {
                 let rk = |field: &str| format!("cameras[{i}].rules[{j}].{field}");
                 if rule.label != VEHICLE_GROUP && coco_label_index(&rule.label).is_none() {
@@ -793,6 +852,17 @@ impl Config {
                 }
                 if !non_negative(rule.cooldown_seconds) {
                     bad(rk("cooldown_seconds"), "must be >= 0");
+                }
+                if rule.min_count == 0 {
+                    bad(rk("min_count"), "must be >= 1");
+                }
+                for z in &rule.zones {
+                    if !cam.zones.iter().any(|cz| &cz.name == z) {
+                        bad(
+                            rk("zones"),
+                            &format!("no [[cameras.zones]] named '{z}' on this camera"),
+                        );
+                    }
                 }
             }
         }
@@ -908,6 +978,41 @@ mod tests {
         .expect_err("unknown key");
         assert!(err.contains("sample_fsp"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn zone_mistakes_name_the_zone_or_rule_key() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            [[cameras.zones]]
+            name = "drive"
+            points = [[0.1, 0.1], [1.5, 0.1]]
+            [[cameras.rules]]
+            label = "person"
+            zones = ["lawn"]
+            min_count = 0
+            "#,
+        )
+        .expect_err("bad zones");
+        assert!(
+            err.contains("cameras[0].zones[0].points: a zone needs at least 3"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].zones[0].points: coordinates are normalized"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].rules[0].zones: no [[cameras.zones]] named 'lawn'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].rules[0].min_count: must be >= 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,7 +52,15 @@ impl Engine {
             c.name.clone(),
             c.effective_rules()
                 .into_iter()
-                .map(|r| RuleState::new(name.clone(), r))
+                .map(|r| {
+                    let zones = c
+                        .zones
+                        .iter()
+                        .filter(|z| r.zones.contains(&z.name))
+                        .cloned()
+                        .collect();
+                    RuleState::with_zones(name.clone(), r, zones)
+                })
                 .collect(),
         );
         self.prompts.insert(
@@ -145,6 +153,7 @@ impl Engine {
                 for rule in rules.iter_mut().filter(|r| armed(&r.rule.label)) {
                     let obs = rules::observe(
                         &rule.rule,
+                        &rule.zones,
                         r.clip_index,
                         r.start.as_secs_f64(),
                         r.end.as_secs_f64(),
@@ -462,6 +471,51 @@ mod tests {
 
     fn types(a: &[Alert]) -> Vec<AlertType> {
         a.iter().map(|a| a.kind_of_message).collect()
+    }
+
+    fn camera_with(rule_extra: &str, zones: &str) -> CameraConfig {
+        toml::from_str(&format!(
+            "name = \"cam\"\nurl = \"test://\"\n{zones}\n[[rules]]\nlabel = \"person\"\nmin_frames = 1\n{rule_extra}\n"
+        ))
+        .expect("camera config")
+    }
+
+    fn engine_for(cam: CameraConfig) -> Engine {
+        Engine::new(&[cam], Box::new(|| "id".to_string()))
+    }
+
+    #[test]
+    fn zones_count_only_objects_standing_inside() {
+        // the test person's box is x 10..50, y 10..90 in 640x480: ground point (0.047, 0.19)
+        let left = "[[zones]]\nname = \"left\"\npoints = [[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [0.0, 0.5]]\n";
+        let right = "[[zones]]\nname = \"right\"\npoints = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]\n";
+        let mut e = engine_for(camera_with("zones = [\"left\"]", left));
+        let a = e.handle(&clip(0, 1));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        assert_eq!(a[0].zones, vec!["left".to_string()]);
+        assert!(
+            a[0].summary.contains("in the Left zone"),
+            "{}",
+            a[0].summary
+        );
+        let mut e = engine_for(camera_with("zones = [\"right\"]", right));
+        assert!(
+            e.handle(&clip(0, 3)).is_empty(),
+            "nobody stands in the right half"
+        );
+    }
+
+    #[test]
+    fn min_count_and_severity() {
+        let mut e = engine_for(camera_with("min_count = 3\nseverity = \"detection\"", ""));
+        assert!(
+            e.handle(&clip(0, 2)).is_empty(),
+            "two are not a group of three"
+        );
+        let a = e.handle(&clip(1, 3));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        assert_eq!(a[0].severity, crate::config::Severity::Detection);
+        assert_eq!(a[0].count, 3);
     }
 
     #[test]

@@ -190,6 +190,8 @@ impl PromptState {
             id: o.id.clone(),
             kind_of_message: t,
             kind: "prompt",
+            severity: crate::config::Severity::Alert,
+            zones: Vec::new(),
             camera: self.camera.to_string(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),

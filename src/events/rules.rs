@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::config::RuleConfig;
+use crate::config::{RuleConfig, Severity, ZoneConfig};
 use crate::infer::labels::{label_matches, plural};
 use crate::infer::FrameResult;
 
@@ -34,9 +34,26 @@ pub struct ClipObs {
     pub frames: Vec<FrameObs>,
 }
 
-/// Reduces a clip's detections to what the rule looks at.
+/// Whether point (x, y) lies inside the polygon (even–odd rule; points on an edge may go either way).
+pub fn point_in_polygon(x: f32, y: f32, poly: &[[f32; 2]]) -> bool {
+    let mut inside = false;
+    let n = poly.len();
+    for i in 0..n {
+        let [xi, yi] = poly[i];
+        let [xj, yj] = poly[(i + n - 1) % n];
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+    }
+    inside
+}
+
+/// Reduces a clip's detections to what the rule looks at: its label, at or above `min_score`, standing in one of
+/// `zones` (by the bottom centre of its box — where the object touches the ground — normalized by frame size),
+/// and only frames with at least `min_count` such objects.
 pub fn observe(
     rule: &RuleConfig,
+    zones: &[ZoneConfig],
     index: u64,
     start: f64,
     end: f64,
@@ -49,16 +66,26 @@ pub fn observe(
         frames: frames
             .iter()
             .map(|f| {
-                let hits = f
-                    .detections
-                    .iter()
-                    .filter(|d| d.score >= rule.min_score && label_matches(&rule.label, d.label));
+                let (w, h) = (f.width.max(1) as f32, f.height.max(1) as f32);
+                let hits = f.detections.iter().filter(|d| {
+                    d.score >= rule.min_score
+                        && label_matches(&rule.label, d.label)
+                        && (zones.is_empty()
+                            || zones.iter().any(|z| {
+                                point_in_polygon(
+                                    (d.bbox.x1 + d.bbox.x2) / 2.0 / w,
+                                    d.bbox.y2 / h,
+                                    &z.points,
+                                )
+                            }))
+                });
                 let (count, best) = hits.fold((0, 0.0f32), |(n, b), d| (n + 1, b.max(d.score)));
+                let count = if count >= rule.min_count { count } else { 0 };
                 FrameObs {
                     pts: f.pts.as_secs_f64(),
                     wall: f.wall,
                     count,
-                    best_score: best,
+                    best_score: if count > 0 { best } else { 0.0 },
                 }
             })
             .collect(),
@@ -93,6 +120,11 @@ pub struct Alert {
     pub kind_of_message: AlertType,
     /// What raised it: `label` (a detector rule).
     pub kind: &'static str,
+    /// `alert` or `detection` (the rule's severity).
+    pub severity: Severity,
+    /// Zones the rule requires (the objects counted were inside one of them); omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
     pub camera: String,
     pub label: String,
     /// The prompt text (`kind = "prompt"` only).
@@ -135,6 +167,8 @@ struct Open {
 #[derive(Debug)]
 pub struct RuleState {
     pub rule: RuleConfig,
+    /// The camera's zones this rule requires (resolved from `rule.zones`).
+    pub zones: Vec<ZoneConfig>,
     camera: Arc<str>,
     open: Option<Open>,
     last_end_pts: Option<f64>,
@@ -170,8 +204,13 @@ pub fn display_name(camera: &str) -> String {
 
 impl RuleState {
     pub fn new(camera: Arc<str>, rule: RuleConfig) -> Self {
+        Self::with_zones(camera, rule, Vec::new())
+    }
+
+    pub fn with_zones(camera: Arc<str>, rule: RuleConfig, zones: Vec<ZoneConfig>) -> Self {
         Self {
             rule,
+            zones,
             camera,
             open: None,
             last_end_pts: None,
@@ -263,6 +302,8 @@ impl RuleState {
             id: o.id.clone(),
             kind_of_message: t,
             kind: "label",
+            severity: self.rule.severity,
+            zones: self.rule.zones.clone(),
             camera: self.camera.to_string(),
             label: self.rule.label.clone(),
             prompt: None,
@@ -276,24 +317,37 @@ impl RuleState {
             clip: o.last_clip.clone(),
             frames: None,
             snapshot: None,
-            summary: summarize(&self.camera, &self.rule.label, t, o),
+            summary: summarize(&self.camera, &self.rule.label, &self.rule.zones, t, o),
         }
     }
 }
 
 /// Plain-English summary built only from what the alert observed.
-fn summarize(camera: &str, label: &str, t: AlertType, o: &Open) -> String {
+fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open) -> String {
     let cam = display_name(camera);
+    let place = if zones.is_empty() {
+        "in view".to_string()
+    } else {
+        format!(
+            "in the {} zone{}",
+            zones
+                .iter()
+                .map(|z| display_name(z))
+                .collect::<Vec<_>>()
+                .join(" / "),
+            if zones.len() > 1 { "s" } else { "" }
+        )
+    };
     let what = |n: usize| format!("{n} {}", plural(label, n));
     match t {
         AlertType::New => format!(
-            "{cam}: {} in view at {} (stream time), detection score {:.2}.",
+            "{cam}: {} {place} at {} (stream time), detection score {:.2}.",
             what(o.count),
             stream_clock(o.stream_start),
             o.best
         ),
         AlertType::Update => format!(
-            "{cam}: now {} in view at {} (stream time); at most {} at once so far.",
+            "{cam}: now {} {place} at {} (stream time); at most {} at once so far.",
             what(o.count),
             stream_clock(o.last_seen_pts),
             o.max_count
@@ -316,6 +370,29 @@ fn summarize(camera: &str, label: &str, t: AlertType, o: &Open) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn point_in_polygon_square_and_concave() {
+        let sq = [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]];
+        assert!(point_in_polygon(0.5, 0.5, &sq));
+        assert!(!point_in_polygon(1.5, 0.5, &sq));
+        // an L shape: the notch at the top right is outside
+        let l = [
+            [0.0, 0.0],
+            [0.5, 0.0],
+            [0.5, 0.5],
+            [1.0, 0.5],
+            [1.0, 1.0],
+            [0.0, 1.0],
+        ];
+        assert!(point_in_polygon(0.25, 0.25, &l));
+        assert!(!point_in_polygon(0.75, 0.25, &l));
+        assert!(point_in_polygon(0.75, 0.75, &l));
+        assert!(
+            !point_in_polygon(0.5, 0.5, &[[0.0, 0.0], [1.0, 1.0]]),
+            "degenerate"
+        );
+    }
     use crate::clock::{Clock, FakeClock};
 
     /// Builds clips of 4 s at 2 fps from a per-frame count list, stamping wall time from a fake clock.
