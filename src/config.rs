@@ -33,6 +33,8 @@ pub struct Config {
     pub media: MediaConfig,
     #[serde(default)]
     pub homeassistant: HomeAssistantConfig,
+    #[serde(default)]
+    pub summaries: SummariesConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
     pub language: crate::infer::head::HeadConfig,
@@ -85,6 +87,24 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Plain-English period summaries on `<prefix>/<camera>/summary`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SummariesConfig {
+    pub enabled: bool,
+    /// Period length (stream time); a period in which nothing was seen is skipped.
+    pub period_minutes: f64,
+}
+
+impl Default for SummariesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            period_minutes: 5.0,
+        }
     }
 }
 
@@ -681,6 +701,9 @@ impl Config {
                 "homeassistant.discovery_prefix".into(),
                 "must be non-empty topic levels without '+', '#' or empty levels",
             );
+        }
+        if !positive(self.summaries.period_minutes) {
+            bad("summaries.period_minutes".into(), "must be > 0");
         }
         if !(1..=100).contains(&self.media.jpeg_quality) {
             bad("media.jpeg_quality".into(), "must be in 1..=100");

@@ -462,7 +462,11 @@ pub async fn run_with(
     };
     let (ctl_tx, ctl_rx) = mpsc::channel(32);
     let events = tokio::spawn(events::run(
-        Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string())),
+        Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string())).with_summaries(
+            cfg.summaries
+                .enabled
+                .then_some(cfg.summaries.period_minutes * 60.0),
+        ),
         infer_rx,
         ctl_rx,
         out_tx.clone(),

@@ -48,6 +48,36 @@ fn person_alerts_on_vtest_reach_the_broker_in_order_and_the_daemon_exits_cleanly
         "{status:?}"
     );
 
+    // one period summary (5 min > the 79.5 s video): people, from the facts it carries, nothing that was not seen
+    let sums: Vec<_> = rec
+        .on("e2e/walkway/summary")
+        .iter()
+        .map(|m| m.json())
+        .collect();
+    assert_eq!(sums.len(), 1, "{sums:#?}");
+    let sum = &sums[0];
+    assert_eq!(sum["seq"], 1, "summaries are spooled and numbered: {sum}");
+    assert_eq!(sum["clips"], 20, "{sum}");
+    let text = sum["text"].as_str().unwrap_or("");
+    assert!(text.contains("people at once"), "{text}");
+    assert!(
+        sum["labels"]["person"]["max_count"].as_u64().unwrap_or(0) >= 3,
+        "{sum}"
+    );
+    assert!(
+        sum["labels"]["person"]["alerts"].as_u64().unwrap_or(0) >= 1,
+        "{sum}"
+    );
+    for (label, words) in [("vehicle", ["vehicle"]), ("dog", ["dog"])] {
+        let seen = sum["labels"][label]["clips_seen"].as_u64().unwrap_or(0);
+        if seen == 0 {
+            assert!(
+                words.iter().all(|w| !text.contains(w)),
+                "'{label}' never seen but mentioned: {text}"
+            );
+        }
+    }
+
     // the camera state goes running → ended (end of stream) and says which provider ran the models
     let states: Vec<_> = rec
         .on("e2e/walkway/state")

@@ -4,6 +4,7 @@
 pub mod prompts;
 pub mod rules;
 pub mod snapshot;
+pub mod summary;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -29,6 +30,10 @@ pub struct Engine {
     /// Per camera: rules (labels or prompt texts) disarmed by a command.
     disarmed: HashMap<String, HashSet<String>>,
     new_id: Box<dyn FnMut() -> String + Send>,
+    /// Period summaries (None = off) and the ones ready to publish.
+    summary_period: Option<f64>,
+    summaries: HashMap<String, summary::SummaryState>,
+    ready: Vec<summary::Summary>,
 }
 
 impl Engine {
@@ -39,11 +44,31 @@ impl Engine {
             detect_off: HashSet::new(),
             disarmed: HashMap::new(),
             new_id,
+            summary_period: None,
+            summaries: HashMap::new(),
+            ready: Vec::new(),
         };
         for c in cameras {
             e.install(c);
         }
         e
+    }
+
+    /// Turns on period summaries (seconds of stream time per period).
+    pub fn with_summaries(mut self, period_secs: Option<f64>) -> Self {
+        self.summary_period = period_secs;
+        self
+    }
+
+    /// Summaries completed since the last call.
+    pub fn take_summaries(&mut self) -> Vec<summary::Summary> {
+        std::mem::take(&mut self.ready)
+    }
+
+    fn end_summary(&mut self, camera: &str) {
+        if let Some(s) = self.summaries.get_mut(camera).and_then(|s| s.finish()) {
+            self.ready.push(s);
+        }
     }
 
     fn install(&mut self, c: &CameraConfig) {
@@ -97,6 +122,8 @@ impl Engine {
     /// Replaces (Some) or removes (None) a camera's rules after a reload; its open alerts end first.
     pub fn configure(&mut self, camera: &str, cfg: Option<&CameraConfig>) -> Vec<Alert> {
         let out = self.finish(camera, None);
+        self.end_summary(camera);
+        self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
         self.detect_off.remove(camera);
@@ -150,6 +177,7 @@ impl Engine {
                 let Some(rules) = self.cameras.get_mut(&*r.camera) else {
                     return out;
                 };
+                let mut counts = Vec::new();
                 for rule in rules.iter_mut().filter(|r| armed(&r.rule.label)) {
                     let obs = rules::observe(
                         &rule.rule,
@@ -159,6 +187,10 @@ impl Engine {
                         r.end.as_secs_f64(),
                         &r.frames,
                     );
+                    counts.push((
+                        rule.rule.label.clone(),
+                        obs.frames.iter().map(|f| f.count).max().unwrap_or(0),
+                    ));
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
                 }
                 if let (Some(states), Some(scores)) =
@@ -184,8 +216,38 @@ impl Engine {
                         out.extend(state.on_clip(&obs, &mut *self.new_id));
                     }
                 }
+                if let Some(period) = self.summary_period {
+                    let facts = summary::ClipFacts {
+                        start: r.start.as_secs_f64(),
+                        end: r.end.as_secs_f64(),
+                        wall_start: r.frames.first().map(|f| f.wall).unwrap_or_default(),
+                        wall_end: r.frames.last().map(|f| f.wall).unwrap_or_default(),
+                        counts,
+                        prompts: r
+                            .prompts
+                            .as_ref()
+                            .map(|p| {
+                                p.texts
+                                    .iter()
+                                    .cloned()
+                                    .zip(p.clip.iter().copied())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    };
+                    let state = self
+                        .summaries
+                        .entry(r.camera.to_string())
+                        .or_insert_with(|| summary::SummaryState::new(&r.camera, period));
+                    if let Some(s) = state.on_clip(&facts, &out) {
+                        self.ready.push(s);
+                    }
+                }
             }
-            InferOut::CameraEnded { camera } => out = self.finish(camera, None),
+            InferOut::CameraEnded { camera } => {
+                out = self.finish(camera, None);
+                self.end_summary(camera);
+            }
             InferOut::Configure { camera, config } => {
                 out = self.configure(camera, config.as_deref());
             }
@@ -400,6 +462,17 @@ pub async fn run(
             {
                 tracing::error!("publisher is gone; alerts can no longer be delivered");
                 return;
+            }
+        }
+        for s in engine.take_summaries() {
+            tracing::info!(camera = %s.camera, "summary: {}", s.text);
+            match serde_json::to_vec(&s) {
+                Ok(p) => {
+                    let _ = out
+                        .send(OutMsg::summary(topics.summary(&s.camera), p))
+                        .await;
+                }
+                Err(e) => tracing::error!(error = %e, "could not serialise a summary"),
             }
         }
     }

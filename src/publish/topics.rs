@@ -48,6 +48,10 @@ impl Topics {
     pub fn count(&self, camera: &str, label: &str) -> String {
         format!("{}/{camera}/{label}/count", self.prefix)
     }
+    /// QoS1 JSON period summaries (spooled, with `seq`).
+    pub fn summary(&self, camera: &str) -> String {
+        format!("{}/{camera}/summary", self.prefix)
+    }
     /// A camera's command topic.
     pub fn set(&self, camera: &str) -> String {
         format!("{}/{camera}/set", self.prefix)

@@ -1,0 +1,265 @@
+//! Period summaries: one plain-English message per camera per period (`[summaries] period_minutes`), built only
+//! from what the clips of that period contained — never an object or action they did not. Skipped when nothing
+//! happened (no watched label seen and no alert). Periods are cut by stream time, which for a live camera advances
+//! with the wall clock and for a file is where to look in the video.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::rules::{display_name, stream_clock, Alert, AlertType};
+use crate::infer::labels::plural;
+
+/// What one clip contributes: the most objects of each watched label in one frame, and prompt clip scores.
+#[derive(Debug, Clone)]
+pub struct ClipFacts {
+    pub start: f64,
+    pub end: f64,
+    pub wall_start: DateTime<Utc>,
+    pub wall_end: DateTime<Utc>,
+    /// label → most objects of it in one frame of the clip (0 = not seen).
+    pub counts: Vec<(String, usize)>,
+    /// prompt text → calibrated clip score.
+    pub prompts: Vec<(String, f32)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LabelFacts {
+    /// Most objects in view at once during the period.
+    pub max_count: usize,
+    /// Clips in which the label was seen.
+    pub clips_seen: usize,
+    /// Alerts opened in the period.
+    pub alerts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptFacts {
+    pub text: String,
+    pub best_score: f32,
+    pub alerts: usize,
+}
+
+/// The `<prefix>/<camera>/summary` payload: the text and the facts it was built from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub schema: u32,
+    pub camera: String,
+    pub period_start: String,
+    pub period_end: String,
+    pub stream_start: f64,
+    pub stream_end: f64,
+    pub clips: usize,
+    pub labels: BTreeMap<String, LabelFacts>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prompts: Vec<PromptFacts>,
+    pub text: String,
+}
+
+#[derive(Debug)]
+struct Acc {
+    period: u64,
+    start: f64,
+    end: f64,
+    wall_start: DateTime<Utc>,
+    wall_end: DateTime<Utc>,
+    clips: usize,
+    labels: BTreeMap<String, LabelFacts>,
+    prompts: BTreeMap<String, PromptFacts>,
+}
+
+/// One camera's summary state.
+#[derive(Debug)]
+pub struct SummaryState {
+    camera: String,
+    period_secs: f64,
+    acc: Option<Acc>,
+}
+
+impl SummaryState {
+    pub fn new(camera: &str, period_secs: f64) -> Self {
+        Self {
+            camera: camera.to_string(),
+            period_secs: period_secs.max(1.0),
+            acc: None,
+        }
+    }
+
+    /// Adds a clip and the alerts it caused; returns the previous period's summary when this clip starts a new one.
+    pub fn on_clip(&mut self, c: &ClipFacts, alerts: &[Alert]) -> Option<Summary> {
+        let period = (c.start / self.period_secs).floor().max(0.0) as u64;
+        let done = match &self.acc {
+            Some(a) if a.period != period => self.finish(),
+            _ => None,
+        };
+        let acc = self.acc.get_or_insert_with(|| Acc {
+            period,
+            start: c.start,
+            end: c.end,
+            wall_start: c.wall_start,
+            wall_end: c.wall_end,
+            clips: 0,
+            labels: BTreeMap::new(),
+            prompts: BTreeMap::new(),
+        });
+        acc.clips += 1;
+        acc.end = acc.end.max(c.end);
+        acc.wall_end = acc.wall_end.max(c.wall_end);
+        for (label, n) in &c.counts {
+            let f = acc.labels.entry(label.clone()).or_default();
+            f.max_count = f.max_count.max(*n);
+            f.clips_seen += (*n > 0) as usize;
+        }
+        for (text, score) in &c.prompts {
+            let p = acc.prompts.entry(text.clone()).or_insert(PromptFacts {
+                text: text.clone(),
+                best_score: 0.0,
+                alerts: 0,
+            });
+            p.best_score = p.best_score.max(*score);
+        }
+        for a in alerts
+            .iter()
+            .filter(|a| a.kind_of_message == AlertType::New)
+        {
+            if a.kind == "prompt" {
+                if let Some(p) = a.prompt.as_ref().and_then(|t| acc.prompts.get_mut(t)) {
+                    p.alerts += 1;
+                }
+            } else {
+                acc.labels.entry(a.label.clone()).or_default().alerts += 1;
+            }
+        }
+        done
+    }
+
+    /// Ends the current period (stream end or period change); None when nothing happened in it.
+    pub fn finish(&mut self) -> Option<Summary> {
+        let a = self.acc.take()?;
+        let happened = a.labels.values().any(|l| l.clips_seen > 0 || l.alerts > 0)
+            || a.prompts.values().any(|p| p.alerts > 0);
+        if !happened {
+            return None;
+        }
+        let mut prompts: Vec<PromptFacts> = a.prompts.into_values().collect();
+        prompts.sort_by(|x, y| y.best_score.total_cmp(&x.best_score));
+        let text = describe(
+            &self.camera,
+            &a.labels,
+            &prompts,
+            a.start,
+            a.end,
+            a.clips,
+            a.wall_start,
+            a.wall_end,
+        );
+        let round = |x: f64| (x * 10.0).round() / 10.0;
+        Some(Summary {
+            schema: 1,
+            camera: self.camera.clone(),
+            period_start: a.wall_start.to_rfc3339_opts(SecondsFormat::Secs, true),
+            period_end: a.wall_end.to_rfc3339_opts(SecondsFormat::Secs, true),
+            stream_start: round(a.start),
+            stream_end: round(a.end),
+            clips: a.clips,
+            labels: a.labels,
+            prompts: prompts
+                .into_iter()
+                .map(|p| PromptFacts {
+                    best_score: (p.best_score * 100.0).round() / 100.0,
+                    ..p
+                })
+                .collect(),
+            text,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn describe(
+    camera: &str,
+    labels: &BTreeMap<String, LabelFacts>,
+    prompts: &[PromptFacts],
+    start: f64,
+    end: f64,
+    clips: usize,
+    wall_start: DateTime<Utc>,
+    wall_end: DateTime<Utc>,
+) -> String {
+    let mut parts = Vec::new();
+    for (label, f) in labels.iter().filter(|(_, f)| f.clips_seen > 0) {
+        let mut s = format!(
+            "up to {} {} at once, seen in {} of {clips} clips",
+            f.max_count,
+            plural(label, f.max_count),
+            f.clips_seen
+        );
+        if f.alerts > 0 {
+            s += &format!(
+                " ({} alert{})",
+                f.alerts,
+                if f.alerts == 1 { "" } else { "s" }
+            );
+        }
+        parts.push(s);
+    }
+    let mut text = format!(
+        "{}, {}–{} (stream {}–{}): ",
+        display_name(camera),
+        wall_start.format("%H:%M:%S"),
+        wall_end.format("%H:%M:%S"),
+        stream_clock(start),
+        stream_clock(end)
+    );
+    text += &if parts.is_empty() {
+        "no watched object seen".to_string()
+    } else {
+        parts.join("; ")
+    };
+    text.push('.');
+    if let Some(p) = prompts.first().filter(|p| p.best_score > 0.0) {
+        text += &format!(" Best matching prompt: '{}' ({:.2}).", p.text, p.best_score);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(start: f64, people: usize, cars: usize) -> ClipFacts {
+        let t = |s: f64| DateTime::from_timestamp(1_700_000_000 + s as i64, 0).unwrap_or_default();
+        ClipFacts {
+            start,
+            end: start + 4.0,
+            wall_start: t(start),
+            wall_end: t(start + 4.0),
+            counts: vec![("person".into(), people), ("vehicle".into(), cars)],
+            prompts: vec![(
+                "people walking on a path".into(),
+                0.5 + people as f32 / 10.0,
+            )],
+        }
+    }
+
+    #[test]
+    fn a_period_with_people_says_people_and_nothing_else() {
+        let mut s = SummaryState::new("walkway", 60.0);
+        for (i, n) in [0, 2, 3, 1].iter().enumerate() {
+            assert!(s.on_clip(&facts(i as f64 * 4.0, *n, 0), &[]).is_none());
+        }
+        // the next period starts: the first is summarised
+        let sum = s.on_clip(&facts(60.0, 0, 0), &[]).expect("summary");
+        assert_eq!(sum.clips, 4);
+        assert_eq!(sum.labels["person"].max_count, 3);
+        assert_eq!(sum.labels["person"].clips_seen, 3);
+        assert!(sum.text.starts_with("Walkway, 22:13:20–22:13:36 (stream 00:00–00:16): up to 3 people at once, seen in 3 of 4 clips."), "{}", sum.text);
+        assert!(!sum.text.contains("vehicle"), "{}", sum.text);
+        assert!(sum
+            .text
+            .contains("Best matching prompt: 'people walking on a path' (0.80)"));
+        // the quiet second period is skipped
+        assert!(s.finish().is_none());
+    }
+}
