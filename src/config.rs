@@ -460,6 +460,9 @@ pub struct RuleConfig {
     /// `alert` (act on it) or `detection` (for the record), as Frigate's review items.
     #[serde(default)]
     pub severity: Severity,
+    /// Loitering: an object counts only after it has been tracked (in the zones, if any) for this long. 0 = at once.
+    #[serde(default)]
+    pub dwell_seconds: f64,
 }
 
 /// How much a rule's alerts matter, carried in the alert payload.
@@ -505,6 +508,7 @@ impl RuleConfig {
             min_count: 1,
             zones: Vec::new(),
             severity: Severity::Alert,
+            dwell_seconds: 0.0,
         }
     }
 }
@@ -875,6 +879,9 @@ impl Config {
                 }
                 if !non_negative(rule.cooldown_seconds) {
                     bad(rk("cooldown_seconds"), "must be >= 0");
+                }
+                if !non_negative(rule.dwell_seconds) {
+                    bad(rk("dwell_seconds"), "must be >= 0");
                 }
                 if rule.min_count == 0 {
                     bad(rk("min_count"), "must be >= 1");

@@ -169,7 +169,39 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto_sub");
-    std::thread::sleep(Duration::from_secs(1));
+    // wait until the subscriber is really subscribed (a TLS handshake can take a while on a loaded box)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let _ = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-u",
+                "camuser",
+                "-P",
+                PASSWORD,
+                "-t",
+                "sec/probe",
+                "-m",
+                "ready",
+            ])
+            .arg("--cafile")
+            .arg(dir.path().join("ca.crt"))
+            .status();
+        if std::fs::read_to_string(&out_file)
+            .unwrap_or_default()
+            .contains("sec/probe ready")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "TLS subscriber never got the probe"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     let cfg = config(broker.port, dir.path(), &good, &dir.path().join("ca.crt"));
     let mut d = Daemon::spawn(&cfg.path, &[("RUST_LOG", "debug,ort=warn")]);

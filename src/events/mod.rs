@@ -5,6 +5,7 @@ pub mod prompts;
 pub mod rules;
 pub mod snapshot;
 pub mod summary;
+pub mod track;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -182,6 +183,7 @@ impl Engine {
                     let obs = rules::observe(
                         &rule.rule,
                         &rule.zones,
+                        &mut rule.tracker,
                         r.clip_index,
                         r.start.as_secs_f64(),
                         r.end.as_secs_f64(),
@@ -575,6 +577,31 @@ mod tests {
         assert!(
             e.handle(&clip(0, 3)).is_empty(),
             "nobody stands in the right half"
+        );
+    }
+
+    #[test]
+    fn dwell_counts_an_object_only_after_it_stayed_and_tracking_counts_it_once() {
+        // the same person stands still: frames at 0, 2 s (clip 0), 4, 6 s (clip 1), …
+        let mut e = engine_for(camera_with("dwell_seconds = 5.0", ""));
+        assert!(e.handle(&clip(0, 1)).is_empty(), "tracked for 2 s only");
+        let a = e.handle(&clip(1, 1));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        assert_eq!(a[0].objects, 1);
+        assert!(
+            (a[0].max_dwell_seconds - 6.0).abs() < 1e-9,
+            "{}",
+            a[0].max_dwell_seconds
+        );
+        e.handle(&clip(2, 1));
+        let end = e.command("cam", &Command::Detect(false));
+        assert_eq!(end[0].objects, 1, "one person over 3 clips is one object");
+        assert!(
+            end[0]
+                .summary
+                .contains("1 distinct person tracked, the longest for 10 s"),
+            "{}",
+            end[0].summary
         );
     }
 

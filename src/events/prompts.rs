@@ -192,6 +192,8 @@ impl PromptState {
             kind: "prompt",
             severity: crate::config::Severity::Alert,
             zones: Vec::new(),
+            objects: 0,
+            max_dwell_seconds: 0.0,
             camera: self.camera.to_string(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),

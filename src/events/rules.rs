@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::track::Tracker;
 use crate::config::{RuleConfig, Severity, ZoneConfig};
 use crate::infer::labels::{label_matches, plural};
 use crate::infer::FrameResult;
@@ -23,6 +24,8 @@ pub struct FrameObs {
     /// Objects of the label at or above the rule's min_score.
     pub count: usize,
     pub best_score: f32,
+    /// Tracked objects counted in this frame: (track id, seconds tracked so far).
+    pub tracks: Vec<(u64, f64)>,
 }
 
 /// What one clip says about one rule's label.
@@ -54,6 +57,7 @@ pub fn point_in_polygon(x: f32, y: f32, poly: &[[f32; 2]]) -> bool {
 pub fn observe(
     rule: &RuleConfig,
     zones: &[ZoneConfig],
+    tracker: &mut Tracker,
     index: u64,
     start: f64,
     end: f64,
@@ -79,13 +83,39 @@ pub fn observe(
                                 )
                             }))
                 });
-                let (count, best) = hits.fold((0, 0.0f32), |(n, b), d| (n + 1, b.max(d.score)));
+                let hits: Vec<_> = hits.collect();
+                let pts = f.pts.as_secs_f64();
+                let boxes: Vec<_> = hits.iter().map(|d| d.bbox).collect();
+                let tracks = tracker.update(pts, &boxes).unwrap_or_default();
+                // with a dwell requirement only objects tracked long enough count
+                let keep: Vec<bool> = (0..hits.len())
+                    .map(|i| {
+                        tracks.get(i).map_or(rule.dwell_seconds <= 0.0, |t| {
+                            t.dwell() >= rule.dwell_seconds
+                        })
+                    })
+                    .collect();
+                let (count, best) = hits
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .fold((0, 0.0f32), |(n, b), (d, _)| (n + 1, b.max(d.score)));
                 let count = if count >= rule.min_count { count } else { 0 };
                 FrameObs {
-                    pts: f.pts.as_secs_f64(),
+                    pts,
                     wall: f.wall,
                     count,
                     best_score: if count > 0 { best } else { 0.0 },
+                    tracks: if count > 0 {
+                        tracks
+                            .iter()
+                            .zip(&keep)
+                            .filter(|(_, k)| **k)
+                            .map(|(t, _)| (t.id, t.dwell()))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                 }
             })
             .collect(),
@@ -125,6 +155,10 @@ pub struct Alert {
     /// Zones the rule requires (the objects counted were inside one of them); omitted when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
+    /// Distinct tracked objects counted over the alert so far (label alerts).
+    pub objects: usize,
+    /// Longest time one of them has been tracked, seconds (label alerts).
+    pub max_dwell_seconds: f64,
     pub camera: String,
     pub label: String,
     /// The prompt text (`kind = "prompt"` only).
@@ -161,12 +195,16 @@ struct Open {
     max_count: usize,
     best: f32,
     last_clip: ClipRef,
+    objects: std::collections::HashSet<u64>,
+    max_dwell: f64,
 }
 
 /// One rule's state on one camera.
 #[derive(Debug)]
 pub struct RuleState {
     pub rule: RuleConfig,
+    /// Stable ids for the objects this rule counts.
+    pub tracker: Tracker,
     /// The camera's zones this rule requires (resolved from `rule.zones`).
     pub zones: Vec<ZoneConfig>,
     camera: Arc<str>,
@@ -210,6 +248,7 @@ impl RuleState {
     pub fn with_zones(camera: Arc<str>, rule: RuleConfig, zones: Vec<ZoneConfig>) -> Self {
         Self {
             rule,
+            tracker: Tracker::new(0.3, 2.5),
             zones,
             camera,
             open: None,
@@ -233,6 +272,8 @@ impl RuleState {
         };
         let clip_count = seen.iter().map(|f| f.count).max().unwrap_or(0);
         let clip_best = seen.iter().map(|f| f.best_score).fold(0.0f32, f32::max);
+        let clip_tracks: Vec<(u64, f64)> =
+            seen.iter().flat_map(|f| f.tracks.iter().copied()).collect();
         let mut out = Vec::new();
         match self.open.as_mut() {
             Some(open) => {
@@ -241,6 +282,10 @@ impl RuleState {
                     open.last_seen_wall = last.wall;
                     open.best = open.best.max(clip_best);
                     open.last_clip = clip_ref.clone();
+                    for (id, dwell) in &clip_tracks {
+                        open.objects.insert(*id);
+                        open.max_dwell = open.max_dwell.max(*dwell);
+                    }
                     if clip_count != open.count {
                         open.count = clip_count;
                         open.max_count = open.max_count.max(clip_count);
@@ -268,6 +313,8 @@ impl RuleState {
                         max_count: clip_count,
                         best: clip_best,
                         last_clip: clip_ref,
+                        objects: clip_tracks.iter().map(|t| t.0).collect(),
+                        max_dwell: clip_tracks.iter().map(|t| t.1).fold(0.0, f64::max),
                     });
                     out.push(self.message(AlertType::New));
                 }
@@ -304,6 +351,8 @@ impl RuleState {
             kind: "label",
             severity: self.rule.severity,
             zones: self.rule.zones.clone(),
+            objects: o.objects.len(),
+            max_dwell_seconds: round1(o.max_dwell),
             camera: self.camera.to_string(),
             label: self.rule.label.clone(),
             prompt: None,
@@ -354,9 +403,20 @@ fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open
         ),
         AlertType::End => {
             let dur = (o.last_seen_pts - o.stream_start).max(0.0);
+            let tracked = if o.objects.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " {} distinct {} tracked, the longest for {:.0} s;",
+                    o.objects.len(),
+                    plural(label, o.objects.len()),
+                    o.max_dwell
+                )
+            };
             format!(
-                "{cam}: {} seen from {} to {} (stream time, {:.0} s); at most {} at once; best detection score {:.2}.",
+                "{cam}: {} seen{} from {} to {} (stream time, {:.0} s); at most {} at once;{tracked} best detection score {:.2}.",
                 plural(label, 2),
+                if zones.is_empty() { String::new() } else { format!(" {place}") },
                 stream_clock(o.stream_start),
                 stream_clock(o.last_seen_pts),
                 dur,
@@ -422,6 +482,7 @@ mod tests {
                         wall: self.clock.now(),
                         count: *c,
                         best_score: if *c > 0 { 0.7 } else { 0.0 },
+                        tracks: Vec::new(),
                     };
                     self.frame += 1;
                     self.clock.advance(chrono::Duration::milliseconds(500));
