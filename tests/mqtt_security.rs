@@ -190,8 +190,7 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
             .arg("--cafile")
             .arg(dir.path().join("ca.crt"))
             .status();
-        if std::fs::read_to_string(&out_file)
-            .unwrap_or_default()
+        if String::from_utf8_lossy(&std::fs::read(&out_file).unwrap_or_default())
             .contains("sec/probe ready")
         {
             break;
@@ -212,7 +211,8 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
     std::thread::sleep(Duration::from_millis(500));
     let _ = sub.kill();
     let _ = sub.wait();
-    let got = std::fs::read_to_string(&out_file).unwrap_or_default();
+    // binary JPEG snapshots are in there too
+    let got = String::from_utf8_lossy(&std::fs::read(&out_file).unwrap_or_default()).to_string();
     assert!(
         got.contains("sec/cam/alerts {\"seq\":1,"),
         "alerts over TLS: {got}"
