@@ -38,7 +38,8 @@ if ! (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
   fi
 fi
 echo "[setup] MQTT messages on $HOST:$PORT (topic scenewatch/#) follow; alerts are on scenewatch/walkway/alerts" >&2
-mosquitto_sub -h "$HOST" -p "$PORT" -v -t 'scenewatch/#' &
+echo "[setup] (JPEG snapshots on scenewatch/+/+/snapshot are not printed; the files are in /var/lib/scenewatch/media)" >&2
+mosquitto_sub -h "$HOST" -p "$PORT" -v -t 'scenewatch/#' -T 'scenewatch/+/+/snapshot' &
 SUB_PID=$!
 sleep 0.5
 SCENEWATCH__MQTT__HOST="$HOST" SCENEWATCH__MQTT__PORT="$PORT" "$BIN" run --config pipelines/demo.toml
