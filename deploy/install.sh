@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs scenewatch as a systemd service on Debian 12 (run as root from the repository root, after
-# `cargo build --release` and scripts/deps.sh). Re-running is safe: binaries and models are replaced, an existing
+# Installs scenewatch as a systemd service on Debian 12 (run as root; after scripts/deps.sh, which setup.sh runs).
+# Builds the release binary first when it is missing. Re-running is safe: binaries and models are replaced, an existing
 # /etc/scenewatch/scenewatch.toml is kept.
 #   PREFIX=/usr/local  CONFIG_DIR=/etc/scenewatch  ./deploy/install.sh
 set -euo pipefail
@@ -11,7 +11,8 @@ TARGET="${CARGO_TARGET_DIR:-target}/release/scenewatch"
 ORT_LIB="${ORT_LIB:-/var/cache/scenewatch/onnxruntime/cpu/libonnxruntime.so}"
 
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-[ -x "$TARGET" ] || { echo "$TARGET missing: cargo build --release first" >&2; exit 1; }
+[ -x "$TARGET" ] || cargo build --release --locked
+[ -x "$TARGET" ] || { echo "$TARGET missing after the build" >&2; exit 1; }
 [ -f "$ORT_LIB" ] || { echo "$ORT_LIB missing: run scripts/deps.sh first" >&2; exit 1; }
 
 if ! id scenewatch >/dev/null 2>&1; then

@@ -311,7 +311,7 @@ fn detect(
         if let Some(dir) = draw {
             let mut canvas = img.clone();
             for d in &dets {
-                draw_box(&mut canvas, d.bbox.x1, d.bbox.y1, d.bbox.x2, d.bbox.y2);
+                scenewatch::events::snapshot::draw_box(&mut canvas, &d.bbox);
             }
             std::fs::create_dir_all(dir)?;
             let stem = path
@@ -322,24 +322,4 @@ fn detect(
         }
     }
     Ok(())
-}
-
-fn draw_box(img: &mut image::RgbImage, x1: f32, y1: f32, x2: f32, y2: f32) {
-    let (w, h) = img.dimensions();
-    if w == 0 || h == 0 {
-        return;
-    }
-    let clamp = |v: f32, max: u32| (v.max(0.0) as u32).min(max - 1);
-    let (x1, x2, y1, y2) = (clamp(x1, w), clamp(x2, w), clamp(y1, h), clamp(y2, h));
-    let colour = image::Rgb([255u8, 40, 40]);
-    for t in 0..2u32 {
-        for x in x1..=x2 {
-            img.put_pixel(x, (y1 + t).min(h - 1), colour);
-            img.put_pixel(x, y2.saturating_sub(t), colour);
-        }
-        for y in y1..=y2 {
-            img.put_pixel((x1 + t).min(w - 1), y, colour);
-            img.put_pixel(x2.saturating_sub(t), y, colour);
-        }
-    }
 }

@@ -721,8 +721,12 @@ async fn reload(
         }
     }
     let (removed, changed, added) = camera_diff(&current.cameras, &new.cameras);
-    let by_name: HashMap<&str, &CameraConfig> =
-        new.cameras.iter().map(|c| (c.name.as_str(), c)).collect();
+    let by_name: HashMap<&str, &CameraConfig> = new
+        .cameras
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| (c.name.as_str(), c))
+        .collect();
     for name in removed.iter().chain(changed.iter()) {
         let Some(r) = running.remove(name) else {
             continue;

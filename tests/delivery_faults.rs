@@ -15,6 +15,19 @@ fn vtest_camera(name: &str, realtime: bool) -> String {
     )
 }
 
+/// (id, type) of each alert message, in order.
+fn id_types(msgs: &[Msg]) -> Vec<(String, String)> {
+    msgs.iter()
+        .map(|m| {
+            let j = m.json();
+            (
+                j["id"].as_str().unwrap_or("").to_string(),
+                j["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 /// Every alert the daemon logged for `camera` reached the subscriber: seq 1..=n without a gap, in order after
 /// de-duplication, and the (id, type) pairs match the log one to one.
 fn assert_complete(rec: &Recorder, log: &str, prefix: &str, camera: &str) -> usize {
@@ -28,16 +41,7 @@ fn assert_complete(rec: &Recorder, log: &str, prefix: &str, camera: &str) -> usi
         .filter(|(c, _, _)| c == camera)
         .map(|(_, id, ty)| (id, ty))
         .collect();
-    let received: Vec<(String, String)> = kept
-        .iter()
-        .map(|m| {
-            let j = m.json();
-            (
-                j["id"].as_str().unwrap_or("").to_string(),
-                j["type"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
+    let received = id_types(&kept);
     assert_eq!(
         received, logged,
         "{camera}: delivered alerts = raised alerts, in order"
@@ -136,16 +140,7 @@ fn sigkill_with_alerts_in_the_spool_then_restart_delivers_them() {
         (1..=s.len() as u64).collect::<Vec<_>>(),
         "seq continues across the restart without a gap"
     );
-    let ids: Vec<(String, String)> = got
-        .iter()
-        .map(|m| {
-            let j = m.json();
-            (
-                j["id"].as_str().unwrap_or("").to_string(),
-                j["type"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect();
+    let ids = id_types(&got);
     assert_eq!(
         ids[..raised.len()],
         raised[..],

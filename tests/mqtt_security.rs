@@ -116,7 +116,25 @@ fn tls_broker(dir: &Path) -> TlsBroker {
     TlsBroker { port, child }
 }
 
-fn config(port: u16, dir: &Path, password_file: &Path, ca: &Path) -> TestConfig {
+/// mosquitto_sub / mosquitto_pub connecting like the daemon does: TLS with the test CA, with the password.
+fn tls_client(tool: &str, port: u16, certs: &Path) -> Command {
+    let mut c = Command::new(tool);
+    c.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-u",
+        "camuser",
+        "-P",
+        PASSWORD,
+    ])
+    .arg("--cafile")
+    .arg(certs.join("ca.crt"));
+    c
+}
+
+fn config(port: u16, password_file: &Path, ca: &Path) -> TestConfig {
     let body = format!(
         "[[cameras]]\nname = \"cam\"\nurl = \"{}\"\nsample_fps = 1.0\n",
         media("vtest.avi").display()
@@ -132,7 +150,6 @@ fn config(port: u16, dir: &Path, password_file: &Path, ca: &Path) -> TestConfig 
         1,
     );
     std::fs::write(&cfg.path, text).expect("config");
-    let _ = dir;
     cfg
 }
 
@@ -149,22 +166,8 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
 
     // a subscriber over TLS with the same CA and credentials
     let out_file = dir.path().join("sub.txt");
-    let mut sub = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &broker.port.to_string(),
-            "-u",
-            "camuser",
-            "-P",
-            PASSWORD,
-            "-v",
-            "-t",
-            "sec/#",
-        ])
-        .arg("--cafile")
-        .arg(dir.path().join("ca.crt"))
+    let mut sub = tls_client("mosquitto_sub", broker.port, dir.path())
+        .args(["-v", "-t", "sec/#"])
         .stdout(std::fs::File::create(&out_file).expect("sub out"))
         .stderr(Stdio::null())
         .spawn()
@@ -172,23 +175,8 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
     // wait until the subscriber is really subscribed (a TLS handshake can take a while on a loaded box)
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let _ = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &broker.port.to_string(),
-                "-u",
-                "camuser",
-                "-P",
-                PASSWORD,
-                "-t",
-                "sec/probe",
-                "-m",
-                "ready",
-            ])
-            .arg("--cafile")
-            .arg(dir.path().join("ca.crt"))
+        let _ = tls_client("mosquitto_pub", broker.port, dir.path())
+            .args(["-t", "sec/probe", "-m", "ready"])
             .status();
         if String::from_utf8_lossy(&std::fs::read(&out_file).unwrap_or_default())
             .contains("sec/probe ready")
@@ -202,7 +190,7 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    let cfg = config(broker.port, dir.path(), &good, &dir.path().join("ca.crt"));
+    let cfg = config(broker.port, &good, &dir.path().join("ca.crt"));
     let mut d = Daemon::spawn(&cfg.path, &[("RUST_LOG", "debug,ort=warn")]);
     let (code, log) = d.wait(Duration::from_secs(120));
     assert_eq!(code, Some(0), "{log}");
@@ -220,7 +208,7 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
     assert!(got.contains("sec/status stopped"), "{got}");
 
     // wrong password: refused, retried, reported; never crashes, never prints a secret
-    let cfg = config(broker.port, dir.path(), &bad, &dir.path().join("ca.crt"));
+    let cfg = config(broker.port, &bad, &dir.path().join("ca.crt"));
     let mut d = Daemon::spawn(&cfg.path, &[("RUST_LOG", "debug,ort=warn")]);
     d.wait_log("refusal", Duration::from_secs(60), |l| {
         l.contains("MQTT broker unreachable")
@@ -240,12 +228,7 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
     );
 
     // a CA file that does not exist: exit 1 naming the key and the file
-    let cfg = config(
-        broker.port,
-        dir.path(),
-        &good,
-        Path::new("/nonexistent/ca.pem"),
-    );
+    let cfg = config(broker.port, &good, Path::new("/nonexistent/ca.pem"));
     let out = run_daemon(&cfg.path, Duration::from_secs(30));
     let log = no_panic(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
