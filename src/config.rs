@@ -390,6 +390,13 @@ pub struct CameraConfig {
     /// Named areas of the image that rules can require (`rules.zones`).
     #[serde(default)]
     pub zones: Vec<ZoneConfig>,
+    /// IANA time zone of the camera's site, for rule schedules (`Europe/Brussels`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
 }
 
 /// A scene prompt: opens a `kind = "prompt"` alert when its calibrated clip score stays at or above
@@ -463,6 +470,10 @@ pub struct RuleConfig {
     /// Loitering: an object counts only after it has been tracked (in the zones, if any) for this long. 0 = at once.
     #[serde(default)]
     pub dwell_seconds: f64,
+    /// Weekly windows in which the rule is active, in the camera's `timezone`: `"mon-fri 18:00-07:00"`,
+    /// `"sat,sun 00:00-24:00"`, `"daily 22:00-06:00"`. Empty = always.
+    #[serde(default)]
+    pub schedule: Vec<String>,
 }
 
 /// How much a rule's alerts matter, carried in the alert payload.
@@ -509,6 +520,7 @@ impl RuleConfig {
             zones: Vec::new(),
             severity: Severity::Alert,
             dwell_seconds: 0.0,
+            schedule: Vec::new(),
         }
     }
 }
@@ -894,6 +906,15 @@ impl Config {
                         );
                     }
                 }
+                // a bad zone name is reported once, under cameras[i].timezone
+                if let Err((Some(w), e)) =
+                    crate::events::schedule::Schedule::parse(&cam.timezone, &rule.schedule)
+                {
+                    bad(rk(&format!("schedule[{w}]")), &e);
+                }
+            }
+            if let Err(e) = crate::events::schedule::parse_tz(&cam.timezone) {
+                bad(k("timezone"), &e);
             }
         }
         out
@@ -1008,6 +1029,38 @@ mod tests {
         .expect_err("unknown key");
         assert!(err.contains("sample_fsp"), "{err}");
         assert!(err.contains("c.toml"), "{err}");
+    }
+
+    #[test]
+    fn schedule_mistakes_name_the_window_and_the_time_zone() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            timezone = "Europe/Brusels"
+            [[cameras.rules]]
+            label = "person"
+            schedule = ["mon-fri 18:00-07:00", "sun 7pm-9pm"]
+            [[cameras]]
+            name = "b"
+            url = "test://"
+            timezone = "Europe/Brussels"
+            [[cameras.rules]]
+            label = "person"
+            schedule = ["mon-fri 18:00-07:00", "funday 10:00-11:00"]
+            "#,
+        )
+        .expect_err("bad schedules");
+        assert!(
+            err.contains("cameras[0].timezone: unknown time zone 'Europe/Brusels'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[1].rules[0].schedule[1]: unknown day 'funday'"),
+            "{err}"
+        );
+        assert!(!err.contains("cameras[1].timezone"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod prompts;
 pub mod rules;
+pub mod schedule;
 pub mod snapshot;
 pub mod summary;
 pub mod track;
@@ -21,6 +22,7 @@ use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
 use prompts::{PromptObs, PromptState};
 use rules::{Alert, RuleState};
+use schedule::Schedule;
 
 /// Per-camera rule states and runtime switches (detection off, disarmed rules).
 pub struct Engine {
@@ -85,7 +87,10 @@ impl Engine {
                         .filter(|z| r.zones.contains(&z.name))
                         .cloned()
                         .collect();
-                    RuleState::with_zones(name.clone(), r, zones)
+                    // validated at load; an unparsable schedule (never reached) means always
+                    let schedule = Schedule::parse(&c.timezone, &r.schedule)
+                        .unwrap_or_else(|_| Schedule::always());
+                    RuleState::with_zones(name.clone(), r, zones).with_schedule(schedule)
                 })
                 .collect(),
         );
@@ -180,10 +185,7 @@ impl Engine {
                 };
                 let mut counts = Vec::new();
                 for rule in rules.iter_mut().filter(|r| armed(&r.rule.label)) {
-                    let obs = rules::observe(
-                        &rule.rule,
-                        &rule.zones,
-                        &mut rule.tracker,
+                    let obs = rule.observe(
                         r.clip_index,
                         r.start.as_secs_f64(),
                         r.end.as_secs_f64(),
@@ -557,6 +559,80 @@ mod tests {
 
     fn engine_for(cam: CameraConfig) -> Engine {
         Engine::new(&[cam], Box::new(|| "id".to_string()))
+    }
+
+    #[test]
+    fn schedules_use_the_camera_time_zone() {
+        // the test clips' frames are stamped 1970-01-01T00:00Z: a Thursday in UTC, Wednesday 19:00 in New York
+        for (tz, window, fires) in [
+            ("UTC", "thu 00:00-01:00", true),
+            ("UTC", "fri 00:00-01:00", false),
+            ("America/New_York", "wed 18:00-20:00", true),
+            ("America/New_York", "thu 00:00-01:00", false),
+            ("UTC", "wed 23:00-01:00", true),
+        ] {
+            let mut cam = camera_with(&format!("schedule = [\"{window}\"]"), "");
+            cam.timezone = tz.into();
+            let mut e = engine_for(cam);
+            assert_eq!(!e.handle(&clip(0, 1)).is_empty(), fires, "{tz} {window}");
+        }
+    }
+
+    #[test]
+    fn a_person_walking_across_is_reported_as_crossing_left_to_right() {
+        let mut e = engine_for(camera_with("", ""));
+        // one person, a 200 px wide box moving 60 px per sampled frame across a 640 px frame
+        let frames: Vec<FrameResult> = (0..8u64)
+            .map(|i| {
+                let x = 60.0 * i as f32;
+                FrameResult {
+                    seq: i,
+                    pts: Duration::from_millis(500 * i),
+                    wall: chrono::DateTime::UNIX_EPOCH,
+                    width: 640,
+                    height: 480,
+                    detections: vec![Detection {
+                        class_id: 0,
+                        label: "person",
+                        score: 0.9,
+                        bbox: BBox {
+                            x1: x,
+                            y1: 100.0,
+                            x2: x + 200.0,
+                            y2: 400.0,
+                        },
+                    }],
+                    encoding: None,
+                    pixels: Default::default(),
+                }
+            })
+            .collect();
+        let a = e.handle(&InferOut::Result(Box::new(ClipResult {
+            camera: Arc::from("cam"),
+            clip_index: 0,
+            start: Duration::ZERO,
+            end: Duration::from_secs(4),
+            frames,
+            prompts: None,
+            timings: ClipTimings::default(),
+        })));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        let end = e.command("cam", &Command::Detect(false));
+        assert_eq!(end[0].objects, 1);
+        assert_eq!(
+            end[0].crossed,
+            Some(rules::Crossings {
+                left_to_right: 1,
+                right_to_left: 0
+            })
+        );
+        assert!(
+            end[0]
+                .summary
+                .contains("1 person crossed from left to right;"),
+            "{}",
+            end[0].summary
+        );
     }
 
     #[test]

@@ -194,6 +194,7 @@ impl PromptState {
             zones: Vec::new(),
             objects: 0,
             max_dwell_seconds: 0.0,
+            crossed: None,
             camera: self.camera.to_string(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),

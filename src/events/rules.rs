@@ -11,6 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::schedule::Schedule;
 use super::track::Tracker;
 use crate::config::{RuleConfig, Severity, ZoneConfig};
 use crate::infer::labels::{label_matches, plural};
@@ -24,8 +25,42 @@ pub struct FrameObs {
     /// Objects of the label at or above the rule's min_score.
     pub count: usize,
     pub best_score: f32,
-    /// Tracked objects counted in this frame: (track id, seconds tracked so far).
-    pub tracks: Vec<(u64, f64)>,
+    /// Tracked objects counted in this frame.
+    pub tracks: Vec<TrackObs>,
+}
+
+/// One tracked object in one frame: its id, how long it has been tracked, and where its box centre was when first
+/// seen and is now (x normalized by frame width, 0 = left edge) — for "crossed from left to right".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackObs {
+    pub id: u64,
+    pub dwell: f64,
+    pub x_first: f32,
+    pub x_now: f32,
+}
+
+/// How far (fraction of the frame width) an object's centre must move for it to count as crossing.
+pub const CROSSING_MIN: f32 = 0.25;
+
+/// Objects that crossed the view during an alert, by direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Crossings {
+    pub left_to_right: usize,
+    pub right_to_left: usize,
+}
+
+/// Counts objects whose centre moved at least `CROSSING_MIN` of the frame width, by direction.
+pub fn crossings<'a>(paths: impl IntoIterator<Item = &'a (f32, f32)>) -> Crossings {
+    let mut c = Crossings::default();
+    for (first, last) in paths {
+        let dx = last - first;
+        if dx >= CROSSING_MIN {
+            c.left_to_right += 1;
+        } else if dx <= -CROSSING_MIN {
+            c.right_to_left += 1;
+        }
+    }
+    c
 }
 
 /// What one clip says about one rule's label.
@@ -49,77 +84,6 @@ pub fn point_in_polygon(x: f32, y: f32, poly: &[[f32; 2]]) -> bool {
         }
     }
     inside
-}
-
-/// Reduces a clip's detections to what the rule looks at: its label, at or above `min_score`, standing in one of
-/// `zones` (by the bottom centre of its box — where the object touches the ground — normalized by frame size),
-/// and only frames with at least `min_count` such objects.
-pub fn observe(
-    rule: &RuleConfig,
-    zones: &[ZoneConfig],
-    tracker: &mut Tracker,
-    index: u64,
-    start: f64,
-    end: f64,
-    frames: &[FrameResult],
-) -> ClipObs {
-    ClipObs {
-        index,
-        start,
-        end,
-        frames: frames
-            .iter()
-            .map(|f| {
-                let (w, h) = (f.width.max(1) as f32, f.height.max(1) as f32);
-                let hits = f.detections.iter().filter(|d| {
-                    d.score >= rule.min_score
-                        && label_matches(&rule.label, d.label)
-                        && (zones.is_empty()
-                            || zones.iter().any(|z| {
-                                point_in_polygon(
-                                    (d.bbox.x1 + d.bbox.x2) / 2.0 / w,
-                                    d.bbox.y2 / h,
-                                    &z.points,
-                                )
-                            }))
-                });
-                let hits: Vec<_> = hits.collect();
-                let pts = f.pts.as_secs_f64();
-                let boxes: Vec<_> = hits.iter().map(|d| d.bbox).collect();
-                let tracks = tracker.update(pts, &boxes).unwrap_or_default();
-                // with a dwell requirement only objects tracked long enough count
-                let keep: Vec<bool> = (0..hits.len())
-                    .map(|i| {
-                        tracks.get(i).map_or(rule.dwell_seconds <= 0.0, |t| {
-                            t.dwell() >= rule.dwell_seconds
-                        })
-                    })
-                    .collect();
-                let (count, best) = hits
-                    .iter()
-                    .zip(&keep)
-                    .filter(|(_, k)| **k)
-                    .fold((0, 0.0f32), |(n, b), (d, _)| (n + 1, b.max(d.score)));
-                let count = if count >= rule.min_count { count } else { 0 };
-                FrameObs {
-                    pts,
-                    wall: f.wall,
-                    count,
-                    best_score: if count > 0 { best } else { 0.0 },
-                    tracks: if count > 0 {
-                        tracks
-                            .iter()
-                            .zip(&keep)
-                            .filter(|(_, k)| **k)
-                            .map(|(t, _)| (t.id, t.dwell()))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
-                }
-            })
-            .collect(),
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,6 +123,9 @@ pub struct Alert {
     pub objects: usize,
     /// Longest time one of them has been tracked, seconds (label alerts).
     pub max_dwell_seconds: f64,
+    /// Tracked objects that moved across the view, by direction (label alerts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crossed: Option<Crossings>,
     pub camera: String,
     pub label: String,
     /// The prompt text (`kind = "prompt"` only).
@@ -195,7 +162,8 @@ struct Open {
     max_count: usize,
     best: f32,
     last_clip: ClipRef,
-    objects: std::collections::HashSet<u64>,
+    /// Tracked object → (first, latest) normalized centre x.
+    objects: std::collections::HashMap<u64, (f32, f32)>,
     max_dwell: f64,
 }
 
@@ -207,6 +175,8 @@ pub struct RuleState {
     pub tracker: Tracker,
     /// The camera's zones this rule requires (resolved from `rule.zones`).
     pub zones: Vec<ZoneConfig>,
+    /// When the rule is active (`rule.schedule` in the camera's time zone).
+    pub schedule: Schedule,
     camera: Arc<str>,
     open: Option<Open>,
     last_end_pts: Option<f64>,
@@ -250,9 +220,91 @@ impl RuleState {
             rule,
             tracker: Tracker::new(0.3, 2.5),
             zones,
+            schedule: Schedule::always(),
             camera,
             open: None,
             last_end_pts: None,
+        }
+    }
+
+    pub fn with_schedule(mut self, schedule: Schedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Reduces a clip's detections to what the rule looks at: its label, at or above `min_score`, standing in one
+    /// of its zones (by the bottom centre of its box — where the object touches the ground — normalized by frame
+    /// size), in a frame inside the rule's schedule, and only frames with at least `min_count` such objects.
+    pub fn observe(&mut self, index: u64, start: f64, end: f64, frames: &[FrameResult]) -> ClipObs {
+        let rule = &self.rule;
+        let frames = frames
+            .iter()
+            .map(|f| {
+                let (w, h) = (f.width.max(1) as f32, f.height.max(1) as f32);
+                let active = self.schedule.contains(f.wall);
+                let hits: Vec<_> = f
+                    .detections
+                    .iter()
+                    .filter(|d| {
+                        active
+                            && d.score >= rule.min_score
+                            && label_matches(&rule.label, d.label)
+                            && (self.zones.is_empty()
+                                || self.zones.iter().any(|z| {
+                                    point_in_polygon(
+                                        (d.bbox.x1 + d.bbox.x2) / 2.0 / w,
+                                        d.bbox.y2 / h,
+                                        &z.points,
+                                    )
+                                }))
+                    })
+                    .collect();
+                let pts = f.pts.as_secs_f64();
+                let boxes: Vec<_> = hits.iter().map(|d| d.bbox).collect();
+                let tracks = self.tracker.update(pts, &boxes).unwrap_or_default();
+                // with a dwell requirement only objects tracked long enough count
+                let keep: Vec<bool> = (0..hits.len())
+                    .map(|i| {
+                        tracks.get(i).map_or(rule.dwell_seconds <= 0.0, |t| {
+                            t.dwell() >= rule.dwell_seconds
+                        })
+                    })
+                    .collect();
+                let (count, best) = hits
+                    .iter()
+                    .zip(&keep)
+                    .filter(|(_, k)| **k)
+                    .fold((0, 0.0f32), |(n, b), (d, _)| (n + 1, b.max(d.score)));
+                let count = if count >= rule.min_count { count } else { 0 };
+                let cx = |b: &crate::infer::detector::BBox| (b.x1 + b.x2) / 2.0 / w;
+                FrameObs {
+                    pts,
+                    wall: f.wall,
+                    count,
+                    best_score: if count > 0 { best } else { 0.0 },
+                    tracks: if count > 0 {
+                        tracks
+                            .iter()
+                            .zip(&keep)
+                            .filter(|(_, k)| **k)
+                            .map(|(t, _)| TrackObs {
+                                id: t.id,
+                                dwell: t.dwell(),
+                                x_first: cx(&t.first_bbox),
+                                x_now: cx(&t.bbox),
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect();
+        ClipObs {
+            index,
+            start,
+            end,
+            frames,
         }
     }
 
@@ -272,7 +324,7 @@ impl RuleState {
         };
         let clip_count = seen.iter().map(|f| f.count).max().unwrap_or(0);
         let clip_best = seen.iter().map(|f| f.best_score).fold(0.0f32, f32::max);
-        let clip_tracks: Vec<(u64, f64)> =
+        let clip_tracks: Vec<TrackObs> =
             seen.iter().flat_map(|f| f.tracks.iter().copied()).collect();
         let mut out = Vec::new();
         match self.open.as_mut() {
@@ -282,9 +334,9 @@ impl RuleState {
                     open.last_seen_wall = last.wall;
                     open.best = open.best.max(clip_best);
                     open.last_clip = clip_ref.clone();
-                    for (id, dwell) in &clip_tracks {
-                        open.objects.insert(*id);
-                        open.max_dwell = open.max_dwell.max(*dwell);
+                    for t in &clip_tracks {
+                        open.objects.insert(t.id, (t.x_first, t.x_now));
+                        open.max_dwell = open.max_dwell.max(t.dwell);
                     }
                     if clip_count != open.count {
                         open.count = clip_count;
@@ -313,8 +365,11 @@ impl RuleState {
                         max_count: clip_count,
                         best: clip_best,
                         last_clip: clip_ref,
-                        objects: clip_tracks.iter().map(|t| t.0).collect(),
-                        max_dwell: clip_tracks.iter().map(|t| t.1).fold(0.0, f64::max),
+                        objects: clip_tracks
+                            .iter()
+                            .map(|t| (t.id, (t.x_first, t.x_now)))
+                            .collect(),
+                        max_dwell: clip_tracks.iter().map(|t| t.dwell).fold(0.0, f64::max),
                     });
                     out.push(self.message(AlertType::New));
                 }
@@ -353,6 +408,7 @@ impl RuleState {
             zones: self.rule.zones.clone(),
             objects: o.objects.len(),
             max_dwell_seconds: round1(o.max_dwell),
+            crossed: Some(crossings(o.objects.values())),
             camera: self.camera.to_string(),
             label: self.rule.label.clone(),
             prompt: None,
@@ -407,10 +463,11 @@ fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open
                 String::new()
             } else {
                 format!(
-                    " {} distinct {} tracked, the longest for {:.0} s;",
+                    " {} distinct {} tracked, the longest for {:.0} s;{}",
                     o.objects.len(),
                     plural(label, o.objects.len()),
-                    o.max_dwell
+                    o.max_dwell,
+                    crossing_text(label, crossings(o.objects.values()))
                 )
             };
             format!(
@@ -427,9 +484,58 @@ fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open
     }
 }
 
+/// " 3 people crossed from left to right and 1 from right to left;" — empty when nobody crossed.
+pub fn crossing_text(label: &str, c: Crossings) -> String {
+    let part = |n: usize, dir: &str, first: bool| {
+        if first {
+            format!("{n} {} crossed from {dir}", plural(label, n))
+        } else {
+            format!("{n} from {dir}")
+        }
+    };
+    match (c.left_to_right, c.right_to_left) {
+        (0, 0) => String::new(),
+        (l, 0) => format!(" {};", part(l, "left to right", true)),
+        (0, r) => format!(" {};", part(r, "right to left", true)),
+        (l, r) => format!(
+            " {} and {};",
+            part(l, "left to right", true),
+            part(r, "right to left", false)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crossings_need_a_quarter_of_the_width_and_read_as_english() {
+        let paths = [(0.1, 0.8), (0.2, 0.3), (0.9, 0.2), (0.5, 0.74), (0.5, 0.76)];
+        let c = crossings(paths.iter());
+        assert_eq!(
+            c,
+            Crossings {
+                left_to_right: 2,
+                right_to_left: 1
+            }
+        );
+        assert_eq!(
+            crossing_text("person", c),
+            " 2 people crossed from left to right and 1 from right to left;"
+        );
+        assert_eq!(
+            crossing_text(
+                "car",
+                Crossings {
+                    left_to_right: 0,
+                    right_to_left: 1
+                }
+            ),
+            " 1 car crossed from right to left;"
+        );
+        assert_eq!(crossing_text("person", Crossings::default()), "");
+    }
 
     #[test]
     fn point_in_polygon_square_and_concave() {

@@ -28,6 +28,8 @@ pub fn iou(a: &BBox, b: &BBox) -> f32 {
 pub struct Track {
     pub id: u64,
     pub bbox: BBox,
+    /// The box when first seen (where the object came from).
+    pub first_bbox: BBox,
     /// Stream time first and last seen.
     pub first: f64,
     pub last: f64,
@@ -101,6 +103,7 @@ impl Tracker {
                     self.tracks.push(Track {
                         id: self.next_id,
                         bbox: *b,
+                        first_bbox: *b,
                         first: pts,
                         last: pts,
                     });
