@@ -138,6 +138,18 @@ pub struct MediaConfig {
     pub retain_days: f64,
     /// Beyond this total size the oldest files are deleted.
     pub max_mb: f64,
+    /// Record a video clip (Matroska, MJPEG) per alert.
+    pub clips: bool,
+    /// Seconds of video before the first frame that raised the alert.
+    pub clip_pre_roll_seconds: f64,
+    /// Seconds after the alert's objects were last seen (the file closes once the end is decided and this passed).
+    pub clip_post_roll_seconds: f64,
+    /// A recording is closed at this length even while its alert goes on.
+    pub clip_max_seconds: f64,
+    /// Frames per second and width (pixels, height keeps the aspect) of recordings.
+    pub clip_fps: u32,
+    pub clip_width: u32,
+    pub clip_jpeg_quality: u8,
 }
 
 impl Default for MediaConfig {
@@ -148,6 +160,13 @@ impl Default for MediaConfig {
             jpeg_quality: 85,
             retain_days: 7.0,
             max_mb: 2048.0,
+            clips: true,
+            clip_pre_roll_seconds: 5.0,
+            clip_post_roll_seconds: 5.0,
+            clip_max_seconds: 300.0,
+            clip_fps: 5,
+            clip_width: 640,
+            clip_jpeg_quality: 70,
         }
     }
 }
@@ -724,11 +743,42 @@ impl Config {
         if !(1..=100).contains(&self.media.jpeg_quality) {
             bad("media.jpeg_quality".into(), "must be in 1..=100");
         }
+        if !(1..=100).contains(&self.media.clip_jpeg_quality) {
+            bad("media.clip_jpeg_quality".into(), "must be in 1..=100");
+        }
         if !positive(self.media.retain_days) {
             bad("media.retain_days".into(), "must be > 0");
         }
         if !positive(self.media.max_mb) {
             bad("media.max_mb".into(), "must be > 0");
+        }
+        for (k, v, max) in [
+            (
+                "clip_pre_roll_seconds",
+                self.media.clip_pre_roll_seconds,
+                60.0,
+            ),
+            (
+                "clip_post_roll_seconds",
+                self.media.clip_post_roll_seconds,
+                60.0,
+            ),
+        ] {
+            if !(0.0..=max).contains(&v) {
+                bad(format!("media.{k}"), "must be in 0..=60");
+            }
+        }
+        if !(5.0..=3600.0).contains(&self.media.clip_max_seconds) {
+            bad("media.clip_max_seconds".into(), "must be in 5..=3600");
+        }
+        if !(1..=30).contains(&self.media.clip_fps) {
+            bad("media.clip_fps".into(), "must be in 1..=30");
+        }
+        if !(64..=3840).contains(&self.media.clip_width) || self.media.clip_width % 2 != 0 {
+            bad(
+                "media.clip_width".into(),
+                "must be an even number in 64..=3840",
+            );
         }
         if self.spool.max_mb.is_nan() || self.spool.max_mb < 0.01 {
             bad("spool.max_mb".into(), "must be >= 0.01");

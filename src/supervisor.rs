@@ -135,6 +135,9 @@ struct Starter {
     providers: serde_json::Value,
     clips: Sender<ClipMsg>,
     registry: Registry,
+    /// `[media]` when recordings are on.
+    recording: Option<crate::config::MediaConfig>,
+    recorders: events::Recorders,
 }
 
 impl Starter {
@@ -153,6 +156,43 @@ impl Starter {
             let _ = tx.blocking_send(state_message(&t, st, &p));
         });
         let stop = self.shutdown.child();
+        let recorder = self.recording.as_ref().map(|m| {
+            let (tx, topic) = (self.out.clone(), self.topics.recordings(&cam.name));
+            let done: crate::ingest::recorder::Done = Arc::new(move |r| {
+                tracing::info!(camera = %r.camera, alert = %r.alert_id, path = %r.path, frames = r.frames, bytes = r.bytes, reason = r.reason, "recording finished");
+                match serde_json::to_vec(&r) {
+                    Ok(p) => {
+                        let _ = tx.blocking_send(OutMsg::summary(topic.clone(), p));
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not serialise a recording message"),
+                }
+            });
+            let secs = Duration::from_secs_f64;
+            crate::ingest::recorder::Recorder::new(
+                Arc::from(cam.name.as_str()),
+                crate::ingest::recorder::RecorderConfig {
+                    pre_roll: secs(m.clip_pre_roll_seconds),
+                    post_roll: secs(m.clip_post_roll_seconds),
+                    max_len: secs(m.clip_max_seconds),
+                    // inference lags decoding by what the queues hold (a file read faster than real time fills
+                    // them all): frames waiting for a clip, queued clips, results waiting for the events stage; capped at a minute past the pre-roll (≈ 13 MB at the defaults)
+                    ring_span: secs(
+                        m.clip_pre_roll_seconds
+                            + ((self.ingest.clip_queue as f64 + 6.0) * cam.clip_seconds
+                                + self.ingest.frame_queue as f64 / cam.sample_fps.max(0.1)
+                                + 5.0)
+                                .min(60.0),
+                    ),
+                    fps: m.clip_fps,
+                    width: m.clip_width,
+                    quality: m.clip_jpeg_quality,
+                },
+                done,
+            )
+        });
+        if let (Some(r), Ok(mut map)) = (&recorder, self.recorders.lock()) {
+            map.insert(cam.name.clone(), r.clone());
+        }
         let task = CameraTask {
             camera: cam.clone(),
             ingest: self.ingest.clone(),
@@ -160,6 +200,7 @@ impl Starter {
             shutdown: stop.clone(),
             status: status.clone(),
             on_state,
+            recorder,
         };
         // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
         for rule in cam.effective_rules() {
@@ -428,10 +469,17 @@ pub async fn run_with(
     // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
     let (infer_tx, infer_rx) = mpsc::channel(4);
     let media_dir = cfg.media.resolved_dir();
-    let snapshots = cfg.media.snapshots.then(|| events::Snapshots {
-        dir: media_dir.clone(),
-        quality: cfg.media.jpeg_quality,
-    });
+    let recorders: events::Recorders = Arc::default();
+    let evidence = events::Evidence {
+        snapshots: cfg.media.snapshots.then(|| events::Snapshots {
+            dir: media_dir.clone(),
+            quality: cfg.media.jpeg_quality,
+        }),
+        recordings: cfg
+            .media
+            .clips
+            .then(|| (recorders.clone(), media_dir.clone())),
+    };
     let janitor = {
         let (dir, age, bytes) = (
             media_dir.clone(),
@@ -472,7 +520,7 @@ pub async fn run_with(
         out_tx.clone(),
         topics.clone(),
         metrics.clone(),
-        snapshots,
+        evidence,
     ));
 
     let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
@@ -489,6 +537,8 @@ pub async fn run_with(
         providers: providers.clone(),
         clips: clip_tx,
         registry: registry.clone(),
+        recording: cfg.media.clips.then(|| cfg.media.clone()),
+        recorders,
     };
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();

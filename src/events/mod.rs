@@ -260,6 +260,82 @@ impl Engine {
     }
 }
 
+/// Each camera's alert recorder, shared by the camera starter (which replaces them on reload) and this stage.
+pub type Recorders = Arc<std::sync::Mutex<HashMap<String, Arc<crate::ingest::recorder::Recorder>>>>;
+
+/// What the events stage attaches to alerts as evidence.
+pub struct Evidence {
+    pub snapshots: Option<Snapshots>,
+    /// Recorders and the media directory their files go to (None = recordings off).
+    pub recordings: Option<(Recorders, std::path::PathBuf)>,
+}
+
+/// Starts, references and stops alert recordings.
+struct Recordings {
+    recorders: Recorders,
+    dir: std::path::PathBuf,
+    topics: Topics,
+    /// Open alert id → where its recording goes.
+    open: HashMap<String, rules::RecordingRef>,
+}
+
+impl Recordings {
+    async fn on_alert(
+        &mut self,
+        alert: &Alert,
+        clip: Option<&ClipResult>,
+    ) -> Option<rules::RecordingRef> {
+        let rec = self
+            .recorders
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&alert.camera).cloned())?;
+        match alert.kind_of_message {
+            rules::AlertType::New => {
+                let wall = clip
+                    .and_then(|c| c.frames.first())
+                    .map(|f| f.wall)
+                    .unwrap_or_else(chrono::Utc::now);
+                let path = snapshot::media_path(
+                    &self.dir,
+                    &alert.camera,
+                    &alert.label,
+                    &alert.id,
+                    wall,
+                    "mkv",
+                );
+                let (id, from) = (
+                    alert.id.clone(),
+                    std::time::Duration::from_secs_f64(alert.stream_start.max(0.0)),
+                );
+                // builds a small GStreamer pipeline and writes the pre-roll: blocking work
+                match tokio::task::spawn_blocking(move || rec.start(&id, path, from)).await {
+                    Ok(Ok(path)) => {
+                        let r = rules::RecordingRef {
+                            path: path.display().to_string(),
+                            topic: self.topics.recordings(&alert.camera),
+                        };
+                        self.open.insert(alert.id.clone(), r.clone());
+                        Some(r)
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(camera = %alert.camera, id = %alert.id, error = %e, "no recording for this alert");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+            rules::AlertType::Update => self.open.get(&alert.id).cloned(),
+            rules::AlertType::End => {
+                let r = self.open.remove(&alert.id)?;
+                let at = alert.stream_end.unwrap_or(alert.stream_start).max(0.0);
+                rec.stop(&alert.id, std::time::Duration::from_secs_f64(at));
+                Some(r)
+            }
+        }
+    }
+}
+
 /// Snapshot settings for the events stage (None = snapshots off).
 #[derive(Debug, Clone)]
 pub struct Snapshots {
@@ -378,10 +454,16 @@ pub async fn run(
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     metrics: Arc<Metrics>,
-    snapshots: Option<Snapshots>,
+    evidence: Evidence,
 ) {
     let mut control_open = true;
-    let mut snaps = snapshots.map(|cfg| Snapshotter {
+    let mut recordings = evidence.recordings.map(|(recorders, dir)| Recordings {
+        recorders,
+        dir,
+        topics: topics.clone(),
+        open: HashMap::new(),
+    });
+    let mut snaps = evidence.snapshots.map(|cfg| Snapshotter {
         cfg,
         topics: topics.clone(),
         best: HashMap::new(),
@@ -432,6 +514,9 @@ pub async fn run(
                     alert.snapshot = Some(sref);
                     let _ = out.send(msg).await;
                 }
+            }
+            if let Some(rec) = recordings.as_mut() {
+                alert.recording = rec.on_alert(&alert, clip.as_deref()).await;
             }
             if alert.kind_of_message == rules::AlertType::New {
                 metrics.alerts_raised.inc();

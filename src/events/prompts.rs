@@ -208,6 +208,7 @@ impl PromptState {
             clip: o.last_clip.clone(),
             frames: Some(o.drivers.clone()),
             snapshot: None,
+            recording: None,
             summary,
         }
     }

@@ -94,6 +94,13 @@ pub enum AlertType {
     End,
 }
 
+/// Where an alert's recording is written; the file is complete when its message on `topic` arrives.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecordingRef {
+    pub path: String,
+    pub topic: String,
+}
+
 /// The clip an alert message is about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClipRef {
@@ -148,6 +155,9 @@ pub struct Alert {
     /// The evidence frame (set by the events stage when snapshots are on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<super::snapshot::SnapshotRef>,
+    /// The alert's video recording (set by the events stage when `[media] clips` is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingRef>,
     pub summary: String,
 }
 
@@ -422,6 +432,7 @@ impl RuleState {
             clip: o.last_clip.clone(),
             frames: None,
             snapshot: None,
+            recording: None,
             summary: summarize(&self.camera, &self.rule.label, &self.rule.zones, t, o),
         }
     }

@@ -107,6 +107,18 @@ pub fn snapshot_path(
     id: &str,
     at: chrono::DateTime<chrono::Utc>,
 ) -> PathBuf {
+    media_path(dir, camera, label, id, at, "jpg")
+}
+
+/// `<dir>/<camera>/<YYYYmmdd-HHMMSS>-<label>-<id8>.<ext>` (label made file-name safe).
+pub fn media_path(
+    dir: &Path,
+    camera: &str,
+    label: &str,
+    id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    ext: &str,
+) -> PathBuf {
     let safe: String = label
         .chars()
         .map(|c| {
@@ -119,8 +131,10 @@ pub fn snapshot_path(
         .take(40)
         .collect();
     let short: String = id.chars().take(8).collect();
-    dir.join(camera)
-        .join(format!("{}-{safe}-{short}.jpg", at.format("%Y%m%d-%H%M%S")))
+    dir.join(camera).join(format!(
+        "{}-{safe}-{short}.{ext}",
+        at.format("%Y%m%d-%H%M%S")
+    ))
 }
 
 /// Files to delete so that what is left is younger than `max_age` and totals at most `max_bytes`, oldest first.

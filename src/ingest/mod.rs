@@ -3,6 +3,7 @@
 
 pub mod frame;
 pub mod pipeline;
+pub mod recorder;
 pub mod sampler;
 pub mod source;
 
@@ -114,6 +115,8 @@ pub struct CameraTask {
     pub shutdown: Shutdown,
     pub status: Arc<CameraStatus>,
     pub on_state: StateListener,
+    /// Alert recordings (None = off).
+    pub recorder: Option<Arc<recorder::Recorder>>,
 }
 
 /// Exponential backoff with a cap and ±20 % jitter (so cameras that failed together do not retry in lockstep).
@@ -177,6 +180,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         shutdown,
         status,
         on_state,
+        recorder,
     } = task;
     let set = |state, reason: Option<String>, retries| {
         status.set(state, reason, retries, clock.now());
@@ -217,7 +221,8 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             q,
             (next_seq, base_pts),
         )
-        .with_totals(status.decoded.clone(), status.sampled.clone());
+        .with_totals(status.decoded.clone(), status.sampled.clone())
+        .with_recorder(recorder.clone());
         let mut announce = || {
             set(CameraState::Running, None, 0);
         };
@@ -274,6 +279,9 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             set(CameraState::Ended, Some("shutdown".into()), attempt);
             break;
         }
+    }
+    if let Some(r) = &recorder {
+        r.close_all();
     }
     // dropping the queue's sender ends the assembler, which flushes its last clip downstream
     drop(queue);

@@ -51,6 +51,8 @@ pub struct SinkShared {
     /// "no video stream, found audio/x-raw").
     video_linked: std::sync::atomic::AtomicBool,
     other_streams: Mutex<Vec<String>>,
+    /// Alert recordings: when set, the pipeline gets a JPEG branch feeding this camera's ring.
+    recorder: Option<Arc<super::recorder::Recorder>>,
 }
 
 impl SinkShared {
@@ -62,6 +64,17 @@ impl SinkShared {
     ) -> Arc<Self> {
         if let Some(s) = Arc::get_mut(&mut self) {
             s.totals = Some((decoded, sampled));
+        }
+        self
+    }
+
+    /// Also feeds the camera's alert recorder.
+    pub fn with_recorder(
+        mut self: Arc<Self>,
+        recorder: Option<Arc<super::recorder::Recorder>>,
+    ) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.recorder = recorder;
         }
         self
     }
@@ -89,6 +102,7 @@ impl SinkShared {
             totals: None,
             video_linked: Default::default(),
             other_streams: Mutex::new(Vec::new()),
+            recorder: None,
         })
     }
 
@@ -252,6 +266,11 @@ pub fn build(
             .new_sample(move |sink| sink_shared.on_sample(sink))
             .build(),
     );
+    // where the decoded video enters: videoconvert, or a tee that also feeds the recording branch
+    let entry = match &shared.recorder {
+        Some(rec) => recording_branch(&pipeline, &convert, rec, shared)?,
+        None => convert.clone(),
+    };
 
     match kind {
         SourceKind::File(_) | SourceKind::Rtsp(_) => {
@@ -282,10 +301,10 @@ pub fn build(
                 None
             });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
-            let convert_weak = convert.downgrade();
+            let entry_weak = entry.downgrade();
             let shared_weak = Arc::downgrade(shared);
             src.connect_pad_added(move |_, pad| {
-                let Some(convert) = convert_weak.upgrade() else {
+                let Some(entry) = entry_weak.upgrade() else {
                     return;
                 };
                 let media = pad
@@ -301,7 +320,7 @@ pub fn build(
                         o.push(media.clone());
                     }
                 }
-                let Some(sink) = convert.static_pad("sink") else {
+                let Some(sink) = entry.static_pad("sink") else {
                     return;
                 };
                 // only the first video stream; audio and further video pads stay unlinked
@@ -316,7 +335,7 @@ pub fn build(
             let src = make("v4l2src", &camera)?;
             src.set_property("device", dev.to_string_lossy().to_string());
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
-            src.link(&convert)
+            src.link(&entry)
                 .map_err(|e| err(format!("linking v4l2src: {e}")))?;
         }
         SourceKind::Test { pattern } => {
@@ -335,11 +354,91 @@ pub fn build(
             pipeline
                 .add_many([&src, &caps])
                 .map_err(|e| err(e.to_string()))?;
-            gst::Element::link_many([&src, &caps, &convert])
+            gst::Element::link_many([&src, &caps, &entry])
                 .map_err(|e| err(format!("linking videotestsrc: {e}")))?;
         }
     }
     Ok(pipeline)
+}
+
+/// Adds `tee → queue → videoconvert` (the analysis path, unchanged) and `tee → leaky queue → videorate →
+/// videoscale → videoconvert → jpegenc → appsink` (the recording ring) to `pipeline`; returns the tee.
+fn recording_branch(
+    pipeline: &gst::Pipeline,
+    convert: &gst::Element,
+    rec: &Arc<super::recorder::Recorder>,
+    shared: &Arc<SinkShared>,
+) -> Result<gst::Element, IngestError> {
+    let camera = shared.camera.to_string();
+    let err = |message: String| IngestError {
+        camera: camera.clone(),
+        element: None,
+        message,
+        debug: None,
+    };
+    let tee = make("tee", &camera)?;
+    let main_q = make("queue", &camera)?;
+    // two frames: the analysis path keeps its back-pressure (a blocking frame queue still slows a file down)
+    main_q.set_property("max-size-buffers", 2u32);
+    main_q.set_property("max-size-bytes", 0u32);
+    main_q.set_property("max-size-time", 0u64);
+    let rec_q = make("queue", &camera)?;
+    // a slow encoder loses recording frames, never analysis frames
+    rec_q.set_property_from_str("leaky", "downstream");
+    rec_q.set_property("max-size-buffers", 2u32);
+    rec_q.set_property("max-size-bytes", 0u32);
+    rec_q.set_property("max-size-time", 0u64);
+    let rate = make("videorate", &camera)?;
+    rate.set_property("max-rate", rec.cfg.fps.max(1) as i32);
+    let scale = make("videoscale", &camera)?;
+    let size = make("capsfilter", &camera)?;
+    size.set_property(
+        "caps",
+        gst::Caps::builder("video/x-raw")
+            .field("width", rec.cfg.width as i32)
+            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+            .build(),
+    );
+    let conv = make("videoconvert", &camera)?;
+    let enc = make("jpegenc", &camera)?;
+    enc.set_property("quality", rec.cfg.quality.clamp(1, 100) as i32);
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .max_buffers(4)
+        .drop(true)
+        .build();
+    let elems = [&tee, &main_q, &rec_q, &rate, &scale, &size, &conv, &enc];
+    pipeline.add_many(elems).map_err(|e| err(e.to_string()))?;
+    pipeline.add(&sink).map_err(|e| err(e.to_string()))?;
+    gst::Element::link_many([&tee, &main_q, convert])
+        .map_err(|e| err(format!("linking the analysis branch: {e}")))?;
+    gst::Element::link_many([
+        &tee,
+        &rec_q,
+        &rate,
+        &scale,
+        &size,
+        &conv,
+        &enc,
+        sink.upcast_ref(),
+    ])
+    .map_err(|e| err(format!("linking the recording branch: {e}")))?;
+    let (rec, sh) = (rec.clone(), shared.clone());
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                if let (Some(buf), Some(pts)) = (
+                    sample.buffer_owned(),
+                    sample.buffer().and_then(|b| sh.stream_pts(b.pts())),
+                ) {
+                    rec.push(pts, sample.caps(), buf);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(tee)
 }
 
 /// How one run of a pipeline ended.

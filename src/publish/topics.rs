@@ -45,6 +45,10 @@ impl Topics {
         format!("{}/{camera}/{label}/snapshot", self.prefix)
     }
     /// Retained integer: objects of `label` in view now (0 when its alert ended). Home Assistant's sensors read it.
+    /// Finished alert recordings (`<prefix>/<camera>/recordings`).
+    pub fn recordings(&self, camera: &str) -> String {
+        format!("{}/{camera}/recordings", self.prefix)
+    }
     pub fn count(&self, camera: &str, label: &str) -> String {
         format!("{}/{camera}/{label}/count", self.prefix)
     }

@@ -115,6 +115,8 @@ pub struct Msg {
     pub payload: String,
     pub raw: Vec<u8>,
     pub retain: bool,
+    /// When the test's subscriber received it.
+    pub at: std::time::SystemTime,
 }
 
 impl Msg {
@@ -172,6 +174,7 @@ impl Recorder {
                                 payload: String::from_utf8_lossy(&p.payload).to_string(),
                                 raw: p.payload.to_vec(),
                                 retain: p.retain,
+                                at: std::time::SystemTime::now(),
                             });
                         }
                     }
