@@ -264,6 +264,8 @@ pub struct ModelsConfig {
     pub text_encoder: PathBuf,
     pub tokenizer: PathBuf,
     pub language_head: PathBuf,
+    /// MoveNet multipose, loaded only when a rule has a `posture`.
+    pub pose: PathBuf,
     /// Where label-bank embeddings are cached (keyed by model hash + texts). Unset: no cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -280,6 +282,7 @@ impl Default for ModelsConfig {
             text_encoder: "minilm_l6_v2.onnx".into(),
             tokenizer: "minilm_tokenizer.json".into(),
             language_head: "language_head.onnx".into(),
+            pose: "movenet_multipose.onnx".into(),
             cache_dir: Some("/var/cache/scenewatch/embeddings".into()),
         }
     }
@@ -348,6 +351,8 @@ pub struct InferenceConfig {
     pub nms_iou: f32,
     /// Run the image encoder (ImageNet probabilities + 1280-d embedding per frame).
     pub encoder: bool,
+    /// Long side (pixels) frames are scaled to for the pose model; small, distant people need ≥ 384.
+    pub pose_input: u32,
 }
 
 impl Default for InferenceConfig {
@@ -357,6 +362,7 @@ impl Default for InferenceConfig {
             detector_threshold: 0.35,
             nms_iou: 0.6,
             encoder: true,
+            pose_input: 384,
         }
     }
 }
@@ -493,6 +499,10 @@ pub struct RuleConfig {
     /// `"sat,sun 00:00-24:00"`, `"daily 22:00-06:00"`. Empty = always.
     #[serde(default)]
     pub schedule: Vec<String>,
+    /// `person` rules only: count a person only in this posture (`standing`, `sitting`, `lying` — "person down").
+    /// Runs the pose model on this camera's frames that have people.
+    #[serde(default)]
+    pub posture: Option<crate::infer::pose::Posture>,
 }
 
 /// How much a rule's alerts matter, carried in the alert payload.
@@ -540,11 +550,17 @@ impl RuleConfig {
             severity: Severity::Alert,
             dwell_seconds: 0.0,
             schedule: Vec::new(),
+            posture: None,
         }
     }
 }
 
 impl CameraConfig {
+    /// Whether any rule needs the pose model.
+    pub fn wants_pose(&self) -> bool {
+        self.enabled && self.rules.iter().any(|r| r.posture.is_some())
+    }
+
     /// The rules in force: the configured ones, or the defaults when none are given.
     pub fn effective_rules(&self) -> Vec<RuleConfig> {
         if self.rules.is_empty() {
@@ -801,6 +817,13 @@ impl Config {
                 "must be >= ingest.retry_min_secs",
             );
         }
+        if !(128..=1024).contains(&self.inference.pose_input) || self.inference.pose_input % 32 != 0
+        {
+            bad(
+                "inference.pose_input".into(),
+                "must be a multiple of 32 in 128..=1024",
+            );
+        }
         if self.inference.intra_threads == 0 {
             bad("inference.intra_threads".into(), "must be > 0");
         }
@@ -955,6 +978,9 @@ impl Config {
                             &format!("no [[cameras.zones]] named '{z}' on this camera"),
                         );
                     }
+                }
+                if rule.posture.is_some() && rule.label != "person" {
+                    bad(rk("posture"), "applies to label = \"person\" only");
                 }
                 // a bad zone name is reported once, under cameras[i].timezone
                 if let Err((Some(w), e)) =

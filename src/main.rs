@@ -74,6 +74,9 @@ enum Command {
         /// Directory to write `<name>.detections.jpg` with boxes drawn.
         #[arg(long)]
         draw: Option<PathBuf>,
+        /// Also run the pose model and print each person's posture (standing / sitting / lying / null).
+        #[arg(long)]
+        pose: bool,
     },
 }
 
@@ -199,7 +202,8 @@ fn main() -> ExitCode {
             config,
             images,
             draw,
-        } => match detect(&config, &images, draw.as_deref()) {
+            pose,
+        } => match detect(&config, &images, draw.as_deref(), pose) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -278,15 +282,25 @@ fn detect(
     config: &std::path::Path,
     images: &[PathBuf],
     draw: Option<&std::path::Path>,
+    pose: bool,
 ) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
     let mut models = Models::load(&cfg)?;
+    if pose && models.pose.is_none() {
+        models.load_pose(&cfg)?;
+    }
     for path in images {
         let img = image::open(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
             .to_rgb8();
         let (w, h) = img.dimensions();
         let dets = models.detector.detect(img.as_raw(), w, h)?;
+        let postures = match models.pose.as_mut().filter(|_| pose) {
+            Some(pm) => {
+                scenewatch::infer::pose::postures_for(&dets, &pm.poses(img.as_raw(), w, h)?)
+            }
+            None => vec![None; dets.len()],
+        };
         let top = match models.encoder.as_mut() {
             Some(enc) => enc
                 .encode(&[(img.as_raw().as_slice(), w, h)])?
@@ -301,10 +315,16 @@ fn detect(
             .collect();
         let line = serde_json::json!({
             "input": path.display().to_string(),
-            "detections": dets.iter().map(|d| serde_json::json!({
-                "label": d.label, "score": (d.score * 1000.0).round() / 1000.0,
-                "box": [d.bbox.x1.round(), d.bbox.y1.round(), d.bbox.x2.round(), d.bbox.y2.round()],
-            })).collect::<Vec<_>>(),
+            "detections": dets.iter().zip(&postures).map(|(d, p)| {
+                let mut j = serde_json::json!({
+                    "label": d.label, "score": (d.score * 1000.0).round() / 1000.0,
+                    "box": [d.bbox.x1.round(), d.bbox.y1.round(), d.bbox.x2.round(), d.bbox.y2.round()],
+                });
+                if pose && d.label == "person" {
+                    j["posture"] = serde_json::json!(p);
+                }
+                j
+            }).collect::<Vec<_>>(),
             "imagenet_top5": imagenet,
         });
         println!("{line}");

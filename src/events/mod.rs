@@ -606,6 +606,8 @@ mod tests {
                     })
                     .collect(),
                 encoding: None,
+                postures: Vec::new(),
+                pose_only: Vec::new(),
                 pixels: Default::default(),
             })
             .collect();
@@ -644,6 +646,46 @@ mod tests {
 
     fn engine_for(cam: CameraConfig) -> Engine {
         Engine::new(&[cam], Box::new(|| "id".to_string()))
+    }
+
+    #[test]
+    fn a_person_down_rule_counts_only_people_lying_including_those_only_the_pose_model_found() {
+        use crate::infer::pose::{PoseOnly, Posture};
+        let mut e = engine_for(camera_with("posture = \"lying\"", ""));
+        let with = |postures: Vec<Option<Posture>>, pose_only: Vec<PoseOnly>| {
+            let InferOut::Result(mut r) = clip(0, postures.len()) else {
+                unreachable!("clip() makes results")
+            };
+            for f in r.frames.iter_mut() {
+                f.postures = postures.clone();
+                f.pose_only = pose_only.clone();
+            }
+            InferOut::Result(r)
+        };
+        assert!(
+            e.handle(&with(vec![Some(Posture::Standing), None], vec![]))
+                .is_empty(),
+            "standing or unclear people are not 'down'"
+        );
+        let down = PoseOnly {
+            bbox: BBox {
+                x1: 300.0,
+                y1: 400.0,
+                x2: 500.0,
+                y2: 460.0,
+            },
+            score: 0.3,
+            posture: Posture::Lying,
+        };
+        let a = e.handle(&with(vec![Some(Posture::Standing)], vec![down]));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        assert_eq!(a[0].count, 1);
+        assert_eq!(a[0].posture, Some(Posture::Lying));
+        assert!(
+            a[0].summary.contains("1 person lying in view"),
+            "{}",
+            a[0].summary
+        );
     }
 
     #[test]
@@ -688,6 +730,8 @@ mod tests {
                         },
                     }],
                     encoding: None,
+                    postures: Vec::new(),
+                    pose_only: Vec::new(),
                     pixels: Default::default(),
                 }
             })

@@ -195,6 +195,7 @@ impl PromptState {
             objects: 0,
             max_dwell_seconds: 0.0,
             crossed: None,
+            posture: None,
             camera: self.camera.to_string(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),

@@ -130,6 +130,9 @@ pub struct Alert {
     pub objects: usize,
     /// Longest time one of them has been tracked, seconds (label alerts).
     pub max_dwell_seconds: f64,
+    /// The posture the rule requires (`person` rules with `posture`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posture: Option<crate::infer::pose::Posture>,
     /// Tracked objects that moved across the view, by direction (label alerts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crossed: Option<Crossings>,
@@ -252,25 +255,40 @@ impl RuleState {
             .map(|f| {
                 let (w, h) = (f.width.max(1) as f32, f.height.max(1) as f32);
                 let active = self.schedule.contains(f.wall);
-                let hits: Vec<_> = f
+                let in_zones = |b: &crate::infer::detector::BBox| {
+                    self.zones.is_empty()
+                        || self
+                            .zones
+                            .iter()
+                            .any(|z| point_in_polygon((b.x1 + b.x2) / 2.0 / w, b.y2 / h, &z.points))
+                };
+                // (box, score) of each object the rule counts in this frame
+                let mut hits: Vec<(crate::infer::detector::BBox, f32)> = f
                     .detections
                     .iter()
-                    .filter(|d| {
+                    .enumerate()
+                    .filter(|(i, d)| {
                         active
                             && d.score >= rule.min_score
                             && label_matches(&rule.label, d.label)
-                            && (self.zones.is_empty()
-                                || self.zones.iter().any(|z| {
-                                    point_in_polygon(
-                                        (d.bbox.x1 + d.bbox.x2) / 2.0 / w,
-                                        d.bbox.y2 / h,
-                                        &z.points,
-                                    )
-                                }))
+                            && rule.posture.is_none_or(|want| {
+                                f.postures.get(*i).copied().flatten() == Some(want)
+                            })
+                            && in_zones(&d.bbox)
                     })
+                    .map(|(_, d)| (d.bbox, d.score))
                     .collect();
+                // people the pose model found and the detector did not (it misses most people lying down)
+                if let Some(want) = rule.posture.filter(|_| active) {
+                    hits.extend(
+                        f.pose_only
+                            .iter()
+                            .filter(|p| p.posture == want && in_zones(&p.bbox))
+                            .map(|p| (p.bbox, p.score)),
+                    );
+                }
                 let pts = f.pts.as_secs_f64();
-                let boxes: Vec<_> = hits.iter().map(|d| d.bbox).collect();
+                let boxes: Vec<_> = hits.iter().map(|h| h.0).collect();
                 let tracks = self.tracker.update(pts, &boxes).unwrap_or_default();
                 // with a dwell requirement only objects tracked long enough count
                 let keep: Vec<bool> = (0..hits.len())
@@ -284,7 +302,7 @@ impl RuleState {
                     .iter()
                     .zip(&keep)
                     .filter(|(_, k)| **k)
-                    .fold((0, 0.0f32), |(n, b), (d, _)| (n + 1, b.max(d.score)));
+                    .fold((0, 0.0f32), |(n, b), (h, _)| (n + 1, b.max(h.1)));
                 let count = if count >= rule.min_count { count } else { 0 };
                 let cx = |b: &crate::infer::detector::BBox| (b.x1 + b.x2) / 2.0 / w;
                 FrameObs {
@@ -419,6 +437,7 @@ impl RuleState {
             objects: o.objects.len(),
             max_dwell_seconds: round1(o.max_dwell),
             crossed: Some(crossings(o.objects.values())),
+            posture: self.rule.posture,
             camera: self.camera.to_string(),
             label: self.rule.label.clone(),
             prompt: None,
@@ -433,13 +452,31 @@ impl RuleState {
             frames: None,
             snapshot: None,
             recording: None,
-            summary: summarize(&self.camera, &self.rule.label, &self.rule.zones, t, o),
+            summary: summarize(
+                &self.camera,
+                &self.rule.label,
+                self.rule.posture,
+                &self.rule.zones,
+                t,
+                o,
+            ),
         }
     }
 }
 
 /// Plain-English summary built only from what the alert observed.
-fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open) -> String {
+fn summarize(
+    camera: &str,
+    label: &str,
+    posture: Option<crate::infer::pose::Posture>,
+    zones: &[String],
+    t: AlertType,
+    o: &Open,
+) -> String {
+    // "1 person lying", "people lying": the posture is part of what was observed
+    let how = posture
+        .map(|p| format!(" {}", p.as_str()))
+        .unwrap_or_default();
     let cam = display_name(camera);
     let place = if zones.is_empty() {
         "in view".to_string()
@@ -454,7 +491,7 @@ fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open
             if zones.len() > 1 { "s" } else { "" }
         )
     };
-    let what = |n: usize| format!("{n} {}", plural(label, n));
+    let what = |n: usize| format!("{n} {}{how}", plural(label, n));
     match t {
         AlertType::New => format!(
             "{cam}: {} {place} at {} (stream time), detection score {:.2}.",
@@ -482,7 +519,7 @@ fn summarize(camera: &str, label: &str, zones: &[String], t: AlertType, o: &Open
                 )
             };
             format!(
-                "{cam}: {} seen{} from {} to {} (stream time, {:.0} s); at most {} at once;{tracked} best detection score {:.2}.",
+                "{cam}: {}{how} seen{} from {} to {} (stream time, {:.0} s); at most {} at once;{tracked} best detection score {:.2}.",
                 plural(label, 2),
                 if zones.is_empty() { String::new() } else { format!(" {place}") },
                 stream_clock(o.stream_start),

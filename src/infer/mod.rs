@@ -5,6 +5,7 @@ pub mod detector;
 pub mod encoder;
 pub mod head;
 pub mod labels;
+pub mod pose;
 pub mod preprocess;
 pub mod runtime;
 pub mod text;
@@ -35,6 +36,10 @@ pub struct FrameResult {
     pub detections: Vec<Detection>,
     /// ImageNet probabilities + embedding (None when the encoder is off).
     pub encoding: Option<Encoding>,
+    /// Posture per detection, aligned with `detections` (empty when the pose model did not run on this frame).
+    pub postures: Vec<Option<pose::Posture>>,
+    /// People only the pose model found (for posture rules).
+    pub pose_only: Vec<pose::PoseOnly>,
     /// The frame's pixels (shared with ingest, not copied), for snapshots of alerts.
     pub pixels: Pixels,
 }
@@ -54,6 +59,7 @@ impl std::fmt::Debug for Pixels {
 pub struct ClipTimings {
     pub detector_ms: f64,
     pub encoder_ms: f64,
+    pub pose_ms: f64,
     pub head_ms: f64,
     pub total_ms: f64,
 }
@@ -124,6 +130,9 @@ pub struct Models {
     pub head: Option<LanguageHead>,
     /// Each camera's embedded prompts.
     pub prompt_sets: HashMap<String, (Arc<Vec<String>>, PromptSet)>,
+    /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for.
+    pub pose: Option<pose::PoseModel>,
+    pub pose_cameras: std::collections::HashSet<String>,
 }
 
 impl Models {
@@ -154,13 +163,25 @@ impl Models {
         } else {
             (None, Vec::new())
         };
+        let pose_cameras: std::collections::HashSet<String> = cfg
+            .cameras
+            .iter()
+            .filter(|c| c.wants_pose())
+            .map(|c| c.name.clone())
+            .collect();
+        let want_pose = !pose_cameras.is_empty();
         let mut models = Self {
             detector,
             encoder,
             imagenet_labels: Arc::new(imagenet_labels),
             head: None,
             prompt_sets: HashMap::new(),
+            pose: None,
+            pose_cameras,
         };
+        if want_pose {
+            models.load_pose(cfg)?;
+        }
         if want_head {
             models.load_head(cfg)?;
             for cam in cfg
@@ -173,6 +194,17 @@ impl Models {
             }
         }
         Ok(models)
+    }
+
+    /// Loads the pose model (MoveNet multipose).
+    pub fn load_pose(&mut self, cfg: &Config) -> Result<(), InferError> {
+        let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
+        let path = cfg.models.resolve(&cfg.models.pose);
+        self.pose = Some(pose::PoseModel::new(
+            runtime::open_model(env, "pose", &path, SessionOptions::from_config(cfg))?,
+            cfg.inference.pose_input,
+        )?);
+        Ok(())
     }
 
     /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
@@ -257,6 +289,9 @@ impl Models {
         if let Some(e) = &self.encoder {
             r.push(ModelReport::from(&e.model));
         }
+        if let Some(p) = &self.pose {
+            r.push(ModelReport::from(&p.model));
+        }
         if let Some(h) = &self.head {
             r.push(ModelReport::from(&h.text.model));
             r.push(ModelReport::from(&h.model));
@@ -278,10 +313,25 @@ impl Models {
                 height: f.height,
                 detections,
                 encoding: None,
+                postures: Vec::new(),
+                pose_only: Vec::new(),
                 pixels: Pixels(f.rgb.clone()),
             });
         }
         let detector_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let tp = Instant::now();
+        if let Some(pm) = self
+            .pose
+            .as_mut()
+            .filter(|_| self.pose_cameras.contains(&*clip.camera))
+        {
+            for (fr, f) in frames.iter_mut().zip(&clip.frames) {
+                // every frame: a person lying down is often missed by the detector but found by the pose model
+                let poses = pm.poses(&f.rgb, f.width, f.height)?;
+                (fr.postures, fr.pose_only) = pose::match_poses(&fr.detections, &poses);
+            }
+        }
+        let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
         if let Some(enc) = self.encoder.as_mut() {
             let batch: Vec<(&[u8], u32, u32)> = clip
@@ -307,6 +357,7 @@ impl Models {
             timings: ClipTimings {
                 detector_ms,
                 encoder_ms,
+                pose_ms,
                 head_ms,
                 total_ms: t0.elapsed().as_secs_f64() * 1e3,
             },
