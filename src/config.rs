@@ -538,6 +538,15 @@ fn default_end_after() -> f64 {
 }
 
 impl RuleConfig {
+    /// The rule's name in topics and commands: its label, or `<label>_<posture>` (`person_lying`), so that a
+    /// "person down" rule and a plain person rule on one camera have their own count topic and switch.
+    pub fn name(&self) -> String {
+        match self.posture {
+            Some(p) => format!("{}_{}", self.label, p.as_str()),
+            None => self.label.clone(),
+        }
+    }
+
     pub fn with_label(label: &str) -> Self {
         Self {
             label: label.into(),
@@ -577,7 +586,7 @@ impl CameraConfig {
     pub fn rule_names(&self) -> Vec<String> {
         self.effective_rules()
             .into_iter()
-            .map(|r| r.label)
+            .map(|r| r.name())
             .chain(self.prompts.iter().map(|p| p.text.clone()))
             .collect()
     }
@@ -942,8 +951,18 @@ impl Config {
                     );
                 }
             }
+            let mut rule_names = HashSet::new();
             for (j, rule) in cam.rules.iter().enumerate() {
                 let rk = |field: &str| format!("cameras[{i}].rules[{j}].{field}");
+                if !rule_names.insert(rule.name()) {
+                    bad(
+                        rk("label"),
+                        &format!(
+                            "a second '{}' rule on this camera (its count topic and switch would clash); merge them, or give one a posture",
+                            rule.name()
+                        ),
+                    );
+                }
                 if rule.label != VEHICLE_GROUP && coco_label_index(&rule.label).is_none() {
                     bad(
                         rk("label"),

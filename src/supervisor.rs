@@ -205,7 +205,7 @@ impl Starter {
         // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
         for rule in cam.effective_rules() {
             let _ = self.out.try_send(OutMsg::retained(
-                self.topics.count(&cam.name, &rule.label),
+                self.topics.count(&cam.name, &rule.name()),
                 b"0".to_vec(),
             ));
         }

@@ -110,7 +110,7 @@ impl Engine {
             out.extend(
                 rules
                     .iter_mut()
-                    .filter(|r| which.is_none_or(|w| r.rule.label == w))
+                    .filter(|r| which.is_none_or(|w| r.rule.name() == w))
                     .filter_map(|r| r.finish()),
             );
         }
@@ -184,7 +184,7 @@ impl Engine {
                     return out;
                 };
                 let mut counts = Vec::new();
-                for rule in rules.iter_mut().filter(|r| armed(&r.rule.label)) {
+                for rule in rules.iter_mut().filter(|r| armed(&r.rule.name())) {
                     let obs = rule.observe(
                         r.clip_index,
                         r.start.as_secs_f64(),
@@ -192,7 +192,7 @@ impl Engine {
                         &r.frames,
                     );
                     counts.push((
-                        rule.rule.label.clone(),
+                        rule.rule.name(),
                         obs.frames.iter().map(|f| f.count).max().unwrap_or(0),
                     ));
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
@@ -373,7 +373,7 @@ impl Snapshotter {
             )
         } else {
             let (i, s) = snapshot::best_label_frame(&clip.frames, &alert.label)?;
-            (i, s, alert.label.as_str())
+            (i, s, alert.rule.as_str())
         };
         let prev = self.best.get(&alert.id).copied();
         if prev.is_some_and(|p| score < p + 0.02) {
@@ -539,7 +539,7 @@ pub async fn run(
             };
             if alert.kind == "label" {
                 let count = OutMsg::retained(
-                    topics.count(&alert.camera, &alert.label),
+                    topics.count(&alert.camera, &alert.rule),
                     alert.count.to_string().into_bytes(),
                 );
                 let _ = out.send(count).await;

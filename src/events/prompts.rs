@@ -197,6 +197,7 @@ impl PromptState {
             crossed: None,
             posture: None,
             camera: self.camera.to_string(),
+            rule: self.cfg.text.clone(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),
             score: round3(if ended { o.best } else { score }),

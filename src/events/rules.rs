@@ -137,6 +137,9 @@ pub struct Alert {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crossed: Option<Crossings>,
     pub camera: String,
+    /// The rule's name: its label, `<label>_<posture>` for posture rules, or the prompt text (count topics,
+    /// `set` commands and snapshot topics use it).
+    pub rule: String,
     pub label: String,
     /// The prompt text (`kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -439,6 +442,7 @@ impl RuleState {
             crossed: Some(crossings(o.objects.values())),
             posture: self.rule.posture,
             camera: self.camera.to_string(),
+            rule: self.rule.name(),
             label: self.rule.label.clone(),
             prompt: None,
             score: (o.best * 1000.0).round() / 1000.0,

@@ -128,7 +128,7 @@ impl SummaryState {
                     p.alerts += 1;
                 }
             } else {
-                acc.labels.entry(a.label.clone()).or_default().alerts += 1;
+                acc.labels.entry(a.rule.clone()).or_default().alerts += 1;
             }
         }
         done
@@ -192,7 +192,7 @@ fn describe(
         let mut s = format!(
             "up to {} {} at once, seen in {} of {clips} clips",
             f.max_count,
-            plural(label, f.max_count),
+            rule_words(label, f.max_count),
             f.clips_seen
         );
         if f.alerts > 0 {
@@ -222,6 +222,16 @@ fn describe(
         text += &format!(" Best matching prompt: '{}' ({:.2}).", p.text, p.best_score);
     }
     text
+}
+
+/// "people" for `person`, "people lying" for a posture rule's name `person_lying`.
+fn rule_words(name: &str, n: usize) -> String {
+    for posture in ["standing", "sitting", "lying"] {
+        if let Some(base) = name.strip_suffix(&format!("_{posture}")) {
+            return format!("{} {posture}", plural(base, n));
+        }
+    }
+    plural(name, n).to_string()
 }
 
 #[cfg(test)]

@@ -69,7 +69,11 @@ pub fn configs(
             }
             a
         };
-        let mut labels: Vec<String> = cam.effective_rules().into_iter().map(|r| r.label).collect();
+        let mut labels: Vec<String> = cam
+            .effective_rules()
+            .into_iter()
+            .map(|r| r.name())
+            .collect();
         labels.dedup();
         for label in labels {
             let id = format!("scenewatch_{node}_{}_{label}", cam.name);
