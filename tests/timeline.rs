@@ -218,6 +218,11 @@ fn a_person_crossing_an_empty_street_gives_one_alert_with_evidence_and_an_honest
     assert_eq!(sums.len(), 1, "{sums:#?}");
     let text = sums[0]["text"].as_str().unwrap_or("");
     assert!(text.contains("person"), "{text}");
+    assert!(
+        text.contains("1 person crossed from left to right"),
+        "the period summary tells the crossing: {text}"
+    );
+    assert_eq!(sums[0]["labels"]["person"]["crossed"]["left_to_right"], 1);
     for absent in ["people", "vehicle", "car", "bicycle", "dog", "truck"] {
         assert!(
             !text.contains(absent),

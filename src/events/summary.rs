@@ -32,6 +32,10 @@ pub struct LabelFacts {
     pub clips_seen: usize,
     /// Alerts opened in the period.
     pub alerts: usize,
+    /// Tracked objects of alerts that ended in the period that crossed the view, by direction.
+    pub crossed: super::rules::Crossings,
+    /// Longest time one object of those alerts was tracked, seconds.
+    pub max_dwell_seconds: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -121,6 +125,17 @@ impl SummaryState {
         }
         for a in alerts
             .iter()
+            .filter(|a| a.kind_of_message == AlertType::End && a.kind == "label")
+        {
+            let f = acc.labels.entry(a.rule.clone()).or_default();
+            if let Some(c) = a.crossed {
+                f.crossed.left_to_right += c.left_to_right;
+                f.crossed.right_to_left += c.right_to_left;
+            }
+            f.max_dwell_seconds = f.max_dwell_seconds.max(a.max_dwell_seconds);
+        }
+        for a in alerts
+            .iter()
             .filter(|a| a.kind_of_message == AlertType::New)
         {
             if a.kind == "prompt" {
@@ -201,6 +216,15 @@ fn describe(
                 f.alerts,
                 if f.alerts == 1 { "" } else { "s" }
             );
+        }
+        // "; 3 people crossed from left to right; one stayed 85 s" — only from tracked, ended alerts
+        let base = label.rsplit_once('_').map_or(label.as_str(), |(b, _)| b);
+        let crossed = super::rules::crossing_text(base, f.crossed);
+        if !crossed.is_empty() {
+            s += &format!(";{}", crossed.trim_end_matches(';'));
+        }
+        if f.max_dwell_seconds >= 30.0 {
+            s += &format!("; one stayed {:.0} s", f.max_dwell_seconds);
         }
         parts.push(s);
     }
