@@ -35,11 +35,21 @@ pub struct Config {
     pub homeassistant: HomeAssistantConfig,
     #[serde(default)]
     pub summaries: SummariesConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
     pub language: crate::infer::head::HeadConfig,
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
+}
+
+/// The HTTP endpoint for `/metrics` (Prometheus) and `/healthz`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:9464`. Unset = no endpoint.
+    pub listen: Option<String>,
 }
 
 /// Broker connection and topic layout.
@@ -761,6 +771,14 @@ impl Config {
                 "homeassistant.discovery_prefix".into(),
                 "must be non-empty topic levels without '+', '#' or empty levels",
             );
+        }
+        if let Some(l) = &self.metrics.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                bad(
+                    "metrics.listen".into(),
+                    "must be host:port with an IP address, e.g. 127.0.0.1:9464",
+                );
+            }
         }
         if !positive(self.summaries.period_minutes) {
             bad("summaries.period_minutes".into(), "must be > 0");

@@ -3,11 +3,13 @@
 //! The modules follow the data path: [`ingest`] → [`clip`] → [`infer`] → [`events`] → [`publish`], wired by
 //! [`supervisor::run`], which both `main` and the integration tests call.
 
+pub mod bench;
 pub mod clip;
 pub mod clock;
 pub mod config;
 pub mod control;
 pub mod events;
+pub mod http;
 pub mod infer;
 pub mod ingest;
 pub mod prompts_cli;

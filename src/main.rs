@@ -64,6 +64,29 @@ enum Command {
         #[arg(long, default_value = "soak.csv")]
         csv: PathBuf,
     },
+    /// Benchmark (not a test): inference bound, end to end with a local mosquitto, the Python reference
+    /// (bench/reference.py) and real-time camera capacity of both, side by side on one clip.
+    Bench {
+        #[arg(long, short, default_value = "pipelines/demo.toml")]
+        config: PathBuf,
+        /// Video file (default: the config's first camera's file).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Bounds each phase (capacity steps run at least 20 s).
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Python with onnxruntime, opencv, numpy, paho-mqtt (bench/setup.sh makes it).
+        #[arg(long, default_value = "/var/cache/scenewatch/bench-venv/bin/python")]
+        python: PathBuf,
+        #[arg(long, default_value_t = 16)]
+        max_cameras: usize,
+        /// Phases to skip: bound, e2e, python, capacity.
+        #[arg(long, value_delimiter = ',')]
+        skip: Vec<String>,
+    },
     /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
     Detect {
         #[arg(long, short)]
@@ -191,6 +214,29 @@ fn main() -> ExitCode {
             minutes,
             every_secs: every,
             csv,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Bench {
+            config,
+            input,
+            seconds,
+            json,
+            python,
+            max_cameras,
+            skip,
+        } => match scenewatch::bench::run(scenewatch::bench::BenchArgs {
+            config,
+            input,
+            seconds,
+            json,
+            python,
+            max_cameras,
+            skip,
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -70,6 +70,26 @@ pub struct RunOptions {
     pub statuses: Option<Arc<Mutex<Vec<Arc<CameraStatus>>>>>,
 }
 
+/// A camera's figures for `/metrics`.
+fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
+    use std::sync::atomic::Ordering::Relaxed;
+    let sampled = st.sampled.load(Relaxed);
+    crate::telemetry::CameraFigures {
+        name: st.name.to_string(),
+        state: match st.info().state {
+            ingest::CameraState::Starting => "starting",
+            ingest::CameraState::Running => "running",
+            ingest::CameraState::Retrying => "retrying",
+            ingest::CameraState::Ended => "ended",
+        },
+        decoded: st.decoded.load(Relaxed),
+        sampled,
+        dropped: st.queue.dropped.load(Relaxed),
+        queue_depth: st.queue.depth.load(Relaxed),
+        sampled_fps: sampled as f64 / st.started.elapsed().as_secs_f64().max(1e-3),
+    }
+}
+
 /// Builds a camera's retained state message.
 fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json::Value) -> OutMsg {
     let info = st.info();
@@ -435,6 +455,13 @@ pub async fn run_with(
             .collect(),
     );
 
+    // bound now: an address in use is a start-up error naming the key, not a silent missing endpoint
+    let http_listener = match &cfg.metrics.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            RunError::Start(format!("metrics.listen: cannot listen on {addr}: {e}"))
+        })?),
+        None => None,
+    };
     let (out_tx, out_rx) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
     let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
     let publisher = tokio::spawn(
@@ -528,6 +555,38 @@ pub async fn run_with(
         .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
 
     let registry: Registry = Arc::default();
+    let publisher_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let worker_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let http = http_listener.map(|listener| {
+        let (reg, p_alive, w_alive) = (
+            registry.clone(),
+            publisher_alive.clone(),
+            worker_alive.clone(),
+        );
+        let sources = crate::http::Sources {
+            metrics: metrics.clone(),
+            live: Box::new(move || {
+                let statuses: Vec<Arc<CameraStatus>> = reg
+                    .lock()
+                    .map(|r| r.values().map(|h| h.status.clone()).collect())
+                    .unwrap_or_default();
+                let figures = statuses.iter().map(|st| camera_figures(st)).collect();
+                (
+                    figures,
+                    p_alive.load(std::sync::atomic::Ordering::Relaxed),
+                    w_alive.load(std::sync::atomic::Ordering::Relaxed),
+                )
+            }),
+            models: reports
+                .iter()
+                .map(|r| (r.name.to_string(), r.provider.to_string()))
+                .collect(),
+        };
+        if let Ok(a) = listener.local_addr() {
+            tracing::info!(address = %a, "serving /metrics and /healthz");
+        }
+        tokio::spawn(crate::http::serve(listener, sources))
+    });
     let starter = Starter {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
@@ -640,6 +699,8 @@ pub async fn run_with(
                 }
             }
             _ = tick.tick() => {
+                publisher_alive.store(!publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
+                worker_alive.store(!worker.is_finished(), std::sync::atomic::Ordering::Relaxed);
                 if let Some(every) = watchdog {
                     if last_ping.elapsed() >= every && !publisher.is_finished() {
                         notify(&[sd_notify::NotifyState::Watchdog]);
@@ -671,6 +732,9 @@ pub async fn run_with(
     refresh.abort();
     control.abort();
     janitor.abort();
+    if let Some(h) = http {
+        h.abort();
+    }
     drop(out_tx);
     let _ = events.await;
     let publish = publisher

@@ -1,7 +1,10 @@
-//! Process-wide counters, named in one place. The summary is logged at exit and feeds the camera state
-//! messages; the Prometheus endpoint reads the same values.
+//! Process-wide counters, gauges and latency histograms, named in one place (the `NAMES` table and
+//! `render`). The summary is logged at exit and feeds the camera state messages; `/metrics` (Prometheus text,
+//! served by `http.rs`) and `scenewatch bench` read the same values.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::infer::ClipResult;
 
@@ -33,8 +36,98 @@ impl Gauge {
     }
 }
 
+/// Histogram bucket upper bounds, seconds: a millisecond (a small model run) to 80 s (a long clip behind a queue).
+pub const BUCKETS: [f64; 16] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80.0,
+];
+
+/// A Prometheus histogram with fixed `BUCKETS` (lock-free observe).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; 16],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, secs: f64) {
+        let secs = secs.max(0.0);
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((secs * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn sum_secs(&self) -> f64 {
+        self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+    }
+
+    /// Prometheus exposition lines for this histogram (cumulative buckets, +Inf, sum, count).
+    fn render(&self, name: &str, labels: &str, out: &mut String) {
+        let mut cum = 0;
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
+            cum += c.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
+        }
+        let n = self.count();
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {n}");
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_secs());
+        let _ = writeln!(out, "{name}_count{braces} {n}");
+    }
+}
+
+/// Per-stage latency, one histogram each (`scenewatch_stage_seconds{stage=…}`).
+#[derive(Debug, Default)]
+pub struct Stages {
+    /// A complete clip waiting in the clip queue for the inference worker.
+    pub queue_wait: Histogram,
+    /// Per frame: detector preprocessing + run + decode.
+    pub detector: Histogram,
+    /// Per frame: image encoder (preprocessing + run, batched per clip).
+    pub encoder: Histogram,
+    /// Per frame of cameras with posture rules.
+    pub pose: Histogram,
+    /// Per clip: the language head (cameras with prompts).
+    pub head: Histogram,
+    /// Per clip: rules, tracking, snapshots, recordings, serialisation.
+    pub events: Histogram,
+    /// Per message: publish to PUBACK.
+    pub publish: Histogram,
+}
+
+impl Stages {
+    pub fn all(&self) -> [(&'static str, &Histogram); 7] {
+        [
+            ("queue_wait", &self.queue_wait),
+            ("detector", &self.detector),
+            ("encoder", &self.encoder),
+            ("pose", &self.pose),
+            ("head", &self.head),
+            ("events", &self.events),
+            ("publish", &self.publish),
+        ]
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
+    pub stages: Stages,
+    /// Per frame: from leaving the decoder to its clip's results being handed to the publisher.
+    pub frame_latency: Histogram,
+    /// Exact frame latencies (seconds) when a benchmark asked for them (None = not collected).
+    pub latency_samples: Mutex<Option<Vec<f32>>>,
     pub clips_inferred: Counter,
     pub frames_inferred: Counter,
     pub inference_errors: Counter,
@@ -70,5 +163,183 @@ impl Metrics {
         self.detector_us.add((r.timings.detector_ms * 1e3) as u64);
         self.encoder_us.add((r.timings.encoder_ms * 1e3) as u64);
         self.head_us.add((r.timings.head_ms * 1e3) as u64);
+        let n = r.frames.len().max(1) as f64;
+        for _ in 0..r.frames.len() {
+            self.stages.detector.observe(r.timings.detector_ms / 1e3 / n);
+            if r.timings.encoder_ms > 0.0 {
+                self.stages.encoder.observe(r.timings.encoder_ms / 1e3 / n);
+            }
+            if r.timings.pose_ms > 0.0 {
+                self.stages.pose.observe(r.timings.pose_ms / 1e3 / n);
+            }
+        }
+        if r.timings.head_ms > 0.0 {
+            self.stages.head.observe(r.timings.head_ms / 1e3);
+        }
+    }
+
+    /// A frame's results reached the publisher `secs` after it left the decoder.
+    pub fn record_frame_latency(&self, secs: f64) {
+        self.frame_latency.observe(secs);
+        if let Ok(mut s) = self.latency_samples.lock() {
+            if let Some(v) = s.as_mut().filter(|v| v.len() < 1_000_000) {
+                v.push(secs as f32);
+            }
+        }
+    }
+}
+
+/// One camera's figures for `/metrics`.
+pub struct CameraFigures {
+    pub name: String,
+    pub state: &'static str,
+    pub decoded: u64,
+    pub sampled: u64,
+    pub dropped: u64,
+    pub queue_depth: u64,
+    pub sampled_fps: f64,
+}
+
+/// Metric names and help texts: the one place they are defined.
+pub const NAMES: &[(&str, &str, &str)] = &[
+    ("scenewatch_stage_seconds", "histogram", "Latency per pipeline stage (queue_wait, detector, encoder, pose, head per frame or clip; events per clip; publish to PUBACK)"),
+    ("scenewatch_frame_latency_seconds", "histogram", "From a frame leaving the decoder to its clip's results reaching the publisher"),
+    ("scenewatch_clips_inferred_total", "counter", "Clips inferred"),
+    ("scenewatch_frames_inferred_total", "counter", "Frames inferred"),
+    ("scenewatch_inference_errors_total", "counter", "Clips skipped because inference failed"),
+    ("scenewatch_alerts_raised_total", "counter", "Alerts opened (new)"),
+    ("scenewatch_messages_published_total", "counter", "MQTT messages published"),
+    ("scenewatch_messages_acked_total", "counter", "MQTT messages acknowledged by the broker"),
+    ("scenewatch_spool_pending", "gauge", "Alerts and summaries on disk waiting for a PUBACK"),
+    ("scenewatch_spool_evicted_total", "counter", "Spooled messages evicted because the spool was full"),
+    ("scenewatch_spool_errors_total", "counter", "Spool reads or writes that failed"),
+    ("scenewatch_commands_total", "counter", "set commands by result (applied, rejected, dropped)"),
+    ("scenewatch_snapshots_written_total", "counter", "Alert snapshots written"),
+    ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for the inference worker"),
+    ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
+    ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),
+    ("scenewatch_camera_frames_decoded_total", "counter", "Frames decoded per camera"),
+    ("scenewatch_camera_frames_sampled_total", "counter", "Frames sampled for inference per camera"),
+    ("scenewatch_camera_frames_dropped_total", "counter", "Sampled frames dropped by the frame queue's full-policy"),
+    ("scenewatch_camera_frame_queue_depth", "gauge", "Frames waiting in the camera's frame queue"),
+    ("scenewatch_camera_sampled_fps", "gauge", "Sampled frames per second since the camera started"),
+    ("scenewatch_model_info", "gauge", "Loaded models and the execution provider each really uses"),
+];
+
+fn header(out: &mut String, name: &str) {
+    if let Some((n, t, h)) = NAMES.iter().find(|(n, _, _)| *n == name) {
+        let _ = writeln!(out, "# HELP {n} {h}");
+        let _ = writeln!(out, "# TYPE {n} {t}");
+    }
+}
+
+/// Label value escaping for the exposition format.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// The Prometheus text exposition of everything.
+pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(16 * 1024);
+    header(&mut out, "scenewatch_stage_seconds");
+    for (stage, h) in m.stages.all() {
+        h.render("scenewatch_stage_seconds", &format!("stage=\"{stage}\""), &mut out);
+    }
+    header(&mut out, "scenewatch_frame_latency_seconds");
+    m.frame_latency
+        .render("scenewatch_frame_latency_seconds", "", &mut out);
+    let plain: [(&str, u64); 12] = [
+        ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
+        ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
+        ("scenewatch_inference_errors_total", m.inference_errors.get()),
+        ("scenewatch_alerts_raised_total", m.alerts_raised.get()),
+        ("scenewatch_messages_published_total", m.messages_published.get()),
+        ("scenewatch_messages_acked_total", m.messages_acked.get()),
+        ("scenewatch_spool_pending", m.spool_pending.get()),
+        ("scenewatch_spool_evicted_total", m.spool_evicted.get()),
+        ("scenewatch_spool_errors_total", m.spool_errors.get()),
+        ("scenewatch_snapshots_written_total", m.snapshots_written.get()),
+        ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
+        ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
+    ];
+    for (name, v) in plain {
+        header(&mut out, name);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    header(&mut out, "scenewatch_commands_total");
+    for (r, v) in [
+        ("applied", m.commands_applied.get()),
+        ("rejected", m.commands_rejected.get()),
+        ("dropped", m.commands_dropped.get()),
+    ] {
+        let _ = writeln!(out, "scenewatch_commands_total{{result=\"{r}\"}} {v}");
+    }
+    let per_camera: [(&str, fn(&CameraFigures) -> f64); 6] = [
+        ("scenewatch_camera_up", |c| (c.state == "running") as u8 as f64),
+        ("scenewatch_camera_frames_decoded_total", |c| c.decoded as f64),
+        ("scenewatch_camera_frames_sampled_total", |c| c.sampled as f64),
+        ("scenewatch_camera_frames_dropped_total", |c| c.dropped as f64),
+        ("scenewatch_camera_frame_queue_depth", |c| c.queue_depth as f64),
+        ("scenewatch_camera_sampled_fps", |c| c.sampled_fps),
+    ];
+    for (name, f) in per_camera {
+        header(&mut out, name);
+        for c in cameras {
+            let extra = if name == "scenewatch_camera_up" {
+                format!(",state=\"{}\"", c.state)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "{name}{{camera=\"{}\"{extra}}} {}", esc(&c.name), f(c));
+        }
+    }
+    header(&mut out, "scenewatch_model_info");
+    for (model, provider) in models {
+        let _ = writeln!(
+            out,
+            "scenewatch_model_info{{model=\"{}\",provider=\"{}\"}} 1",
+            esc(model),
+            esc(provider)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_every_rendered_name_is_declared() {
+        let m = Metrics::default();
+        m.stages.detector.observe(0.004);
+        m.stages.detector.observe(0.04);
+        m.stages.detector.observe(500.0);
+        let cams = [CameraFigures {
+            name: "gate \"1\"".into(),
+            state: "running",
+            decoded: 10,
+            sampled: 2,
+            dropped: 0,
+            queue_depth: 1,
+            sampled_fps: 2.0,
+        }];
+        let text = render(&m, &cams, &[("detector".into(), "CPUExecutionProvider".into())]);
+        assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"0.005\"} 1"), "{text}");
+        assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"0.05\"} 2"));
+        assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"+Inf\"} 3"));
+        assert!(text.contains("scenewatch_stage_seconds_count{stage=\"detector\"} 3"));
+        assert!(text.contains("scenewatch_camera_up{camera=\"gate \\\"1\\\"\",state=\"running\"} 1"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            let base = name
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                NAMES.iter().any(|(n, _, _)| *n == name || *n == base),
+                "{name} is not declared in NAMES"
+            );
+        }
     }
 }

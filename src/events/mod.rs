@@ -503,6 +503,7 @@ pub async fn run(
                 }
             },
         };
+        let handled = std::time::Instant::now();
         if let (Some(s), Some(r)) = (snaps.as_mut(), clip.as_ref()) {
             if let Some(last) = r.frames.last() {
                 s.latest.insert(r.camera.to_string(), last.clone());
@@ -551,6 +552,14 @@ pub async fn run(
             {
                 tracing::error!("publisher is gone; alerts can no longer be delivered");
                 return;
+            }
+        }
+        if let Some(r) = clip.as_ref() {
+            metrics.stages.events.observe(handled.elapsed().as_secs_f64());
+            let now = chrono::Utc::now();
+            for f in &r.frames {
+                let us = (now - f.wall).num_microseconds().unwrap_or(0).max(0);
+                metrics.record_frame_latency(us as f64 / 1e6);
             }
         }
         for s in engine.take_summaries() {

@@ -22,7 +22,7 @@ const LEVELS: [(u32, &str, &str); 3] = [
     (16, "Identity_1:0", "Identity_4:0"),
     (32, "Identity_2:0", "Identity_5:0"),
 ];
-const INPUT_NAME: &str = "input_1:0";
+pub const INPUT_NAME: &str = "input_1:0";
 pub const MAX_DETECTIONS: usize = 100;
 
 /// Axis-aligned box in source-frame pixels.

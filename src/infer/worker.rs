@@ -51,7 +51,13 @@ pub fn spawn(
             for msg in clips.iter() {
                 metrics.clip_queue_depth.set(clips.len() as u64);
                 let forward = match msg {
-                    ClipMsg::Clip(clip) => match models.infer_clip(&clip) {
+                    ClipMsg::Clip(clip) => match {
+                        if let Some(last) = clip.frames.last() {
+                            let waited = (chrono::Utc::now() - last.wall).num_microseconds().unwrap_or(0);
+                            metrics.stages.queue_wait.observe(waited.max(0) as f64 / 1e6);
+                        }
+                        models.infer_clip(&clip)
+                    } {
                         Ok(result) => {
                             metrics.record_clip(&result);
                             InferOut::Result(Box::new(result))

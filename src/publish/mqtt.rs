@@ -323,6 +323,7 @@ impl Publisher {
         let mut delivered = 0u64;
         let mut last_error: Option<String> = None;
         let mut spool_failing = false;
+        let mut inflight_at = Instant::now();
 
         loop {
             if connected && inflight.is_none() {
@@ -337,6 +338,7 @@ impl Publisher {
                         Ok(()) => {
                             self.metrics.messages_published.inc();
                             inflight = Some(f);
+                            inflight_at = Instant::now();
                         }
                         Err(e) => {
                             tracing::warn!(error = %e, "mqtt request channel refused a publish; will retry");
@@ -385,6 +387,7 @@ impl Publisher {
                         if let Some(f) = inflight.take() {
                             delivered += 1;
                             self.metrics.messages_acked.inc();
+                            self.metrics.stages.publish.observe(inflight_at.elapsed().as_secs_f64());
                             if f.msg.topic == topics.status() && f.msg.payload == b"stopped" {
                                 stopped_published = true;
                             }

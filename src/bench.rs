@@ -1,0 +1,572 @@
+//! `scenewatch bench`: side-by-side figures on one clip, in one run — the inference bound (the models alone on
+//! pre-made input tensors), scenewatch end to end (decode → sample → preprocess → infer → events → a real local
+//! mosquitto), the Python reference (`bench/reference.py`: OpenCV decode, numpy, onnxruntime, paho-mqtt), and the
+//! real-time capacity of both (cameras at `realtime = true`, 2 sampled fps, stepped until one falls behind).
+//!
+//! A benchmark, not a test: it prints figures and ratios; `docs/performance.md` records them with the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::infer::{detector, encoder, Models};
+use crate::ingest::CameraStatus;
+use crate::shutdown::Shutdown;
+use crate::supervisor::{self, RunOptions};
+use crate::telemetry::Metrics;
+
+pub struct BenchArgs {
+    pub config: PathBuf,
+    pub input: Option<PathBuf>,
+    pub seconds: f64,
+    pub json: bool,
+    pub python: PathBuf,
+    pub max_cameras: usize,
+    /// Skip phases (for quick looks): "bound", "e2e", "python", "capacity".
+    pub skip: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Figures {
+    pub input: String,
+    pub frames: usize,
+    pub bound_fps: f64,
+    pub e2e_fps: f64,
+    pub e2e_clips_per_s: f64,
+    pub python_fps: Option<f64>,
+    pub e2e_over_bound: f64,
+    pub e2e_over_python: Option<f64>,
+    pub cameras_realtime: usize,
+    pub python_cameras_realtime: Option<usize>,
+    /// Frame capture → results at the publisher, at `cameras_realtime` cameras (real-time pacing).
+    pub p50_latency_ms: f64,
+    pub p95_latency_ms: f64,
+    pub peak_rss_mb: f64,
+    pub python_peak_rss_mb: Option<f64>,
+    pub python_note: Option<String>,
+    pub providers: Vec<(String, String)>,
+}
+
+/// Peak resident set size of this process so far (VmHWM), MB.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// The q-quantile (0..1) of `v` (sorted in place), nearest rank.
+pub fn quantile(v: &mut [f32], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i] as f64
+}
+
+/// Whether a capacity step kept up: every sampled frame inferred (none dropped), the sampled rate close to
+/// 2 fps per camera, and latency not growing from the first to the last quarter of the step.
+pub fn kept_up(
+    cameras: usize,
+    sample_fps: f64,
+    secs: f64,
+    sampled: u64,
+    dropped: u64,
+    latencies: &[f32],
+) -> bool {
+    let want = cameras as f64 * sample_fps * secs;
+    let q = latencies.len() / 4;
+    let growing = q > 0 && {
+        let mean = |s: &[f32]| s.iter().map(|v| *v as f64).sum::<f64>() / s.len() as f64;
+        mean(&latencies[latencies.len() - q..]) > mean(&latencies[..q]) + 1.0
+    };
+    dropped == 0 && sampled as f64 >= 0.9 * want && !growing
+}
+
+/// A scratch directory for the benchmark's spools, removed at the end.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn new() -> std::io::Result<Self> {
+        let p = std::env::temp_dir().join(format!("scenewatch-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&p)?;
+        Ok(Self(p))
+    }
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    fn start() -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new("mosquitto")
+            .args(["-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("the benchmark needs mosquitto (setup.sh installs it): {e}"))?;
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if t0.elapsed() > Duration::from_secs(10) {
+                anyhow::bail!("mosquitto did not start on port {port}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { child, port })
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The benchmark's config: the given one's models and inference settings, its first camera (URL replaced by
+/// `input`) copied `cameras` times, no prompts (the Python reference runs detector + encoder), MQTT on `port`,
+/// spool and media in `dir`.
+fn bench_config(
+    base: &Config,
+    input: &Path,
+    cameras: usize,
+    realtime: bool,
+    port: u16,
+    dir: &Path,
+) -> anyhow::Result<Config> {
+    let mut cfg = base.clone();
+    let template = cfg
+        .cameras
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("the config has no camera to copy"))?;
+    cfg.cameras = (0..cameras)
+        .map(|i| {
+            let mut c = template.clone();
+            c.name = format!("bench{i}");
+            c.url = input.display().to_string();
+            c.realtime = realtime;
+            c.looping = realtime;
+            c.enabled = true;
+            c.sample_fps = 2.0;
+            c.prompts.clear();
+            c
+        })
+        .collect();
+    cfg.mqtt.host = "127.0.0.1".into();
+    cfg.mqtt.port = port;
+    cfg.mqtt.client_id = format!("scenewatch-bench-{}", std::process::id());
+    cfg.mqtt.tls = false;
+    cfg.spool.path = Some(dir.join(format!("spool-{cameras}-{realtime}.redb")));
+    cfg.media.dir = Some(dir.join("media"));
+    cfg.media.snapshots = false;
+    cfg.media.clips = false;
+    cfg.summaries.enabled = false;
+    cfg.homeassistant.enabled = false;
+    cfg.metrics.listen = None;
+    Ok(cfg)
+}
+
+struct RunFigures {
+    fps: f64,
+    clips_per_s: f64,
+    sampled: u64,
+    dropped: u64,
+    latencies: Vec<f32>,
+}
+
+/// Runs the daemon in-process for at most `secs` (or until the file ends) and measures steady throughput: frames
+/// inferred between the first and the last inference, sampled every 100 ms.
+fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?;
+    let metrics = Arc::new(Metrics::default());
+    if let Ok(mut s) = metrics.latency_samples.lock() {
+        *s = Some(Vec::new());
+    }
+    let statuses: Arc<Mutex<Vec<Arc<CameraStatus>>>> = Arc::default();
+    let shutdown = Shutdown::new();
+    let marks: Arc<Mutex<Vec<(Instant, u64, u64)>>> = Arc::default();
+    let result = rt.block_on(async {
+        let sampler = {
+            let (m, sd, mk) = (metrics.clone(), shutdown.clone(), marks.clone());
+            tokio::spawn(async move {
+                let mut first: Option<Instant> = None;
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tick.tick().await;
+                    let (f, c) = (m.frames_inferred.get(), m.clips_inferred.get());
+                    if f > 0 && first.is_none() {
+                        first = Some(Instant::now());
+                    }
+                    if let Ok(mut v) = mk.lock() {
+                        if v.last().is_none_or(|l| l.1 != f) {
+                            v.push((Instant::now(), f, c));
+                        }
+                    }
+                    if first.is_some_and(|t| t.elapsed().as_secs_f64() >= secs) {
+                        sd.trigger();
+                        return;
+                    }
+                }
+            })
+        };
+        let opts = RunOptions {
+            metrics: Some(metrics.clone()),
+            statuses: Some(statuses.clone()),
+            ..Default::default()
+        };
+        let r = supervisor::run_with(cfg, shutdown.clone(), Arc::new(SystemClock), opts).await;
+        sampler.abort();
+        r
+    });
+    result.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let marks = marks.lock().map(|v| v.clone()).unwrap_or_default();
+    let (fps, clips_per_s) = match (marks.first(), marks.last()) {
+        (Some(a), Some(b)) if b.0 > a.0 => {
+            let dt = (b.0 - a.0).as_secs_f64();
+            ((b.1 - a.1) as f64 / dt, (b.2 - a.2) as f64 / dt)
+        }
+        _ => (0.0, 0.0),
+    };
+    let sts = statuses.lock().map(|v| v.clone()).unwrap_or_default();
+    let latencies = metrics
+        .latency_samples
+        .lock()
+        .ok()
+        .and_then(|mut s| s.take())
+        .unwrap_or_default();
+    Ok(RunFigures {
+        fps,
+        clips_per_s,
+        sampled: sts.iter().map(|s| s.sampled.load(Ordering::Relaxed)).sum(),
+        dropped: sts
+            .iter()
+            .map(|s| s.queue.dropped.load(Ordering::Relaxed))
+            .sum(),
+        latencies,
+    })
+}
+
+/// The models alone: detector per frame and encoder per clip batch on tensors prepared before the clock starts.
+fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, Vec<(String, String)>)> {
+    let mut models = Models::load(cfg)?;
+    let providers = models
+        .reports()
+        .iter()
+        .map(|r| (r.name.to_string(), r.provider.to_string()))
+        .collect();
+    let clip_s = cfg.cameras.first().map_or(4.0, |c| c.clip_seconds);
+    let mut det_inputs: Vec<Vec<f32>> = Vec::new();
+    let mut enc_batches: Vec<(usize, Vec<f32>)> = Vec::new();
+    crate::prompts_cli::for_each_video_clip(input, 2.0, clip_s, |clip| {
+        let mut batch = Vec::new();
+        for f in &clip.frames {
+            let mut d = Vec::new();
+            detector::preprocess(&f.rgb, f.width, f.height, &mut d)?;
+            det_inputs.push(d);
+            let mut e = Vec::new();
+            encoder::preprocess_into(&f.rgb, f.width, f.height, &mut e)?;
+            batch.extend_from_slice(&e);
+        }
+        enc_batches.push((clip.frames.len(), batch));
+        Ok(())
+    })?;
+    let frames = det_inputs.len();
+    anyhow::ensure!(frames > 0, "{}: no frames decoded", input.display());
+    let ds = detector::INPUT_SIZE as usize;
+    let es = encoder::INPUT_SIZE as usize;
+    let t0 = Instant::now();
+    let mut done = 0usize;
+    'outer: loop {
+        let mut i = 0;
+        for (n, batch) in &enc_batches {
+            for d in &det_inputs[i..i + n] {
+                let t = ort::value::TensorRef::from_array_view(([1usize, 3, ds, ds], d.as_slice()))?;
+                models
+                    .detector
+                    .model
+                    .session
+                    .run(ort::inputs![detector::INPUT_NAME => t])?;
+            }
+            if let Some(enc) = models.encoder.as_mut() {
+                let t = ort::value::TensorRef::from_array_view(([*n, 3, es, es], batch.as_slice()))?;
+                enc.model.session.run(ort::inputs!["input" => t])?;
+            }
+            i += n;
+            done += n;
+            if t0.elapsed().as_secs_f64() >= secs {
+                break 'outer;
+            }
+        }
+    }
+    Ok((done as f64 / t0.elapsed().as_secs_f64(), frames, providers))
+}
+
+/// Runs `bench/reference.py`; None with the reason when Python or its packages are missing.
+fn python(
+    args: &BenchArgs,
+    cfg: &Config,
+    input: &Path,
+    port: u16,
+    extra: &[&str],
+) -> Result<serde_json::Value, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/reference.py");
+    let out = Command::new(&args.python)
+        .arg(&script)
+        .args(["--input", &input.display().to_string()])
+        .args(["--models", &cfg.models.dir.display().to_string()])
+        .args(["--seconds", &args.seconds.to_string()])
+        .args(["--port", &port.to_string()])
+        .args(["--threads", &cfg.inference.intra_threads.to_string()])
+        .args(extra)
+        .output()
+        .map_err(|e| format!("{}: {e} (bench/setup.sh makes the venv)", args.python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "reference.py failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    serde_json::from_str(line).map_err(|e| format!("reference.py printed no JSON ({e})"))
+}
+
+/// Steps the camera count (1, 2, 4, … then bisects) while `ok(n)` holds; returns the most that kept up.
+pub fn step_capacity(max: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
+    let (mut good, mut bad) = (0usize, max + 1);
+    let mut n = 1;
+    while n <= max {
+        if ok(n) {
+            good = n;
+            n *= 2;
+        } else {
+            bad = n;
+            break;
+        }
+    }
+    if good == 0 {
+        return 0;
+    }
+    if bad == max + 1 && good < max && ok(max) {
+        return max;
+    }
+    if bad == max + 1 {
+        bad = max.min(good * 2);
+        if bad == good {
+            return good;
+        }
+    }
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        if ok(mid) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    good
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let base = Config::load(&args.config)?;
+    let input = match &args.input {
+        Some(p) => std::path::absolute(p)?,
+        None => {
+            let url = base
+                .cameras
+                .first()
+                .map(|c| c.url.clone())
+                .ok_or_else(|| anyhow::anyhow!("no camera in the config and no --input"))?;
+            PathBuf::from(url.trim_start_matches("file://"))
+        }
+    };
+    anyhow::ensure!(input.is_file(), "{}: not a file", input.display());
+    let skip = |p: &str| args.skip.iter().any(|s| s == p);
+    let work = WorkDir::new()?;
+    let broker = Broker::start()?;
+    let mut fig = Figures {
+        input: input.display().to_string(),
+        ..Default::default()
+    };
+    let say = |s: String| {
+        if !args.json {
+            eprintln!("{s}");
+        }
+    };
+
+    if !skip("e2e") {
+        say(format!("e2e: scenewatch on {} (as fast as it goes, ≤ {:.0} s)…", input.display(), args.seconds));
+        let cfg = bench_config(&base, &input, 1, false, broker.port, work.path())?;
+        let r = run_daemon(cfg, args.seconds)?;
+        fig.e2e_fps = r.fps;
+        fig.e2e_clips_per_s = r.clips_per_s;
+        fig.peak_rss_mb = peak_rss_mb();
+    }
+    if !skip("bound") {
+        say("bound: the same models alone on pre-made tensors…".into());
+        let cfg = bench_config(&base, &input, 1, false, broker.port, work.path())?;
+        let (fps, frames, providers) = bound(&cfg, &input, args.seconds)?;
+        fig.bound_fps = fps;
+        fig.frames = frames;
+        fig.providers = providers;
+    }
+    let cfg1 = bench_config(&base, &input, 1, false, broker.port, work.path())?;
+    if !skip("python") {
+        say("python: bench/reference.py (OpenCV, numpy, onnxruntime, paho-mqtt)…".into());
+        match python(&args, &cfg1, &input, broker.port, &[]) {
+            Ok(v) => {
+                fig.python_fps = v["fps"].as_f64();
+                fig.python_peak_rss_mb = v["peak_rss_mb"].as_f64();
+            }
+            Err(e) => fig.python_note = Some(e),
+        }
+    }
+    if !skip("capacity") {
+        let secs = args.seconds.max(20.0);
+        let mut at_best: Vec<f32> = Vec::new();
+        let mut best = 0;
+        let n = step_capacity(args.max_cameras, |n| {
+            let Ok(cfg) = bench_config(&base, &input, n, true, broker.port, work.path()) else {
+                return false;
+            };
+            match run_daemon(cfg, secs) {
+                Ok(r) => {
+                    let ok = kept_up(n, 2.0, secs, r.sampled, r.dropped, &r.latencies);
+                    say(format!(
+                        "capacity: scenewatch {n} camera(s): sampled {} dropped {} → {}",
+                        r.sampled,
+                        r.dropped,
+                        if ok { "kept up" } else { "fell behind" }
+                    ));
+                    if ok && n > best {
+                        best = n;
+                        at_best = r.latencies;
+                    }
+                    ok
+                }
+                Err(e) => {
+                    say(format!("capacity: {n} camera(s) failed: {e}"));
+                    false
+                }
+            }
+        });
+        fig.cameras_realtime = n;
+        fig.p50_latency_ms = quantile(&mut at_best, 0.5) * 1e3;
+        fig.p95_latency_ms = quantile(&mut at_best, 0.95) * 1e3;
+        fig.peak_rss_mb = fig.peak_rss_mb.max(peak_rss_mb());
+        if fig.python_note.is_none() && !skip("python") {
+            let pn = step_capacity(args.max_cameras, |n| {
+                let r = python(
+                    &args,
+                    &cfg1,
+                    &input,
+                    broker.port,
+                    &["--cameras", &n.to_string(), "--realtime", "--seconds", &secs.to_string()],
+                );
+                let ok = r.as_ref().is_ok_and(|v| v["kept_up"].as_bool() == Some(true));
+                say(format!(
+                    "capacity: python {n} camera(s): {}",
+                    r.map(|v| v.to_string()).unwrap_or_else(|e| e)
+                ));
+                ok
+            });
+            fig.python_cameras_realtime = Some(pn);
+        }
+    }
+    if fig.bound_fps > 0.0 {
+        fig.e2e_over_bound = fig.e2e_fps / fig.bound_fps;
+    }
+    fig.e2e_over_python = fig.python_fps.filter(|p| *p > 0.0).map(|p| fig.e2e_fps / p);
+    if args.json {
+        println!("{}", serde_json::to_string(&fig)?);
+    } else {
+        print_table(&fig);
+    }
+    Ok(())
+}
+
+fn print_table(f: &Figures) {
+    let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
+    println!("scenewatch bench on {} ({} sampled frames at 2 fps)", f.input, f.frames);
+    println!("providers: {:?}", f.providers);
+    println!("{:<44} {:>10}", "phase", "value");
+    println!("{:<44} {:>10.2}", "inference bound (frames/s)", f.bound_fps);
+    println!("{:<44} {:>10.2}", "scenewatch end to end (frames/s)", f.e2e_fps);
+    println!("{:<44} {:>10.2}", "scenewatch end to end (clips/s)", f.e2e_clips_per_s);
+    println!("{:<44} {:>10}", "python reference (frames/s)", opt(f.python_fps));
+    println!("{:<44} {:>10.3}", "e2e / bound", f.e2e_over_bound);
+    println!("{:<44} {:>10}", "e2e / python", opt(f.e2e_over_python));
+    println!("{:<44} {:>10}", "real-time cameras at 2 fps: scenewatch", f.cameras_realtime);
+    println!(
+        "{:<44} {:>10}",
+        "real-time cameras at 2 fps: python",
+        f.python_cameras_realtime.map_or("—".into(), |v| v.to_string())
+    );
+    println!("{:<44} {:>10.0}", "latency p50, frame → publisher (ms)", f.p50_latency_ms);
+    println!("{:<44} {:>10.0}", "latency p95, frame → publisher (ms)", f.p95_latency_ms);
+    println!("{:<44} {:>10.0}", "peak RSS scenewatch (MB)", f.peak_rss_mb);
+    println!("{:<44} {:>10}", "peak RSS python (MB)", opt(f.python_peak_rss_mb));
+    if let Some(n) = &f.python_note {
+        println!("python: {n}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_stepping_finds_the_largest_count_that_keeps_up() {
+        for limit in [0usize, 1, 2, 3, 5, 8, 11, 16] {
+            let mut tried = Vec::new();
+            let got = step_capacity(16, |n| {
+                tried.push(n);
+                n <= limit
+            });
+            assert_eq!(got, limit, "limit {limit}, tried {tried:?}");
+            assert!(tried.len() <= 9, "{tried:?}");
+        }
+    }
+
+    #[test]
+    fn keeping_up_means_no_drops_the_full_rate_and_no_growing_lag() {
+        let flat = vec![4.2f32; 40];
+        assert!(kept_up(2, 2.0, 20.0, 80, 0, &flat));
+        assert!(!kept_up(2, 2.0, 20.0, 80, 3, &flat), "dropped frames");
+        assert!(!kept_up(2, 2.0, 20.0, 60, 0, &flat), "sampled too few");
+        let growing: Vec<f32> = (0..40).map(|i| 4.0 + i as f32 * 0.1).collect();
+        assert!(!kept_up(2, 2.0, 20.0, 80, 0, &growing), "lag grows");
+        let mut v = vec![3.0f32, 1.0, 2.0, 4.0];
+        assert_eq!(quantile(&mut v, 0.5), 2.0);
+        assert_eq!(quantile(&mut v, 0.95), 4.0);
+    }
+}
