@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import queue
-import resource
 import threading
 import time
 
@@ -105,6 +104,15 @@ class Models:
         return results, logits.argmax(1).tolist()
 
 
+def peak_rss_mb():
+    # VmHWM, not ru_maxrss: ru_maxrss survives exec and would report the parent's size
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def publisher(port, cid):
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
     c.connect("127.0.0.1", port)
@@ -138,7 +146,7 @@ def throughput(a):
     dt = time.monotonic() - (t0 or time.monotonic())
     pub.loop_stop()
     print(json.dumps({"fps": frames / dt if dt > 0 else 0.0, "frames": frames,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def capacity(a):
@@ -203,7 +211,7 @@ def capacity(a):
     print(json.dumps({"cameras": a.cameras, "kept_up": kept, "sampled": stats["sampled"], "dropped": stats["dropped"],
                       "inferred": inferred, "backlog": backlog,
                       "p95_latency_ms": sorted(lat)[int(0.95 * (len(lat) - 1))] * 1000 if lat else None,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": peak_rss_mb()}))
 
 
 def main():

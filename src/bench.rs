@@ -120,13 +120,17 @@ struct Broker {
 
 impl Broker {
     fn start() -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let child = Command::new("mosquitto")
             .args(["-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| anyhow::anyhow!("the benchmark needs mosquitto (setup.sh installs it): {e}"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("the benchmark needs mosquitto (setup.sh installs it): {e}")
+            })?;
         let t0 = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if t0.elapsed() > Duration::from_secs(10) {
@@ -272,8 +276,11 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
     })
 }
 
+/// (model, execution provider) pairs.
+type Providers = Vec<(String, String)>;
+
 /// The models alone: detector per frame and encoder per clip batch on tensors prepared before the clock starts.
-fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, Vec<(String, String)>)> {
+fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, Providers)> {
     let mut models = Models::load(cfg)?;
     let providers = models
         .reports()
@@ -306,7 +313,8 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, V
         let mut i = 0;
         for (n, batch) in &enc_batches {
             for d in &det_inputs[i..i + n] {
-                let t = ort::value::TensorRef::from_array_view(([1usize, 3, ds, ds], d.as_slice()))?;
+                let t =
+                    ort::value::TensorRef::from_array_view(([1usize, 3, ds, ds], d.as_slice()))?;
                 models
                     .detector
                     .model
@@ -314,7 +322,8 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, V
                     .run(ort::inputs![detector::INPUT_NAME => t])?;
             }
             if let Some(enc) = models.encoder.as_mut() {
-                let t = ort::value::TensorRef::from_array_view(([*n, 3, es, es], batch.as_slice()))?;
+                let t =
+                    ort::value::TensorRef::from_array_view(([*n, 3, es, es], batch.as_slice()))?;
                 enc.model.session.run(ort::inputs!["input" => t])?;
             }
             i += n;
@@ -345,7 +354,12 @@ fn python(
         .args(["--threads", &cfg.inference.intra_threads.to_string()])
         .args(extra)
         .output()
-        .map_err(|e| format!("{}: {e} (bench/setup.sh makes the venv)", args.python.display()))?;
+        .map_err(|e| {
+            format!(
+                "{}: {e} (bench/setup.sh makes the venv)",
+                args.python.display()
+            )
+        })?;
     if !out.status.success() {
         return Err(format!(
             "reference.py failed: {}",
@@ -356,7 +370,11 @@ fn python(
         ));
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or("");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
     serde_json::from_str(line).map_err(|e| format!("reference.py printed no JSON ({e})"))
 }
 
@@ -424,7 +442,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
 
     if !skip("e2e") {
-        say(format!("e2e: scenewatch on {} (as fast as it goes, ≤ {:.0} s)…", input.display(), args.seconds));
+        say(format!(
+            "e2e: scenewatch on {} (as fast as it goes, ≤ {:.0} s)…",
+            input.display(),
+            args.seconds
+        ));
         let cfg = bench_config(&base, &input, 1, false, broker.port, work.path())?;
         let r = run_daemon(cfg, args.seconds)?;
         fig.e2e_fps = r.fps;
@@ -490,9 +512,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                     &cfg1,
                     &input,
                     broker.port,
-                    &["--cameras", &n.to_string(), "--realtime", "--seconds", &secs.to_string()],
+                    &[
+                        "--cameras",
+                        &n.to_string(),
+                        "--realtime",
+                        "--seconds",
+                        &secs.to_string(),
+                    ],
                 );
-                let ok = r.as_ref().is_ok_and(|v| v["kept_up"].as_bool() == Some(true));
+                let ok = r
+                    .as_ref()
+                    .is_ok_and(|v| v["kept_up"].as_bool() == Some(true));
                 say(format!(
                     "capacity: python {n} camera(s): {}",
                     r.map(|v| v.to_string()).unwrap_or_else(|e| e)
@@ -516,25 +546,52 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 fn print_table(f: &Figures) {
     let opt = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.2}"));
-    println!("scenewatch bench on {} ({} sampled frames at 2 fps)", f.input, f.frames);
+    println!(
+        "scenewatch bench on {} ({} sampled frames at 2 fps)",
+        f.input, f.frames
+    );
     println!("providers: {:?}", f.providers);
     println!("{:<44} {:>10}", "phase", "value");
     println!("{:<44} {:>10.2}", "inference bound (frames/s)", f.bound_fps);
-    println!("{:<44} {:>10.2}", "scenewatch end to end (frames/s)", f.e2e_fps);
-    println!("{:<44} {:>10.2}", "scenewatch end to end (clips/s)", f.e2e_clips_per_s);
-    println!("{:<44} {:>10}", "python reference (frames/s)", opt(f.python_fps));
+    println!(
+        "{:<44} {:>10.2}",
+        "scenewatch end to end (frames/s)", f.e2e_fps
+    );
+    println!(
+        "{:<44} {:>10.2}",
+        "scenewatch end to end (clips/s)", f.e2e_clips_per_s
+    );
+    println!(
+        "{:<44} {:>10}",
+        "python reference (frames/s)",
+        opt(f.python_fps)
+    );
     println!("{:<44} {:>10.3}", "e2e / bound", f.e2e_over_bound);
     println!("{:<44} {:>10}", "e2e / python", opt(f.e2e_over_python));
-    println!("{:<44} {:>10}", "real-time cameras at 2 fps: scenewatch", f.cameras_realtime);
+    println!(
+        "{:<44} {:>10}",
+        "real-time cameras at 2 fps: scenewatch", f.cameras_realtime
+    );
     println!(
         "{:<44} {:>10}",
         "real-time cameras at 2 fps: python",
-        f.python_cameras_realtime.map_or("—".into(), |v| v.to_string())
+        f.python_cameras_realtime
+            .map_or("—".into(), |v| v.to_string())
     );
-    println!("{:<44} {:>10.0}", "latency p50, frame → publisher (ms)", f.p50_latency_ms);
-    println!("{:<44} {:>10.0}", "latency p95, frame → publisher (ms)", f.p95_latency_ms);
+    println!(
+        "{:<44} {:>10.0}",
+        "latency p50, frame → publisher (ms)", f.p50_latency_ms
+    );
+    println!(
+        "{:<44} {:>10.0}",
+        "latency p95, frame → publisher (ms)", f.p95_latency_ms
+    );
     println!("{:<44} {:>10.0}", "peak RSS scenewatch (MB)", f.peak_rss_mb);
-    println!("{:<44} {:>10}", "peak RSS python (MB)", opt(f.python_peak_rss_mb));
+    println!(
+        "{:<44} {:>10}",
+        "peak RSS python (MB)",
+        opt(f.python_peak_rss_mb)
+    );
     if let Some(n) = &f.python_note {
         println!("python: {n}");
     }

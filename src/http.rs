@@ -142,11 +142,16 @@ mod tests {
     fn routes_and_health() {
         let s = sources(true);
         let (code, _, body) = respond("GET /healthz HTTP/1.1", &s);
-        assert_eq!(code, 200, "a retrying camera is reported, not fatal: {body}");
+        assert_eq!(
+            code, 200,
+            "a retrying camera is reported, not fatal: {body}"
+        );
         assert!(body.contains("\"gate\":\"retrying\""), "{body}");
         let (code, ctype, body) = respond("GET /metrics?x=1 HTTP/1.1", &s);
         assert_eq!((code, ctype), (200, "text/plain; version=0.0.4"));
-        assert!(body.contains("scenewatch_model_info{model=\"detector\",provider=\"CPUExecutionProvider\"} 1"));
+        assert!(body.contains(
+            "scenewatch_model_info{model=\"detector\",provider=\"CPUExecutionProvider\"} 1"
+        ));
         assert_eq!(respond("GET /nope HTTP/1.1", &s).0, 404);
         assert_eq!(respond("POST /metrics HTTP/1.1", &s).0, 405);
         assert_eq!(respond("", &s).0, 405);

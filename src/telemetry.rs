@@ -165,7 +165,9 @@ impl Metrics {
         self.head_us.add((r.timings.head_ms * 1e3) as u64);
         let n = r.frames.len().max(1) as f64;
         for _ in 0..r.frames.len() {
-            self.stages.detector.observe(r.timings.detector_ms / 1e3 / n);
+            self.stages
+                .detector
+                .observe(r.timings.detector_ms / 1e3 / n);
             if r.timings.encoder_ms > 0.0 {
                 self.stages.encoder.observe(r.timings.encoder_ms / 1e3 / n);
             }
@@ -235,7 +237,9 @@ fn header(out: &mut String, name: &str) {
 
 /// Label value escaping for the exposition format.
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The Prometheus text exposition of everything.
@@ -243,7 +247,11 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     let mut out = String::with_capacity(16 * 1024);
     header(&mut out, "scenewatch_stage_seconds");
     for (stage, h) in m.stages.all() {
-        h.render("scenewatch_stage_seconds", &format!("stage=\"{stage}\""), &mut out);
+        h.render(
+            "scenewatch_stage_seconds",
+            &format!("stage=\"{stage}\""),
+            &mut out,
+        );
     }
     header(&mut out, "scenewatch_frame_latency_seconds");
     m.frame_latency
@@ -251,14 +259,23 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     let plain: [(&str, u64); 12] = [
         ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
         ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
-        ("scenewatch_inference_errors_total", m.inference_errors.get()),
+        (
+            "scenewatch_inference_errors_total",
+            m.inference_errors.get(),
+        ),
         ("scenewatch_alerts_raised_total", m.alerts_raised.get()),
-        ("scenewatch_messages_published_total", m.messages_published.get()),
+        (
+            "scenewatch_messages_published_total",
+            m.messages_published.get(),
+        ),
         ("scenewatch_messages_acked_total", m.messages_acked.get()),
         ("scenewatch_spool_pending", m.spool_pending.get()),
         ("scenewatch_spool_evicted_total", m.spool_evicted.get()),
         ("scenewatch_spool_errors_total", m.spool_errors.get()),
-        ("scenewatch_snapshots_written_total", m.snapshots_written.get()),
+        (
+            "scenewatch_snapshots_written_total",
+            m.snapshots_written.get(),
+        ),
         ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
         ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
     ];
@@ -274,12 +291,23 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     ] {
         let _ = writeln!(out, "scenewatch_commands_total{{result=\"{r}\"}} {v}");
     }
-    let per_camera: [(&str, fn(&CameraFigures) -> f64); 6] = [
-        ("scenewatch_camera_up", |c| (c.state == "running") as u8 as f64),
-        ("scenewatch_camera_frames_decoded_total", |c| c.decoded as f64),
-        ("scenewatch_camera_frames_sampled_total", |c| c.sampled as f64),
-        ("scenewatch_camera_frames_dropped_total", |c| c.dropped as f64),
-        ("scenewatch_camera_frame_queue_depth", |c| c.queue_depth as f64),
+    type Field = fn(&CameraFigures) -> f64;
+    let per_camera: [(&str, Field); 6] = [
+        ("scenewatch_camera_up", |c| {
+            (c.state == "running") as u8 as f64
+        }),
+        ("scenewatch_camera_frames_decoded_total", |c| {
+            c.decoded as f64
+        }),
+        ("scenewatch_camera_frames_sampled_total", |c| {
+            c.sampled as f64
+        }),
+        ("scenewatch_camera_frames_dropped_total", |c| {
+            c.dropped as f64
+        }),
+        ("scenewatch_camera_frame_queue_depth", |c| {
+            c.queue_depth as f64
+        }),
         ("scenewatch_camera_sampled_fps", |c| c.sampled_fps),
     ];
     for (name, f) in per_camera {
@@ -324,12 +352,22 @@ mod tests {
             queue_depth: 1,
             sampled_fps: 2.0,
         }];
-        let text = render(&m, &cams, &[("detector".into(), "CPUExecutionProvider".into())]);
-        assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"0.005\"} 1"), "{text}");
+        let text = render(
+            &m,
+            &cams,
+            &[("detector".into(), "CPUExecutionProvider".into())],
+        );
+        assert!(
+            text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"0.005\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"0.05\"} 2"));
         assert!(text.contains("scenewatch_stage_seconds_bucket{stage=\"detector\",le=\"+Inf\"} 3"));
         assert!(text.contains("scenewatch_stage_seconds_count{stage=\"detector\"} 3"));
-        assert!(text.contains("scenewatch_camera_up{camera=\"gate \\\"1\\\"\",state=\"running\"} 1"), "{text}");
+        assert!(
+            text.contains("scenewatch_camera_up{camera=\"gate \\\"1\\\"\",state=\"running\"} 1"),
+            "{text}"
+        );
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or("");
             let base = name

@@ -555,7 +555,10 @@ pub async fn run(
             }
         }
         if let Some(r) = clip.as_ref() {
-            metrics.stages.events.observe(handled.elapsed().as_secs_f64());
+            metrics
+                .stages
+                .events
+                .observe(handled.elapsed().as_secs_f64());
             let now = chrono::Utc::now();
             for f in &r.frames {
                 let us = (now - f.wall).num_microseconds().unwrap_or(0).max(0);

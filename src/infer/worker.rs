@@ -51,13 +51,15 @@ pub fn spawn(
             for msg in clips.iter() {
                 metrics.clip_queue_depth.set(clips.len() as u64);
                 let forward = match msg {
-                    ClipMsg::Clip(clip) => match {
+                    ClipMsg::Clip(clip) => {
+                        // how long the complete clip waited for this worker
                         if let Some(last) = clip.frames.last() {
-                            let waited = (chrono::Utc::now() - last.wall).num_microseconds().unwrap_or(0);
+                            let waited = (chrono::Utc::now() - last.wall)
+                                .num_microseconds()
+                                .unwrap_or(0);
                             metrics.stages.queue_wait.observe(waited.max(0) as f64 / 1e6);
                         }
-                        models.infer_clip(&clip)
-                    } {
+                        match models.infer_clip(&clip) {
                         Ok(result) => {
                             metrics.record_clip(&result);
                             InferOut::Result(Box::new(result))
@@ -67,7 +69,8 @@ pub fn spawn(
                             tracing::error!(camera = %clip.camera, clip = clip.index, error = %e, "inference failed; clip skipped");
                             continue;
                         }
-                    },
+                        }
+                    }
                     ClipMsg::End { camera } => InferOut::CameraEnded { camera },
                     ClipMsg::Configure { camera, config } => InferOut::Configure { camera, config },
                 };

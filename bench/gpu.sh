@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The GPU check, run as one script whenever a CUDA machine is available: sets up the GPU build of ONNX Runtime
+# (WITH_CUDA=1), proves every model really runs on the CUDA execution provider (the daemon's <prefix>/info and
+# `scenewatch detect` logs report the provider each session got; a silent CPU fallback fails this script), then
+# records cameras sustained at 2 sampled fps and p95 latency with `scenewatch bench --json`.
+# Output: bench-gpu.json and bench-gpu.log in $OUT (or the current directory).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-.}"
+WITH_CUDA=1 bash scripts/deps.sh
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+cargo build --release --locked
+eval "$(bash scripts/cuda-env.sh)"
+BIN="${CARGO_TARGET_DIR:-target}/release/scenewatch"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/bench-gpu.log"
+# every model on CUDA: a posture rule and prompts make the daemon load all five
+RUST_LOG=info "$BIN" detect -c pipelines/demo.toml --pose /var/cache/scenewatch/media/basketball1.png 2>&1 | tee -a "$OUT/bench-gpu.log" | grep -i "model loaded" || true
+if grep -q "CUDA not available" "$OUT/bench-gpu.log"; then
+  echo "FAIL: a model fell back to the CPU (see bench-gpu.log)" >&2
+  exit 1
+fi
+bash bench/setup.sh
+RUST_LOG=error "$BIN" bench --json --seconds 20 --max-cameras 64 | tee "$OUT/bench-gpu.json"
