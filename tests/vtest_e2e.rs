@@ -149,6 +149,19 @@ fn person_alerts_on_vtest_reach_the_broker_in_order_and_the_daemon_exits_cleanly
             types[1..types.len() - 1].iter().all(|t| *t == "update"),
             "{id}: {types:?}"
         );
+        // each update says what it changed from: the previous message's count
+        for pair in msgs.windows(2).filter(|w| w[1]["type"] == "update") {
+            assert_eq!(
+                pair[1]["before"]["count"], pair[0]["count"],
+                "{id}: {}",
+                pair[1]
+            );
+            assert_ne!(
+                pair[1]["before"]["count"], pair[1]["count"],
+                "{id}: {}",
+                pair[1]
+            );
+        }
         let end = msgs.last().expect("end");
         let (s, e) = (
             end["stream_start"].as_f64().unwrap_or(-1.0),

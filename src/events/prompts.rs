@@ -140,9 +140,16 @@ impl PromptState {
                     }
                     open.best = open.best.max(o.score);
                     if (o.score - open.last_sent).abs() >= 0.05 {
+                        let prev = open.last_sent;
                         open.last_sent = o.score;
                         open.drivers = drivers;
-                        out.push(self.message(AlertType::Update, o.score));
+                        let mut a = self.message(AlertType::Update, o.score);
+                        a.before = Some(super::rules::Before {
+                            count: 0,
+                            score: round3(prev),
+                            objects: 0,
+                        });
+                        out.push(a);
                     }
                 }
             }
@@ -209,6 +216,7 @@ impl PromptState {
             stream_end: ended.then(|| (o.last_pts * 10.0).round() / 10.0),
             clip: o.last_clip.clone(),
             frames: Some(o.drivers.clone()),
+            before: None,
             snapshot: None,
             recording: None,
             summary,

@@ -94,6 +94,15 @@ pub enum AlertType {
     End,
 }
 
+/// The state an `update` changed from (the values of the alert's previous message); the message's own fields are
+/// the state after.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Before {
+    pub count: usize,
+    pub score: f32,
+    pub objects: usize,
+}
+
 /// Where an alert's recording is written; the file is complete when its message on `topic` arrives.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecordingRef {
@@ -158,6 +167,9 @@ pub struct Alert {
     /// The frames that drove a prompt alert (best three of the latest clip; `kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<super::prompts::FrameScore>>,
+    /// `update` only: the count, score and objects of the previous message of this alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Before>,
     /// The evidence frame (set by the events stage when snapshots are on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<super::snapshot::SnapshotRef>,
@@ -181,6 +193,8 @@ struct Open {
     /// Tracked object → (first, latest) normalized centre x.
     objects: std::collections::HashMap<u64, (f32, f32)>,
     max_dwell: f64,
+    /// What the last message said (the `before` of the next update).
+    sent: Option<Before>,
 }
 
 /// One rule's state on one camera.
@@ -373,6 +387,7 @@ impl RuleState {
                         open.count = clip_count;
                         open.max_count = open.max_count.max(clip_count);
                         let a = self.message(AlertType::Update);
+                        self.remember(&a);
                         out.push(a);
                     }
                 } else if clip.end - open.last_seen_pts >= self.rule.end_after_seconds {
@@ -401,8 +416,11 @@ impl RuleState {
                             .map(|t| (t.id, (t.x_first, t.x_now)))
                             .collect(),
                         max_dwell: clip_tracks.iter().map(|t| t.dwell).fold(0.0, f64::max),
+                        sent: None,
                     });
-                    out.push(self.message(AlertType::New));
+                    let a = self.message(AlertType::New);
+                    self.remember(&a);
+                    out.push(a);
                 }
             }
         }
@@ -422,6 +440,16 @@ impl RuleState {
         }
         a.count = 0;
         a
+    }
+
+    fn remember(&mut self, a: &Alert) {
+        if let Some(o) = self.open.as_mut() {
+            o.sent = Some(Before {
+                count: a.count,
+                score: a.score,
+                objects: a.objects,
+            });
+        }
     }
 
     fn message(&self, t: AlertType) -> Alert {
@@ -454,6 +482,7 @@ impl RuleState {
             stream_end: ended.then(|| round1(o.last_seen_pts)),
             clip: o.last_clip.clone(),
             frames: None,
+            before: if t == AlertType::Update { o.sent } else { None },
             snapshot: None,
             recording: None,
             summary: summarize(
@@ -699,7 +728,14 @@ mod tests {
         assert_eq!(new.stream_start, 6.5);
         assert_eq!(new.started_at, "2026-11-28T14:00:06.500Z");
         assert_eq!(new.count, 1);
+        assert_eq!(new.before, None);
         assert_eq!(all[1].count, 2);
+        assert_eq!(
+            all[1].before.map(|b| b.count),
+            Some(1),
+            "the update says what changed: 1 → 2"
+        );
+        assert_eq!(all[2].before, None);
         let end = &all[2];
         // last seen at frame 18 (9.0 s); the end comes in the first clip ending ≥ 10 s later (clip 4, 16..20 s)
         assert_eq!(end.stream_end, Some(9.0));
