@@ -286,7 +286,8 @@ impl Default for ModelsConfig {
             dir: "models".into(),
             onnxruntime: None,
             provider: ProviderChoice::Auto,
-            detector: "nanodet_g_416.onnx".into(),
+            // int8 (VNNI): 1.3× faster per frame, same people found on held-out frames (models/README.md)
+            detector: "nanodet_g_416_int8.onnx".into(),
             encoder: "efficientnet_lite0.onnx".into(),
             imagenet_labels: "imagenet_classes.txt".into(),
             text_encoder: "minilm_l6_v2.onnx".into(),
