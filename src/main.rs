@@ -206,7 +206,7 @@ fn main() -> ExitCode {
             minutes,
             every,
             csv,
-        } => match scenewatch::soak::run(scenewatch::soak::SoakArgs {
+        } => exit_code(scenewatch::soak::run(scenewatch::soak::SoakArgs {
             config,
             camera,
             input,
@@ -214,13 +214,7 @@ fn main() -> ExitCode {
             minutes,
             every_secs: every,
             csv,
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        })),
         Command::Bench {
             config,
             input,
@@ -229,7 +223,7 @@ fn main() -> ExitCode {
             python,
             max_cameras,
             skip,
-        } => match scenewatch::bench::run(scenewatch::bench::BenchArgs {
+        } => exit_code(scenewatch::bench::run(scenewatch::bench::BenchArgs {
             config,
             input,
             seconds,
@@ -237,25 +231,24 @@ fn main() -> ExitCode {
             python,
             max_cameras,
             skip,
-        }) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        })),
         Command::Detect {
             config,
             images,
             draw,
             pose,
-        } => match detect(&config, &images, draw.as_deref(), pose) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        } => exit_code(detect(&config, &images, draw.as_deref(), pose)),
+    }
+}
+
+/// 0 on success; otherwise the error with its causes on stderr and 1.
+fn exit_code(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

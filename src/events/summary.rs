@@ -218,8 +218,7 @@ fn describe(
             );
         }
         // "; 3 people crossed from left to right; one stayed 85 s" — only from tracked, ended alerts
-        let base = label.rsplit_once('_').map_or(label.as_str(), |(b, _)| b);
-        let crossed = super::rules::crossing_text(base, f.crossed);
+        let crossed = super::rules::crossing_text(split_rule_name(label).0, f.crossed);
         if !crossed.is_empty() {
             s += &format!(";{}", crossed.trim_end_matches(';'));
         }
@@ -248,14 +247,24 @@ fn describe(
     text
 }
 
+/// A rule name's label and posture: `person_lying` → (`person`, Some(`lying`)), `car` → (`car`, None).
+fn split_rule_name(name: &str) -> (&str, Option<&'static str>) {
+    ["standing", "sitting", "lying"]
+        .into_iter()
+        .find_map(|p| {
+            name.strip_suffix(p)?
+                .strip_suffix('_')
+                .map(|b| (b, Some(p)))
+        })
+        .unwrap_or((name, None))
+}
+
 /// "people" for `person`, "people lying" for a posture rule's name `person_lying`.
 fn rule_words(name: &str, n: usize) -> String {
-    for posture in ["standing", "sitting", "lying"] {
-        if let Some(base) = name.strip_suffix(&format!("_{posture}")) {
-            return format!("{} {posture}", plural(base, n));
-        }
+    match split_rule_name(name) {
+        (base, Some(posture)) => format!("{} {posture}", plural(base, n)),
+        (base, None) => plural(base, n),
     }
-    plural(name, n).to_string()
 }
 
 #[cfg(test)]

@@ -29,6 +29,18 @@ pub struct IngestError {
     pub debug: Option<String>,
 }
 
+impl IngestError {
+    /// An error of the pipeline as a whole (no element to name).
+    pub fn plain(camera: &str, message: String) -> Self {
+        Self {
+            camera: camera.to_string(),
+            element: None,
+            message,
+            debug: None,
+        }
+    }
+}
+
 /// State shared between the pad probe, the appsink callback and the camera thread for one pipeline run.
 pub struct SinkShared {
     pub camera: Arc<str>,
@@ -220,12 +232,7 @@ pub fn build(
     shared: &Arc<SinkShared>,
 ) -> Result<gst::Pipeline, IngestError> {
     let camera = shared.camera.to_string();
-    let err = |message: String| IngestError {
-        camera: camera.clone(),
-        element: None,
-        message,
-        debug: None,
-    };
+    let err = |message: String| IngestError::plain(&camera, message);
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make("videoconvert", &camera)?;
     let appsink = gst_app::AppSink::builder()
@@ -370,12 +377,7 @@ fn recording_branch(
     shared: &Arc<SinkShared>,
 ) -> Result<gst::Element, IngestError> {
     let camera = shared.camera.to_string();
-    let err = |message: String| IngestError {
-        camera: camera.clone(),
-        element: None,
-        message,
-        debug: None,
-    };
+    let err = |message: String| IngestError::plain(&camera, message);
     let tee = make("tee", &camera)?;
     let main_q = make("queue", &camera)?;
     // two frames: the analysis path keeps its back-pressure (a blocking frame queue still slows a file down)

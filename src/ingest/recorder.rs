@@ -53,14 +53,14 @@ pub struct Recording {
 
 /// Frames from `ring` (oldest first, by pts) that a recording starting at `from` takes: everything at or after
 /// `from`. Pure, for tests.
-pub fn preroll_start(ring: &[Duration], from: Duration) -> usize {
-    ring.partition_point(|p| *p < from)
+pub fn preroll_start<T>(ring: &VecDeque<(Duration, T)>, from: Duration) -> usize {
+    ring.partition_point(|(p, _)| *p < from)
 }
 
 /// Index of the first ring entry to keep so the ring spans at most `span` back from `newest`.
-pub fn ring_trim(ring: &[Duration], newest: Duration, span: Duration) -> usize {
+pub fn ring_trim<T>(ring: &VecDeque<(Duration, T)>, newest: Duration, span: Duration) -> usize {
     let cutoff = newest.saturating_sub(span);
-    ring.partition_point(|p| *p < cutoff)
+    ring.partition_point(|(p, _)| *p < cutoff)
 }
 
 /// Whether a writer that started at `first` should stop at frame `pts`: post-roll after the alert's end passed,
@@ -150,8 +150,7 @@ impl Recorder {
             self.finish(w, reason);
         }
         st.ring.push_back((pts, buf));
-        let pts_list: Vec<Duration> = st.ring.iter().map(|(p, _)| *p).collect();
-        let cut = ring_trim(&pts_list, pts, self.cfg.ring_span);
+        let cut = ring_trim(&st.ring, pts, self.cfg.ring_span);
         st.ring.drain(..cut);
     }
 
@@ -173,9 +172,8 @@ impl Recorder {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let from = from.saturating_sub(self.cfg.pre_roll);
-        let pts_list: Vec<Duration> = st.ring.iter().map(|(p, _)| *p).collect();
-        let start = preroll_start(&pts_list, from);
-        let first = pts_list.get(start).copied().unwrap_or(from);
+        let start = preroll_start(&st.ring, from);
+        let first = st.ring.get(start).map_or(from, |(p, _)| *p);
         let mut w = Writer::open(id, path.clone(), &caps, first)?;
         for (p, b) in st.ring.iter().skip(start) {
             w.write(*p, b);
@@ -331,8 +329,8 @@ impl Writer {
 mod tests {
     use super::*;
 
-    fn ms(v: &[u64]) -> Vec<Duration> {
-        v.iter().map(|m| Duration::from_millis(*m)).collect()
+    fn ms(v: &[u64]) -> VecDeque<(Duration, ())> {
+        v.iter().map(|m| (Duration::from_millis(*m), ())).collect()
     }
 
     #[test]
