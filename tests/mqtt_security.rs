@@ -214,6 +214,10 @@ fn tls_with_ca_file_and_password_file_delivers_and_bad_secrets_are_refused() {
         l.contains("MQTT broker unreachable")
     });
     d.signal("TERM");
+    // the second signal means "exit at once" only once the first was handled; sent back to back they can merge
+    d.wait_log("drain started", Duration::from_secs(10), |l| {
+        l.contains("shutdown requested")
+    });
     d.signal("TERM");
     let (_, log) = d.wait(Duration::from_secs(30));
     assert!(
