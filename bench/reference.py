@@ -3,7 +3,8 @@
 
 OpenCV decode (sampled at 2 fps by stream time), numpy preprocessing, onnxruntime (CPU, the same fp32 ONNX
 files scenewatch runs: NanoDet-g 416 + EfficientNet-Lite0), NanoDet's GFL decode + NMS in numpy, and one MQTT
-message per 4 s clip (paho-mqtt, QoS 1) with the detections. Two modes:
+message per 4 s clip (paho-mqtt, QoS 1) with the detections (and ImageNet top-1; --no-encoder leaves the encoder
+out, as scenewatch does for cameras without prompts). Two modes:
 
   throughput:  reference.py --input F --models DIR --seconds N --port P
                as fast as it goes on one camera; prints {"fps", "frames", "peak_rss_mb"}
@@ -84,12 +85,13 @@ def enc_pre(bgr):
 
 
 class Models:
-    def __init__(self, models_dir, threads):
+    def __init__(self, models_dir, threads, encoder=True):
         o = ort.SessionOptions()
         o.intra_op_num_threads = threads
         o.inter_op_num_threads = 1
         self.det = ort.InferenceSession(os.path.join(models_dir, "nanodet_g_416.onnx"), o, providers=["CPUExecutionProvider"])
-        self.enc = ort.InferenceSession(os.path.join(models_dir, "efficientnet_lite0.onnx"), o, providers=["CPUExecutionProvider"])
+        self.enc = ort.InferenceSession(os.path.join(models_dir, "efficientnet_lite0.onnx"), o,
+                                        providers=["CPUExecutionProvider"]) if encoder else None
         self.names = [n for lv in LEVELS for n in lv[1:]]
 
     def clip(self, frames):
@@ -99,6 +101,8 @@ class Models:
             outs = self.det.run(self.names, {"input_1:0": x})
             pairs = [(outs[2 * i], outs[2 * i + 1]) for i in range(3)]
             results.append(det_decode(pairs, geo))
+        if self.enc is None:
+            return results, None
         batch = np.stack([enc_pre(f) for f in frames])
         logits = self.enc.run(["logits"], {"input": batch})[0]
         return results, logits.argmax(1).tolist()
@@ -121,7 +125,7 @@ def publisher(port, cid):
 
 
 def throughput(a):
-    m = Models(a.models, a.threads)
+    m = Models(a.models, a.threads, not a.no_encoder)
     pub = publisher(a.port, f"reference-{os.getpid()}")
     cap = cv2.VideoCapture(a.input)
     next_t, clip, frames, t0 = 0.0, [], 0, None
@@ -150,7 +154,7 @@ def throughput(a):
 
 
 def capacity(a):
-    m = Models(a.models, a.threads)
+    m = Models(a.models, a.threads, not a.no_encoder)
     pub = publisher(a.port, f"reference-cap-{os.getpid()}")
     stop = threading.Event()
     queues = [queue.Queue(maxsize=32) for _ in range(a.cameras)]
@@ -223,6 +227,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cameras", type=int, default=1)
     p.add_argument("--realtime", action="store_true")
+    p.add_argument("--no-encoder", action="store_true",
+                   help="detector only (scenewatch runs the encoder only for cameras with prompts)")
     a = p.parse_args()
     (capacity if a.realtime else throughput)(a)
 

@@ -49,6 +49,13 @@ pub struct Figures {
     pub python_peak_rss_mb: Option<f64>,
     pub python_note: Option<String>,
     pub providers: Vec<(String, String)>,
+    /// Where the end-to-end run's time went, ms per sampled frame: decode (all decoded frames, sampled or not),
+    /// preprocess, each model, events (per clip, spread over its frames).
+    pub e2e_stage_ms: Vec<(String, f64)>,
+    /// The bound's model time, ms per frame: detector, encoder.
+    pub bound_stage_ms: Vec<(String, f64)>,
+    /// scenewatch's capacity steps: (cameras, kept up, largest RSS during the step in MB).
+    pub capacity_steps: Vec<(usize, bool, f64)>,
 }
 
 /// Peak resident set size of this process so far (VmHWM), MB.
@@ -58,6 +65,19 @@ pub fn peak_rss_mb() -> f64 {
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Resident set size of this process now (VmRSS), MB.
+pub fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kb| kb / 1024.0)
@@ -150,8 +170,9 @@ impl Drop for Broker {
 }
 
 /// The benchmark's config: the given one's models and inference settings, its first camera (URL replaced by
-/// `input`) copied `cameras` times, no prompts (the Python reference runs detector + encoder), MQTT on `port`,
-/// spool and media in `dir`.
+/// `input`, prompts kept) copied `cameras` times, MQTT on `port`, spool and media in `dir`. With prompts
+/// scenewatch runs the detector, the encoder and the language head; without, the detector alone — and the
+/// Python reference is told to match (`--no-encoder`), so both always run the same vision models.
 fn bench_config(
     base: &Config,
     input: &Path,
@@ -175,7 +196,6 @@ fn bench_config(
             c.looping = realtime;
             c.enabled = true;
             c.sample_fps = 2.0;
-            c.prompts.clear();
             c
         })
         .collect();
@@ -194,6 +214,9 @@ fn bench_config(
 }
 
 struct RunFigures {
+    stage_ms: Vec<(String, f64)>,
+    /// The largest VmRSS seen during the run, MB.
+    rss_max_mb: f64,
     fps: f64,
     clips_per_s: f64,
     sampled: u64,
@@ -215,14 +238,23 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
     let statuses: Arc<Mutex<Vec<Arc<CameraStatus>>>> = Arc::default();
     let shutdown = Shutdown::new();
     let marks: Arc<Mutex<Vec<(Instant, u64, u64)>>> = Arc::default();
+    let rss_max = Arc::new(Mutex::new(0.0f64));
     let result = rt.block_on(async {
         let sampler = {
-            let (m, sd, mk) = (metrics.clone(), shutdown.clone(), marks.clone());
+            let (m, sd, mk, rm) = (
+                metrics.clone(),
+                shutdown.clone(),
+                marks.clone(),
+                rss_max.clone(),
+            );
             tokio::spawn(async move {
                 let mut first: Option<Instant> = None;
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
                 loop {
                     tick.tick().await;
+                    if let Ok(mut r) = rm.lock() {
+                        *r = r.max(rss_mb());
+                    }
                     let (f, c) = (m.frames_inferred.get(), m.clips_inferred.get());
                     if f > 0 && first.is_none() {
                         first = Some(Instant::now());
@@ -264,7 +296,28 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
         .ok()
         .and_then(|mut s| s.take())
         .unwrap_or_default();
+    let frames = metrics.frames_inferred.get().max(1) as f64;
+    let st = &metrics.stages;
+    let stage_ms = [
+        ("decode", &st.decode),
+        ("preprocess", &st.preprocess),
+        ("detector", &st.detector),
+        ("encoder", &st.encoder),
+        ("pose", &st.pose),
+        ("head", &st.head),
+        ("events", &st.events),
+    ]
+    .iter()
+    .map(|(n, h)| (n.to_string(), h.sum_secs() * 1e3 / frames))
+    .chain([(
+        "inference idle".to_string(),
+        metrics.inference_idle_us.get() as f64 / 1e3 / frames,
+    )])
+    .collect();
+    let rss_max_mb = rss_max.lock().map(|r| *r).unwrap_or(0.0);
     Ok(RunFigures {
+        stage_ms,
+        rss_max_mb,
         fps,
         clips_per_s,
         sampled: sts.iter().map(|s| s.sampled.load(Ordering::Relaxed)).sum(),
@@ -279,8 +332,16 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
 /// (model, execution provider) pairs.
 type Providers = Vec<(String, String)>;
 
+/// The bound's figures: frames/s, frames prepared, providers, model ms per frame.
+struct Bound {
+    fps: f64,
+    frames: usize,
+    providers: Providers,
+    stage_ms: Vec<(String, f64)>,
+}
+
 /// The models alone: detector per frame and encoder per clip batch on tensors prepared before the clock starts.
-fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, Providers)> {
+fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
     let mut models = Models::load(cfg)?;
     let providers = models
         .reports()
@@ -288,43 +349,55 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, P
         .map(|r| (r.name.to_string(), r.provider.to_string()))
         .collect();
     let clip_s = cfg.cameras.first().map_or(4.0, |c| c.clip_seconds);
-    let mut det_inputs: Vec<Vec<f32>> = Vec::new();
+    let rect = models.detector.rect();
+    // as in the daemon: the encoder runs for cameras with prompts (the language head, ≈ 1.5 ms a clip, is left
+    // out of the bound, which makes e2e / bound slightly conservative)
+    let with_encoder = cfg.cameras.first().is_some_and(|c| !c.prompts.is_empty());
+    let stride = cfg.inference.encoder_stride.max(1);
+    let mut det_inputs: Vec<([usize; 4], Vec<f32>)> = Vec::new();
     let mut enc_batches: Vec<(usize, Vec<f32>)> = Vec::new();
     crate::prompts_cli::for_each_video_clip(input, 2.0, clip_s, |clip| {
         let mut batch = Vec::new();
-        for f in &clip.frames {
+        for (k, f) in clip.frames.iter().enumerate() {
             let mut d = Vec::new();
-            detector::preprocess(&f.rgb, f.width, f.height, &mut d)?;
-            det_inputs.push(d);
-            let mut e = Vec::new();
-            encoder::preprocess_into(&f.rgb, f.width, f.height, &mut e)?;
-            batch.extend_from_slice(&e);
+            let lb = detector::preprocess(&f.rgb, f.width, f.height, rect, &mut d)?;
+            det_inputs.push(([1, 3, lb.in_h as usize, lb.in_w as usize], d));
+            // as the daemon: every `encoder_stride`-th frame of a clip
+            if k % stride == 0 {
+                encoder::preprocess_into(&f.rgb, f.width, f.height, &mut batch)?;
+            }
         }
         enc_batches.push((clip.frames.len(), batch));
         Ok(())
     })?;
     let frames = det_inputs.len();
     anyhow::ensure!(frames > 0, "{}: no frames decoded", input.display());
-    let ds = detector::INPUT_SIZE as usize;
     let es = encoder::INPUT_SIZE as usize;
     let t0 = Instant::now();
     let mut done = 0usize;
+    let (mut det_s, mut enc_s) = (0.0f64, 0.0f64);
     'outer: loop {
         let mut i = 0;
         for (n, batch) in &enc_batches {
-            for d in &det_inputs[i..i + n] {
-                let t =
-                    ort::value::TensorRef::from_array_view(([1usize, 3, ds, ds], d.as_slice()))?;
+            for (dims, d) in &det_inputs[i..i + n] {
+                let t = ort::value::TensorRef::from_array_view((*dims, d.as_slice()))?;
+                let t1 = Instant::now();
                 models
                     .detector
                     .model
                     .session
                     .run(ort::inputs![detector::INPUT_NAME => t])?;
+                det_s += t1.elapsed().as_secs_f64();
             }
-            if let Some(enc) = models.encoder.as_mut() {
-                let t =
-                    ort::value::TensorRef::from_array_view(([*n, 3, es, es], batch.as_slice()))?;
+            if let Some(enc) = models.encoder.as_mut().filter(|_| with_encoder) {
+                let encoded = batch.len() / (3 * es * es);
+                let t = ort::value::TensorRef::from_array_view((
+                    [encoded, 3, es, es],
+                    batch.as_slice(),
+                ))?;
+                let t1 = Instant::now();
                 enc.model.session.run(ort::inputs!["input" => t])?;
+                enc_s += t1.elapsed().as_secs_f64();
             }
             i += n;
             done += n;
@@ -333,7 +406,17 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<(f64, usize, P
             }
         }
     }
-    Ok((done as f64 / t0.elapsed().as_secs_f64(), frames, providers))
+    let per_frame = |s: f64| s * 1e3 / done.max(1) as f64;
+    let stages = vec![
+        ("detector".to_string(), per_frame(det_s)),
+        ("encoder".to_string(), per_frame(enc_s)),
+    ];
+    Ok(Bound {
+        fps: done as f64 / t0.elapsed().as_secs_f64(),
+        frames,
+        providers,
+        stage_ms: stages,
+    })
 }
 
 /// Runs `bench/reference.py`; None with the reason when Python or its packages are missing.
@@ -352,6 +435,12 @@ fn python(
         .args(["--seconds", &args.seconds.to_string()])
         .args(["--port", &port.to_string()])
         .args(["--threads", &cfg.inference.intra_threads.to_string()])
+        .args(
+            cfg.cameras
+                .first()
+                .is_none_or(|c| c.prompts.is_empty())
+                .then_some("--no-encoder"),
+        )
         .args(extra)
         .output()
         .map_err(|e| {
@@ -451,15 +540,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let r = run_daemon(cfg, args.seconds)?;
         fig.e2e_fps = r.fps;
         fig.e2e_clips_per_s = r.clips_per_s;
+        fig.e2e_stage_ms = r.stage_ms;
         fig.peak_rss_mb = peak_rss_mb();
     }
     if !skip("bound") {
         say("bound: the same models alone on pre-made tensors…".into());
         let cfg = bench_config(&base, &input, 1, false, broker.port, work.path())?;
-        let (fps, frames, providers) = bound(&cfg, &input, args.seconds)?;
-        fig.bound_fps = fps;
-        fig.frames = frames;
-        fig.providers = providers;
+        let b = bound(&cfg, &input, args.seconds)?;
+        fig.bound_stage_ms = b.stage_ms;
+        fig.bound_fps = b.fps;
+        fig.frames = b.frames;
+        fig.providers = b.providers;
     }
     let cfg1 = bench_config(&base, &input, 1, false, broker.port, work.path())?;
     if !skip("python") {
@@ -476,6 +567,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let secs = args.seconds.max(20.0);
         let mut at_best: Vec<f32> = Vec::new();
         let mut best = 0;
+        let mut steps: Vec<(usize, bool, f64)> = Vec::new();
         let n = step_capacity(args.max_cameras, |n| {
             let Ok(cfg) = bench_config(&base, &input, n, true, broker.port, work.path()) else {
                 return false;
@@ -484,11 +576,13 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 Ok(r) => {
                     let ok = kept_up(n, 2.0, secs, r.sampled, r.dropped, &r.latencies);
                     say(format!(
-                        "capacity: scenewatch {n} camera(s): sampled {} dropped {} → {}",
+                        "capacity: scenewatch {n} camera(s): sampled {} dropped {}, RSS up to {:.0} MB → {}",
                         r.sampled,
                         r.dropped,
+                        r.rss_max_mb,
                         if ok { "kept up" } else { "fell behind" }
                     ));
+                    steps.push((n, ok, r.rss_max_mb));
                     if ok && n > best {
                         best = n;
                         at_best = r.latencies;
@@ -502,6 +596,8 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         });
         fig.cameras_realtime = n;
+        steps.sort_by_key(|s| s.0);
+        fig.capacity_steps = steps;
         fig.p50_latency_ms = quantile(&mut at_best, 0.5) * 1e3;
         fig.p95_latency_ms = quantile(&mut at_best, 0.95) * 1e3;
         fig.peak_rss_mb = fig.peak_rss_mb.max(peak_rss_mb());
@@ -594,6 +690,22 @@ fn print_table(f: &Figures) {
     );
     if let Some(n) = &f.python_note {
         println!("python: {n}");
+    }
+    let line = |v: &[(String, f64)]| {
+        v.iter()
+            .filter(|(_, ms)| *ms > 0.0)
+            .map(|(n, ms)| format!("{n} {ms:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !f.e2e_stage_ms.is_empty() {
+        println!(
+            "end to end, ms per sampled frame: {}",
+            line(&f.e2e_stage_ms)
+        );
+    }
+    if !f.bound_stage_ms.is_empty() {
+        println!("bound, ms per frame: {}", line(&f.bound_stage_ms));
     }
 }
 

@@ -18,6 +18,13 @@ pub struct Clip {
     pub frames: Vec<Frame>,
 }
 
+impl Clip {
+    /// True when the camera's motion gate judged every frame still (false without a gate).
+    pub fn still(&self) -> bool {
+        !self.frames.is_empty() && self.frames.iter().all(|f| f.moved == Some(false))
+    }
+}
+
 #[derive(Debug)]
 pub struct ClipAssembler {
     length: Duration,
@@ -114,6 +121,7 @@ mod tests {
             width: 2,
             height: 2,
             rgb: Arc::new(vec![0; 12]),
+            moved: None,
         }
     }
 

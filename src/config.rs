@@ -356,27 +356,46 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InferenceConfig {
-    /// ORT intra-op threads per session.
+    /// ORT intra-op threads: of the shared pool, or of each model's own pool (`thread_pool = "per_model"`).
     pub intra_threads: usize,
+    /// One intra-op pool shared by all models (default), or one per model. Read at start-up only.
+    pub thread_pool: ThreadPool,
     /// Detections below this score are discarded at decode (rules then apply their own `min_score`).
     pub detector_threshold: f32,
     pub nms_iou: f32,
-    /// Run the image encoder (ImageNet probabilities + 1280-d embedding per frame).
+    /// Load the image encoder (ImageNet probabilities + 1280-d embedding per frame) even when no camera has
+    /// prompts. It runs only on clips of cameras with prompts, whose language head is its one consumer.
     pub encoder: bool,
     /// Long side (pixels) frames are scaled to for the pose model; small, distant people need ≥ 384.
     pub pose_input: u32,
+    /// The image encoder runs on every n-th sampled frame of a clip (1 = all); the frames between reuse the
+    /// encoding before them. The language head scores scenes, which change slower than 2 fps: at 2 the 20 vtest
+    /// clips keep their top-1 prompt (20/20, |Δscore| ≤ 0.013; docs/performance.md) for half the encoder's cost.
+    pub encoder_stride: usize,
 }
 
 impl Default for InferenceConfig {
     fn default() -> Self {
         Self {
             intra_threads: 2,
+            thread_pool: ThreadPool::Shared,
             detector_threshold: 0.35,
             nms_iou: 0.6,
             encoder: true,
             pose_input: 384,
+            encoder_stride: 2,
         }
     }
+}
+
+/// How ORT's intra-op threads are pooled across the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadPool {
+    /// One pool for every model (the models run one after another on the inference thread).
+    Shared,
+    /// A pool per model (ONNX Runtime's default).
+    PerModel,
 }
 
 /// Drain on SIGTERM / end of all streams.
@@ -430,10 +449,33 @@ pub struct CameraConfig {
     /// IANA time zone of the camera's site, for rule schedules (`Europe/Brussels`).
     #[serde(default = "default_timezone")]
     pub timezone: String,
+    /// Skip the models on clips in which nothing moved (frame differencing against a running background on a
+    /// 64-pixel-wide grey thumbnail). Such a clip repeats the camera's last results, so open alerts, counts and
+    /// dwell carry on; snapshots still show the new frames.
+    #[serde(default)]
+    pub motion_gate: bool,
+    /// With `motion_gate`: the fraction of the frame (0–1] that must change for a frame to count as motion.
+    #[serde(default = "default_motion_min_area")]
+    pub motion_min_area: f32,
 }
 
 fn default_timezone() -> String {
     "UTC".into()
+}
+
+fn default_motion_min_area() -> f32 {
+    crate::ingest::motion::MotionParams::default().min_area
+}
+
+impl CameraConfig {
+    /// The motion gate's parameters, when the camera has one.
+    pub fn motion(&self) -> Option<crate::ingest::motion::MotionParams> {
+        self.motion_gate
+            .then(|| crate::ingest::motion::MotionParams {
+                min_area: self.motion_min_area,
+                ..Default::default()
+            })
+    }
 }
 
 /// A scene prompt: opens a `kind = "prompt"` alert when its calibrated clip score stays at or above
@@ -846,6 +888,9 @@ impl Config {
                 "must be >= ingest.retry_min_secs",
             );
         }
+        if !(1..=16).contains(&self.inference.encoder_stride) {
+            bad("inference.encoder_stride".into(), "must be in 1..=16");
+        }
         if !(128..=1024).contains(&self.inference.pose_input) || self.inference.pose_input % 32 != 0
         {
             bad(
@@ -1030,6 +1075,9 @@ impl Config {
             }
             if let Err(e) = crate::events::schedule::parse_tz(&cam.timezone) {
                 bad(k("timezone"), &e);
+            }
+            if !(cam.motion_min_area > 0.0 && cam.motion_min_area <= 1.0) {
+                bad(k("motion_min_area"), "must be in (0, 1]");
             }
         }
         out

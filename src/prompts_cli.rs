@@ -123,6 +123,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
                 width: w,
                 height: h,
                 rgb: Arc::new(img.into_raw()),
+                moved: None,
             };
             let clip = Clip {
                 camera: Arc::from("test"),

@@ -158,6 +158,7 @@ struct Starter {
     /// `[media]` when recordings are on.
     recording: Option<crate::config::MediaConfig>,
     recorders: events::Recorders,
+    metrics: Arc<Metrics>,
 }
 
 impl Starter {
@@ -221,6 +222,7 @@ impl Starter {
             status: status.clone(),
             on_state,
             recorder,
+            metrics: self.metrics.clone(),
         };
         // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
         for rule in cam.effective_rules() {
@@ -598,6 +600,7 @@ pub async fn run_with(
         registry: registry.clone(),
         recording: cfg.media.clips.then(|| cfg.media.clone()),
         recorders,
+        metrics: metrics.clone(),
     };
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
@@ -769,6 +772,7 @@ pub async fn run_with(
             "{:.2}",
             metrics.head_us.get() as f64 / 1e3 / report.clips.max(1) as f64
         ),
+        clips_gated = metrics.clips_gated.get(),
         head_share_pct = format!(
             "{:.2}",
             100.0 * metrics.head_us.get() as f64

@@ -91,13 +91,17 @@ impl Histogram {
 /// Per-stage latency, one histogram each (`scenewatch_stage_seconds{stage=…}`).
 #[derive(Debug, Default)]
 pub struct Stages {
+    /// Per frame: the video decoder (buffer in → picture out; includes frames a threaded decoder holds).
+    pub decode: Histogram,
     /// A complete clip waiting in the clip queue for the inference worker.
     pub queue_wait: Histogram,
-    /// Per frame: detector preprocessing + run + decode.
+    /// Per frame: scaling, letterbox/crop and normalisation for the detector and the encoder.
+    pub preprocess: Histogram,
+    /// Per frame: detector run + box decode and NMS.
     pub detector: Histogram,
-    /// Per frame: image encoder (preprocessing + run, batched per clip).
+    /// Per frame: image encoder run (batched per clip).
     pub encoder: Histogram,
-    /// Per frame of cameras with posture rules.
+    /// Per frame of cameras with posture rules (its own scaling included).
     pub pose: Histogram,
     /// Per clip: the language head (cameras with prompts).
     pub head: Histogram,
@@ -108,9 +112,11 @@ pub struct Stages {
 }
 
 impl Stages {
-    pub fn all(&self) -> [(&'static str, &Histogram); 7] {
+    pub fn all(&self) -> [(&'static str, &Histogram); 9] {
         [
+            ("decode", &self.decode),
             ("queue_wait", &self.queue_wait),
+            ("preprocess", &self.preprocess),
             ("detector", &self.detector),
             ("encoder", &self.encoder),
             ("pose", &self.pose),
@@ -152,8 +158,12 @@ pub struct Metrics {
     pub snapshot_errors: Counter,
     /// Clips waiting for the inference worker, as seen when it takes one.
     pub clip_queue_depth: Gauge,
+    /// Microseconds the inference worker waited for a clip (idle = inference is not the bottleneck).
+    pub inference_idle_us: Counter,
     /// Clips not inferred because detection was switched off for their camera.
     pub clips_skipped: Counter,
+    /// Clips not inferred because the camera's motion gate saw nothing move (the last results were repeated).
+    pub clips_gated: Counter,
 }
 
 impl Metrics {
@@ -165,6 +175,9 @@ impl Metrics {
         self.head_us.add((r.timings.head_ms * 1e3) as u64);
         let n = r.frames.len().max(1) as f64;
         for _ in 0..r.frames.len() {
+            self.stages
+                .preprocess
+                .observe(r.timings.preprocess_ms / 1e3 / n);
             self.stages
                 .detector
                 .observe(r.timings.detector_ms / 1e3 / n);
@@ -204,7 +217,7 @@ pub struct CameraFigures {
 
 /// Metric names and help texts: the one place they are defined.
 pub const NAMES: &[(&str, &str, &str)] = &[
-    ("scenewatch_stage_seconds", "histogram", "Latency per pipeline stage (queue_wait, detector, encoder, pose, head per frame or clip; events per clip; publish to PUBACK)"),
+    ("scenewatch_stage_seconds", "histogram", "Latency per pipeline stage (decode, queue_wait, preprocess, detector, encoder, pose per frame; head and events per clip; publish to PUBACK)"),
     ("scenewatch_frame_latency_seconds", "histogram", "From a frame leaving the decoder to its clip's results reaching the publisher"),
     ("scenewatch_clips_inferred_total", "counter", "Clips inferred"),
     ("scenewatch_frames_inferred_total", "counter", "Frames inferred"),
@@ -218,7 +231,9 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_commands_total", "counter", "set commands by result (applied, rejected, dropped)"),
     ("scenewatch_snapshots_written_total", "counter", "Alert snapshots written"),
     ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for the inference worker"),
+    ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference worker waited for a clip (when it grows as fast as time, inference has headroom)"),
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
+    ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
     ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),
     ("scenewatch_camera_frames_decoded_total", "counter", "Frames decoded per camera"),
     ("scenewatch_camera_frames_sampled_total", "counter", "Frames sampled for inference per camera"),
@@ -256,7 +271,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     header(&mut out, "scenewatch_frame_latency_seconds");
     m.frame_latency
         .render("scenewatch_frame_latency_seconds", "", &mut out);
-    let plain: [(&str, u64); 12] = [
+    let plain: [(&str, u64); 13] = [
         ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
         ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
         (
@@ -278,11 +293,18 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
         ),
         ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
         ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
+        ("scenewatch_clips_gated_total", m.clips_gated.get()),
     ];
     for (name, v) in plain {
         header(&mut out, name);
         let _ = writeln!(out, "{name} {v}");
     }
+    header(&mut out, "scenewatch_inference_idle_seconds_total");
+    let _ = writeln!(
+        out,
+        "scenewatch_inference_idle_seconds_total {}",
+        m.inference_idle_us.get() as f64 / 1e6
+    );
     header(&mut out, "scenewatch_commands_total");
     for (r, v) in [
         ("applied", m.commands_applied.get()),

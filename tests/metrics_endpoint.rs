@@ -37,7 +37,7 @@ fn metrics_and_health_describe_the_running_daemon() {
     let rec = Recorder::start(broker.port, "mx/#");
     let http = free_port();
     let body = format!(
-        "[metrics]\nlisten = \"127.0.0.1:{http}\"\n\n[[cameras]]\nname = \"walk\"\nurl = \"{}\"\nsample_fps = 2.0\nrealtime = true\n",
+        "[metrics]\nlisten = \"127.0.0.1:{http}\"\n\n[[cameras]]\nname = \"walk\"\nurl = \"{}\"\nsample_fps = 2.0\nrealtime = true\n\n[[cameras.prompts]]\ntext = \"people walking on a path\"\nthreshold = 0.9\n",
         media("vtest.avi").display()
     );
     let cfg = write_config(broker.port, "mx", &body);
@@ -71,7 +71,17 @@ fn metrics_and_health_describe_the_running_daemon() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(code, 200);
-    for stage in ["detector", "encoder", "queue_wait", "events", "publish"] {
+    // the encoder and the head run because the camera has a prompt
+    for stage in [
+        "decode",
+        "queue_wait",
+        "preprocess",
+        "detector",
+        "encoder",
+        "head",
+        "events",
+        "publish",
+    ] {
         let n = value(
             &text,
             &format!("scenewatch_stage_seconds_count{{stage=\"{stage}\"}}"),

@@ -81,6 +81,7 @@ fn evaluation_set_keeps_its_top1_accuracy() {
         ));
     }
     assert_eq!(cases.len(), 16);
+    eprintln!("top-1 {hits}/{}:\n{}", cases.len(), report.join("\n"));
     assert!(
         hits >= MIN_TOP1,
         "top-1 {hits}/{} < {MIN_TOP1}:\n{}",

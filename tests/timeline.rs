@@ -249,3 +249,64 @@ fn a_person_crossing_an_empty_street_gives_one_alert_with_evidence_and_an_honest
         "a 4 s clip plus inference: {latency:.2} s"
     );
 }
+
+/// With `motion_gate`, the empty street before and after the walker is not inferred (nothing moves in it), and
+/// the alert is the same: one person, seen from 8 s, gone near 18 s.
+#[test]
+fn the_motion_gate_skips_the_still_street_and_keeps_the_alert() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let video = make_timeline(work.path());
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "mg/#");
+    let body = format!(
+        "[[cameras]]\nname = \"street\"\nurl = \"{}\"\nsample_fps = 2.0\nclip_seconds = 4.0\nmotion_gate = true\n\
+         [[cameras.rules]]\nlabel = \"person\"\nmin_score = 0.5\nmin_frames = 2\nend_after_seconds = 6.0\n",
+        video.display()
+    );
+    let cfg = write_config(broker.port, "mg", &body);
+    let out = run_daemon(&cfg.path, Duration::from_secs(120));
+    let log = no_panic(&out);
+    assert!(out.status.success(), "exit {:?}\n{log}", out.status);
+    let field = |name: &str| -> u64 {
+        log.lines()
+            .filter(|l| l.contains("finished"))
+            .find_map(|l| {
+                l.split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.trim_matches('"').parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no {name} in the finished line:\n{log}"))
+    };
+    let (gated, clips, frames) = (field("clips_gated"), field("clips"), field("frames"));
+    eprintln!(
+        "motion gate: {gated} clips gated, {clips} inferred ({frames} frames) of 34 s at 2 fps"
+    );
+    // 9 clips of 4 s: the walker's (8–18 s, and the one after while his ghost fades) are inferred, the first
+    // is inferred (nothing to repeat yet), the still ones between are not
+    assert!(
+        gated >= 4,
+        "still clips were not gated: {gated} gated, {clips} inferred"
+    );
+    assert!(clips >= 3, "the walker's clips were inferred: {clips}");
+    rec.wait_for("the end", Duration::from_secs(15), |m| {
+        m.iter()
+            .any(|m| m.topic == "mg/street/alerts" && m.json()["type"] == "end")
+    });
+    let alerts: Vec<serde_json::Value> = rec
+        .on("mg/street/alerts")
+        .iter()
+        .map(|m| m.json())
+        .collect();
+    let ids: std::collections::BTreeSet<_> = alerts.iter().map(|a| a["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "one alert: {alerts:#?}");
+    let (new, end) = (&alerts[0], &alerts[alerts.len() - 1]);
+    assert_eq!((&new["type"], &end["type"]), (&"new".into(), &"end".into()));
+    let start = new["stream_start"].as_f64().expect("stream_start");
+    assert!((EMPTY_BEFORE..EMPTY_BEFORE + 1.6).contains(&start), "{new}");
+    let stream_end = end["stream_end"].as_f64().expect("stream_end");
+    let walk_end = EMPTY_BEFORE + WALK;
+    assert!(
+        (walk_end - 2.1..walk_end).contains(&stream_end),
+        "last seen near {walk_end} s: {end}"
+    );
+}

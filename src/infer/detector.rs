@@ -1,8 +1,11 @@
 //! NanoDet-g 416 (COCO-80): letterbox preprocessing, the GFL box decode and NMS as pure functions, and the
 //! `Detector` that runs them around an ORT session.
 //!
-//! Recipe (checked on real photos, see models/README.md): letterbox to 416² centred with black padding, BGR,
-//! (x − mean) / std per channel, NCHW. Outputs per stride s ∈ {8,16,32}: class scores [N,80], already sigmoid;
+//! Recipe (checked on real photos, see models/README.md): letterbox to 416 on the long side, centred with black
+//! padding, BGR, (x − mean) / std per channel, NCHW. With a model whose height and width are dynamic (the shipped
+//! file) the input is only padded to the next multiple of 32 (416×320 for 4:3, 416×256 for 16:9): the padding
+//! of a 416² square is computation on black, about a quarter of it for 4:3 cameras. A fixed-size model gets the
+//! 416² square. Outputs per stride s ∈ {8,16,32}: class scores [N,80], already sigmoid;
 //! box logits [N,44] = 4 sides (left, top, right, bottom) × 11 bins; per side softmax, expectation × s.
 
 use serde::Serialize;
@@ -76,27 +79,58 @@ pub struct Level<'a> {
     pub boxes: &'a [f32],
 }
 
-/// Fills `out` (3×416×416, NCHW) with the letterboxed, normalised BGR input for a packed RGB frame.
-pub fn preprocess(rgb: &[u8], w: u32, h: u32, out: &mut Vec<f32>) -> Result<Letterbox, InferError> {
-    let lb = Letterbox::fit(w, h, INPUT_SIZE);
+/// Padding multiple of the rectangular input: the coarsest stride.
+const INPUT_MULTIPLE: u32 = 32;
+
+/// The detector input for a `w`×`h` frame: the 416² square, or (`rect`) the smallest multiple of 32 around it.
+pub fn letterbox(w: u32, h: u32, rect: bool) -> Letterbox {
+    if rect {
+        Letterbox::fit_rect(w, h, INPUT_SIZE, INPUT_MULTIPLE)
+    } else {
+        Letterbox::fit(w, h, INPUT_SIZE)
+    }
+}
+
+/// Fills `out` (3×in_h×in_w, NCHW) with the letterboxed, normalised BGR input for a packed RGB frame.
+pub fn preprocess(
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    rect: bool,
+    out: &mut Vec<f32>,
+) -> Result<Letterbox, InferError> {
+    let lb = letterbox(w, h, rect);
     let resized = resize_rgb(rgb, w, h, lb.new_w, lb.new_h, None, Filter::Bilinear)?;
-    let plane = (INPUT_SIZE * INPUT_SIZE) as usize;
+    let plane = (lb.in_w * lb.in_h) as usize;
     out.clear();
     out.resize(3 * plane, 0.0);
+    // (x − mean) / std as a table per channel: a lookup instead of a division per value
+    let lut: [[f32; 256]; 3] =
+        std::array::from_fn(|c| std::array::from_fn(|v| (v as f32 - MEAN_BGR[c]) / STD_BGR[c]));
+    let (b_plane, rest) = out.split_at_mut(plane);
+    let (g_plane, r_plane) = rest.split_at_mut(plane);
     // padding is black (0) before normalisation, as in the reference keep_ratio letterbox
-    for c in 0..3 {
-        let v = (0.0 - MEAN_BGR[c]) / STD_BGR[c];
-        out[c * plane..(c + 1) * plane].fill(v);
-    }
-    let size = INPUT_SIZE as usize;
-    for y in 0..lb.new_h as usize {
-        let row = &resized[y * lb.new_w as usize * 3..(y + 1) * lb.new_w as usize * 3];
-        let base = (y + lb.pad_y as usize) * size + lb.pad_x as usize;
-        for (x, px) in row.chunks_exact(3).enumerate() {
-            // channel 0 = B, 1 = G, 2 = R
-            for (c, value) in [px[2], px[1], px[0]].into_iter().enumerate() {
-                out[c * plane + base + x] = (value as f32 - MEAN_BGR[c]) / STD_BGR[c];
-            }
+    b_plane.fill(lut[0][0]);
+    g_plane.fill(lut[1][0]);
+    r_plane.fill(lut[2][0]);
+    let (in_w, new_w) = (lb.in_w as usize, lb.new_w as usize);
+    for (y, row) in resized
+        .chunks_exact(new_w * 3)
+        .take(lb.new_h as usize)
+        .enumerate()
+    {
+        let base = (y + lb.pad_y as usize) * in_w + lb.pad_x as usize;
+        let dst = base..base + new_w;
+        // plane 0 = B, 1 = G, 2 = R of packed RGB pixels
+        for (((b, g), r), px) in b_plane[dst.clone()]
+            .iter_mut()
+            .zip(&mut g_plane[dst.clone()])
+            .zip(&mut r_plane[dst])
+            .zip(row.chunks_exact(3))
+        {
+            *b = lut[0][px[2] as usize];
+            *g = lut[1][px[1] as usize];
+            *r = lut[2][px[0] as usize];
         }
     }
     Ok(lb)
@@ -129,29 +163,26 @@ pub fn decode(
 ) -> Vec<Detection> {
     let mut cands = Vec::new();
     for level in levels {
-        let grid = (INPUT_SIZE / level.stride) as usize;
+        let grid_w = (lb.in_w / level.stride) as usize;
+        let grid_h = (lb.in_h / level.stride) as usize;
         let cells = (level.scores.len() / NUM_CLASSES)
             .min(level.boxes.len() / (4 * BINS))
-            .min(grid * grid);
+            .min(grid_w * grid_h);
         for cell in 0..cells {
             let scores = &level.scores[cell * NUM_CLASSES..(cell + 1) * NUM_CLASSES];
             if !scores.iter().any(|s| *s >= p.threshold) {
                 continue;
             }
             let stride = level.stride as f32;
-            let cx = ((cell % grid) as f32 + 0.5) * stride;
-            let cy = ((cell / grid) as f32 + 0.5) * stride;
+            let cx = ((cell % grid_w) as f32 + 0.5) * stride;
+            let cy = ((cell / grid_w) as f32 + 0.5) * stride;
             let b = &level.boxes[cell * 4 * BINS..(cell + 1) * 4 * BINS];
             let side = |k: usize| softmax_expectation(&b[k * BINS..(k + 1) * BINS]) * stride;
-            let size = INPUT_SIZE as f32;
-            let (x1, y1) = lb.to_source(
-                (cx - side(0)).clamp(0.0, size),
-                (cy - side(1)).clamp(0.0, size),
-            );
-            let (x2, y2) = lb.to_source(
-                (cx + side(2)).clamp(0.0, size),
-                (cy + side(3)).clamp(0.0, size),
-            );
+            let (iw, ih) = (lb.in_w as f32, lb.in_h as f32);
+            let (x1, y1) =
+                lb.to_source((cx - side(0)).clamp(0.0, iw), (cy - side(1)).clamp(0.0, ih));
+            let (x2, y2) =
+                lb.to_source((cx + side(2)).clamp(0.0, iw), (cy + side(3)).clamp(0.0, ih));
             let bbox = BBox {
                 x1: x1.clamp(0.0, src_w as f32),
                 y1: y1.clamp(0.0, src_h as f32),
@@ -197,6 +228,10 @@ pub struct Detector {
     pub model: LoadedModel,
     input: Vec<f32>,
     params: DecodeParams,
+    /// The model takes any height and width (multiples of 32): frames get the rectangular letterbox.
+    rect: bool,
+    /// The letterbox of the frame last prepared by [`Detector::prepare`].
+    prepared: Option<(Letterbox, u32, u32)>,
 }
 
 impl Detector {
@@ -211,24 +246,57 @@ impl Detector {
             .collect();
         let out_refs: Vec<(&str, &[i64])> = outs.iter().map(|(n, d)| (*n, &d[..])).collect();
         check_signature(&model, &[(INPUT_NAME, &[1, 3, s, s])], &out_refs)?;
+        let rect = model
+            .session
+            .inputs()
+            .iter()
+            .find(|i| i.name() == INPUT_NAME)
+            .and_then(|i| {
+                i.dtype()
+                    .tensor_shape()
+                    .map(|d| d.len() == 4 && d[2] < 0 && d[3] < 0)
+            })
+            .unwrap_or(false);
         Ok(Self {
             model,
             input: Vec::new(),
             params,
+            rect,
+            prepared: None,
         })
+    }
+
+    /// Whether frames get the rectangular letterbox (the model has dynamic height and width).
+    pub fn rect(&self) -> bool {
+        self.rect
     }
 
     /// Detects objects in one packed RGB frame; boxes are in that frame's pixels.
     pub fn detect(&mut self, rgb: &[u8], w: u32, h: u32) -> Result<Vec<Detection>, InferError> {
-        let lb = preprocess(rgb, w, h, &mut self.input)?;
+        self.prepare(rgb, w, h)?;
+        self.run()
+    }
+
+    /// Preprocessing alone (timed apart from the model): fills the reusable input tensor.
+    pub fn prepare(&mut self, rgb: &[u8], w: u32, h: u32) -> Result<(), InferError> {
+        let lb = preprocess(rgb, w, h, self.rect, &mut self.input)?;
+        self.prepared = Some((lb, w, h));
+        Ok(())
+    }
+
+    /// Runs the model on the frame last prepared and decodes its detections.
+    pub fn run(&mut self) -> Result<Vec<Detection>, InferError> {
+        let (lb, w, h) = self.prepared.take().ok_or(InferError::Data {
+            what: "detector",
+            message: "run without a prepared frame".into(),
+        })?;
         let run_err = |e: ort::Error| InferError::Run {
             model: "detector",
             message: e.to_string(),
         };
-        let s = INPUT_SIZE as usize;
-        let tensor =
-            ort::value::TensorRef::from_array_view(([1usize, 3, s, s], self.input.as_slice()))
-                .map_err(run_err)?;
+        let dims = [1usize, 3, lb.in_h as usize, lb.in_w as usize];
+        let tensor = ort::value::TensorRef::from_array_view((dims, self.input.as_slice()))
+            .map_err(run_err)?;
         let outputs = self
             .model
             .session
@@ -403,7 +471,7 @@ mod tests {
         let h = 4;
         let rgb = [255u8, 0, 0].repeat((w * h) as usize);
         let mut out = Vec::new();
-        let lb = preprocess(&rgb, w, h, &mut out).expect("preprocess");
+        let lb = preprocess(&rgb, w, h, false, &mut out).expect("preprocess");
         assert_eq!(out.len(), 3 * 416 * 416);
         let plane = 416 * 416;
         // top-left is padding: black

@@ -49,10 +49,13 @@ pub fn preprocess_into(rgb: &[u8], w: u32, h: u32, out: &mut Vec<f32>) -> Result
     let plane = (INPUT_SIZE * INPUT_SIZE) as usize;
     let base = out.len();
     out.resize(base + 3 * plane, 0.0);
-    for (i, p) in px.chunks_exact(3).enumerate() {
-        for c in 0..3 {
-            out[base + c * plane + i] = (p[c] as f32 - 127.0) / 128.0;
-        }
+    let lut: [f32; 256] = std::array::from_fn(|v| (v as f32 - 127.0) / 128.0);
+    let (r, rest) = out[base..].split_at_mut(plane);
+    let (g, b) = rest.split_at_mut(plane);
+    for (((r, g), b), p) in r.iter_mut().zip(g).zip(b).zip(px.chunks_exact(3)) {
+        *r = lut[p[0] as usize];
+        *g = lut[p[1] as usize];
+        *b = lut[p[2] as usize];
     }
     Ok(())
 }
@@ -87,19 +90,30 @@ impl Encoder {
 
     /// Encodes a batch of packed RGB frames `(rgb, width, height)`.
     pub fn encode(&mut self, frames: &[(&[u8], u32, u32)]) -> Result<Vec<Encoding>, InferError> {
-        if frames.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.prepare(frames)?;
+        self.run()
+    }
+
+    /// Preprocessing alone (timed apart from the model): fills the reusable batch tensor.
+    pub fn prepare(&mut self, frames: &[(&[u8], u32, u32)]) -> Result<(), InferError> {
         self.input.clear();
         for (rgb, w, h) in frames {
             preprocess_into(rgb, *w, *h, &mut self.input)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the model on the batch last prepared.
+    pub fn run(&mut self) -> Result<Vec<Encoding>, InferError> {
+        let s = INPUT_SIZE as usize;
+        let n = self.input.len() / (3 * s * s);
+        if n == 0 {
+            return Ok(Vec::new());
         }
         let run_err = |e: ort::Error| InferError::Run {
             model: "encoder",
             message: e.to_string(),
         };
-        let n = frames.len();
-        let s = INPUT_SIZE as usize;
         // a view: the input buffer is kept and reused for the next clip
         let tensor = ort::value::TensorRef::from_array_view(([n, 3, s, s], self.input.as_slice()))
             .map_err(run_err)?;

@@ -57,6 +57,8 @@ impl std::fmt::Debug for Pixels {
 /// Time spent per phase for one clip, milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ClipTimings {
+    /// Scaling and normalisation for the detector and the encoder (the models' times exclude it).
+    pub preprocess_ms: f64,
     pub detector_ms: f64,
     pub encoder_ms: f64,
     pub pose_ms: f64,
@@ -97,6 +99,57 @@ impl PromptScores {
     }
 }
 
+/// What a still clip (motion gate) repeats: the last inferred frame's findings and the clip's prompt scores.
+#[derive(Debug, Clone)]
+pub struct Carried {
+    pub detections: Vec<Detection>,
+    pub postures: Vec<Option<pose::Posture>>,
+    pub pose_only: Vec<pose::PoseOnly>,
+    pub prompts: Option<PromptScores>,
+}
+
+impl Carried {
+    /// What an inferred clip leaves for the still clips after it (None for a clip without frames).
+    pub fn from_result(r: &ClipResult) -> Option<Self> {
+        let last = r.frames.last()?;
+        Some(Self {
+            detections: last.detections.clone(),
+            postures: last.postures.clone(),
+            pose_only: last.pose_only.clone(),
+            prompts: r.prompts.clone(),
+        })
+    }
+
+    /// The result of a still clip without running a model: its own frames (times, pixels for snapshots), the
+    /// findings of the last inferred frame. Nothing moved, so nothing appeared, left or changed posture.
+    pub fn result_for(&self, clip: &Clip) -> ClipResult {
+        ClipResult {
+            camera: clip.camera.clone(),
+            clip_index: clip.index,
+            start: clip.start,
+            end: clip.end,
+            frames: clip
+                .frames
+                .iter()
+                .map(|f| FrameResult {
+                    seq: f.seq,
+                    pts: f.pts,
+                    wall: f.wall,
+                    width: f.width,
+                    height: f.height,
+                    detections: self.detections.clone(),
+                    encoding: None,
+                    postures: self.postures.clone(),
+                    pose_only: self.pose_only.clone(),
+                    pixels: Pixels(f.rgb.clone()),
+                })
+                .collect(),
+            prompts: self.prompts.clone(),
+            timings: ClipTimings::default(),
+        }
+    }
+}
+
 /// What a user needs to know about a loaded model (logged, and published on `<prefix>/info`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelReport {
@@ -133,12 +186,14 @@ pub struct Models {
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for.
     pub pose: Option<pose::PoseModel>,
     pub pose_cameras: std::collections::HashSet<String>,
+    /// Encode every n-th frame of a clip (`inference.encoder_stride`).
+    pub encoder_stride: usize,
 }
 
 impl Models {
     /// Loads the ORT library and every configured model; fails with an error naming the model and file.
     pub fn load(cfg: &Config) -> Result<Self, InferError> {
-        let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
+        let env = runtime::init_for(cfg)?;
         let opts = SessionOptions::from_config(cfg);
         let det_path = cfg.models.resolve(&cfg.models.detector);
         let det = runtime::open_model(env, "detector", &det_path, opts)?;
@@ -178,6 +233,7 @@ impl Models {
             prompt_sets: HashMap::new(),
             pose: None,
             pose_cameras,
+            encoder_stride: cfg.inference.encoder_stride.max(1),
         };
         if want_pose {
             models.load_pose(cfg)?;
@@ -198,7 +254,7 @@ impl Models {
 
     /// Loads the pose model (MoveNet multipose).
     pub fn load_pose(&mut self, cfg: &Config) -> Result<(), InferError> {
-        let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
+        let env = runtime::init_for(cfg)?;
         let path = cfg.models.resolve(&cfg.models.pose);
         self.pose = Some(pose::PoseModel::new(
             runtime::open_model(env, "pose", &path, SessionOptions::from_config(cfg))?,
@@ -209,7 +265,7 @@ impl Models {
 
     /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
     pub fn load_head(&mut self, cfg: &Config) -> Result<(), InferError> {
-        let env = runtime::init(cfg.models.onnxruntime.as_deref())?;
+        let env = runtime::init_for(cfg)?;
         let opts = SessionOptions::from_config(cfg);
         if self.imagenet_labels.is_empty() {
             self.imagenet_labels = Arc::new(encoder::load_imagenet_labels(
@@ -302,9 +358,13 @@ impl Models {
     /// Runs every model on the clip's frames.
     pub fn infer_clip(&mut self, clip: &Clip) -> Result<ClipResult, InferError> {
         let t0 = Instant::now();
+        let mut preprocess = Duration::ZERO;
         let mut frames = Vec::with_capacity(clip.frames.len());
         for f in &clip.frames {
-            let detections = self.detector.detect(&f.rgb, f.width, f.height)?;
+            let tp = Instant::now();
+            self.detector.prepare(&f.rgb, f.width, f.height)?;
+            preprocess += tp.elapsed();
+            let detections = self.detector.run()?;
             frames.push(FrameResult {
                 seq: f.seq,
                 pts: f.pts,
@@ -318,7 +378,7 @@ impl Models {
                 pixels: Pixels(f.rgb.clone()),
             });
         }
-        let detector_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let detector_ms = (t0.elapsed() - preprocess).as_secs_f64() * 1e3;
         let tp = Instant::now();
         if let Some(pm) = self
             .pose
@@ -332,18 +392,27 @@ impl Models {
             }
         }
         let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        if let Some(enc) = self.encoder.as_mut() {
+        let mut encoder_ms = 0.0;
+        // the language head is the encoder's only consumer: cameras without prompts do not pay for it
+        let wants_encoding = self.prompt_sets.contains_key(&*clip.camera);
+        if let Some(enc) = self.encoder.as_mut().filter(|_| wants_encoding) {
+            let stride = self.encoder_stride;
             let batch: Vec<(&[u8], u32, u32)> = clip
                 .frames
                 .iter()
+                .step_by(stride)
                 .map(|f| (f.rgb.as_slice(), f.width, f.height))
                 .collect();
-            for (fr, e) in frames.iter_mut().zip(enc.encode(&batch)?) {
-                fr.encoding = Some(e);
+            let tp = Instant::now();
+            enc.prepare(&batch)?;
+            preprocess += tp.elapsed();
+            let t1 = Instant::now();
+            let encodings = enc.run()?;
+            for (i, fr) in frames.iter_mut().enumerate() {
+                fr.encoding = encodings.get(i / stride).cloned();
             }
+            encoder_ms = t1.elapsed().as_secs_f64() * 1e3;
         }
-        let encoder_ms = t1.elapsed().as_secs_f64() * 1e3;
         let t2 = Instant::now();
         let prompts = self.score_prompts(&clip.camera, &frames)?;
         let head_ms = t2.elapsed().as_secs_f64() * 1e3;
@@ -355,6 +424,7 @@ impl Models {
             end: clip.end,
             frames,
             timings: ClipTimings {
+                preprocess_ms: preprocess.as_secs_f64() * 1e3,
                 detector_ms,
                 encoder_ms,
                 pose_ms,

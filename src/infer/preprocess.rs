@@ -46,10 +46,11 @@ pub fn resize_rgb(
     Ok(dst.into_vec())
 }
 
-/// Where a frame lands inside a square letterboxed model input.
+/// Where a frame lands inside a letterboxed model input of `in_w`×`in_h`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Letterbox {
-    pub size: u32,
+    pub in_w: u32,
+    pub in_h: u32,
     pub scale: f32,
     pub pad_x: u32,
     pub pad_y: u32,
@@ -60,14 +61,28 @@ pub struct Letterbox {
 impl Letterbox {
     /// Centred letterbox of a `w`×`h` frame into `size`×`size`, scale = min(size/w, size/h).
     pub fn fit(w: u32, h: u32, size: u32) -> Self {
+        Self::fit_within(w, h, size, |_| size)
+    }
+
+    /// The same scale, but the input is only as large as the scaled frame rounded up to a multiple of `multiple`
+    /// on each side (YOLOv5's "rectangular" inference): a 4:3 frame in a 416 model is 416×320, not 416×416, so
+    /// the padding rows are not computed. Needs a model with dynamic height and width.
+    pub fn fit_rect(w: u32, h: u32, long: u32, multiple: u32) -> Self {
+        let m = multiple.max(1);
+        Self::fit_within(w, h, long, |n| n.div_ceil(m) * m)
+    }
+
+    fn fit_within(w: u32, h: u32, size: u32, input_side: impl Fn(u32) -> u32) -> Self {
         let scale = (size as f32 / w.max(1) as f32).min(size as f32 / h.max(1) as f32);
         let new_w = ((w as f32 * scale).round() as u32).clamp(1, size);
         let new_h = ((h as f32 * scale).round() as u32).clamp(1, size);
+        let (in_w, in_h) = (input_side(new_w).max(new_w), input_side(new_h).max(new_h));
         Self {
-            size,
+            in_w,
+            in_h,
             scale,
-            pad_x: (size - new_w) / 2,
-            pad_y: (size - new_h) / 2,
+            pad_x: (in_w - new_w) / 2,
+            pad_y: (in_h - new_h) / 2,
             new_w,
             new_h,
         }
@@ -101,6 +116,25 @@ mod tests {
         assert_eq!((lb.pad_x, lb.pad_y), (0, 52));
         let (x, y) = lb.to_source(208.0, 52.0 + 156.0);
         assert!((x - 384.0).abs() < 0.5 && (y - 288.0).abs() < 0.5);
+    }
+
+    #[test]
+    fn rectangular_letterbox_pads_only_to_the_next_multiple() {
+        // 4:3 → 416×312 content in a 416×320 input, 4 rows of padding above and below
+        let lb = Letterbox::fit_rect(768, 576, 416, 32);
+        assert_eq!((lb.in_w, lb.in_h), (416, 320));
+        assert_eq!((lb.new_w, lb.new_h, lb.pad_x, lb.pad_y), (416, 312, 0, 4));
+        let (x, y) = lb.to_source(208.0, 4.0 + 156.0);
+        assert!((x - 384.0).abs() < 0.5 && (y - 288.0).abs() < 0.5);
+        // 16:9 (1080p) → 416×234 in 416×256; portrait 9:16 → 256×416
+        let lb = Letterbox::fit_rect(1920, 1080, 416, 32);
+        assert_eq!((lb.in_w, lb.in_h, lb.pad_y), (416, 256, 11));
+        let lb = Letterbox::fit_rect(1080, 1920, 416, 32);
+        assert_eq!((lb.in_w, lb.in_h, lb.pad_x), (256, 416, 11));
+        // already a multiple: no padding; the square fit is the same as before
+        let lb = Letterbox::fit_rect(416, 416, 416, 32);
+        assert_eq!((lb.in_w, lb.in_h, lb.pad_x, lb.pad_y), (416, 416, 0, 0));
+        assert_eq!(Letterbox::fit(768, 576, 416).in_h, 416);
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub const DEFAULT_ORT_PATHS: [&str; 3] = [
 
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 static LIB_PATH: OnceLock<PathBuf> = OnceLock::new();
+static SHARED_POOL: OnceLock<Option<usize>> = OnceLock::new();
 
 /// Finds the library to load: explicit path, then `$ORT_DYLIB_PATH`, then the install locations.
 pub fn find_library(configured: Option<&Path>) -> Result<PathBuf, InferError> {
@@ -87,15 +88,35 @@ pub fn find_library(configured: Option<&Path>) -> Result<PathBuf, InferError> {
 }
 
 /// Loads the library and creates the process-wide environment (once; later calls return the first result).
+///
+/// With `shared_pool = Some(n)` every session runs on one global intra-op pool of `n` threads instead of a pool
+/// of its own. Why: the models run one after another on the inference thread (detector per frame, encoder per
+/// clip, pose, head), and with private pools each switch lands on a pool whose workers have gone to sleep and on
+/// cold caches — measured on the 2-vCPU box, the encoder took 13–14 ms a frame right after the detector against
+/// 8 ms on a shared pool (`docs/performance.md`). It also keeps the thread count at `n` however many models load.
 pub fn init(
     configured: Option<&Path>,
+    shared_pool: Option<usize>,
 ) -> Result<&'static ort::environment::Environment, InferError> {
     if ENV.get().is_none() {
         let path = find_library(configured)?;
         let _ = LIB_PATH.set(path.clone());
         let result = ort::init_from(&path)
             .map_err(|e| e.to_string())
-            .and_then(|b| b.with_name("scenewatch").build().map_err(|e| e.to_string()));
+            .and_then(|b| {
+                let b = b.with_name("scenewatch");
+                let b = match shared_pool {
+                    Some(n) => b.with_global_thread_pool(
+                        ort::environment::GlobalThreadPoolOptions::default()
+                            .with_intra_threads(n)
+                            .and_then(|o| o.with_inter_threads(1))
+                            .map_err(|e| e.to_string())?,
+                    ),
+                    None => b,
+                };
+                let _ = SHARED_POOL.set(shared_pool);
+                b.build().map_err(|e| e.to_string())
+            });
         let _ = ENV.set(result);
     }
     match ENV.get() {
@@ -108,6 +129,22 @@ pub fn init(
             tried: "(environment not initialised)".into(),
         }),
     }
+}
+
+/// `init` with the config's library path and thread-pool choice.
+pub fn init_for(
+    cfg: &crate::config::Config,
+) -> Result<&'static ort::environment::Environment, InferError> {
+    let shared = match cfg.inference.thread_pool {
+        crate::config::ThreadPool::Shared => Some(cfg.inference.intra_threads),
+        crate::config::ThreadPool::PerModel => None,
+    };
+    init(cfg.models.onnxruntime.as_deref(), shared)
+}
+
+/// Threads of the shared intra-op pool the environment was created with (None: one pool per session).
+pub fn shared_pool() -> Option<usize> {
+    SHARED_POOL.get().copied().flatten()
 }
 
 /// The path of the loaded ONNX Runtime library, once `init` succeeded.
@@ -187,12 +224,15 @@ pub fn open_model(
         message,
     };
     let build = |cuda: bool| -> Result<Session, String> {
-        let mut b = Session::builder(env)
-            .map_err(|e| e.to_string())?
-            .with_intra_threads(opts.intra_threads)
-            .map_err(|e| e.to_string())?
-            .with_inter_threads(1)
-            .map_err(|e| e.to_string())?;
+        let mut b = Session::builder(env).map_err(|e| e.to_string())?;
+        // on the shared pool ORT ignores (and warns about) per-session thread counts
+        if shared_pool().is_none() {
+            b = b
+                .with_intra_threads(opts.intra_threads)
+                .map_err(|e| e.to_string())?
+                .with_inter_threads(1)
+                .map_err(|e| e.to_string())?;
+        }
         if cuda {
             b = b
                 .with_execution_providers([ep::CUDA::default().build().error_on_failure()])

@@ -7,7 +7,9 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 use tokio::sync::mpsc;
 
-use super::{ClipResult, Models};
+use std::collections::HashMap;
+
+use super::{Carried, ClipResult, Models};
 use crate::clip::Clip;
 use crate::telemetry::Metrics;
 
@@ -48,9 +50,24 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("infer".into())
         .spawn(move || {
-            for msg in clips.iter() {
+            // per camera, what its next still clip repeats
+            let mut carried: HashMap<Arc<str>, Carried> = HashMap::new();
+            loop {
+                let waiting = std::time::Instant::now();
+                let Ok(msg) = clips.recv() else { break };
+                metrics
+                    .inference_idle_us
+                    .add(waiting.elapsed().as_micros() as u64);
                 metrics.clip_queue_depth.set(clips.len() as u64);
                 let forward = match msg {
+                    // motion gate: nothing moved since the last inferred clip of this camera
+                    ClipMsg::Clip(clip) if clip.still() && carried.contains_key(&clip.camera) => {
+                        metrics.clips_gated.inc();
+                        match carried.get(&clip.camera) {
+                            Some(c) => InferOut::Result(Box::new(c.result_for(&clip))),
+                            None => continue,
+                        }
+                    }
                     ClipMsg::Clip(clip) => {
                         // how long the complete clip waited for this worker
                         if let Some(last) = clip.frames.last() {
@@ -62,6 +79,9 @@ pub fn spawn(
                         match models.infer_clip(&clip) {
                         Ok(result) => {
                             metrics.record_clip(&result);
+                            if let Some(c) = Carried::from_result(&result) {
+                                carried.insert(result.camera.clone(), c);
+                            }
                             InferOut::Result(Box::new(result))
                         }
                         Err(e) => {
@@ -71,8 +91,14 @@ pub fn spawn(
                         }
                         }
                     }
-                    ClipMsg::End { camera } => InferOut::CameraEnded { camera },
-                    ClipMsg::Configure { camera, config } => InferOut::Configure { camera, config },
+                    ClipMsg::End { camera } => {
+                        carried.remove(&camera);
+                        InferOut::CameraEnded { camera }
+                    }
+                    ClipMsg::Configure { camera, config } => {
+                        carried.remove(camera.as_str());
+                        InferOut::Configure { camera, config }
+                    }
                 };
                 if out.blocking_send(forward).is_err() {
                     tracing::warn!("events stage is gone; inference worker stops");

@@ -18,6 +18,8 @@ pub struct Frame {
     pub height: u32,
     /// Packed RGB8, `width * height * 3` bytes (row padding removed).
     pub rgb: Arc<Vec<u8>>,
+    /// The motion gate's verdict (None: the camera has no gate).
+    pub moved: Option<bool>,
 }
 
 impl Frame {

@@ -2,6 +2,7 @@
 //! a watchdog), and one per camera cuts the sampled frames into clips for the shared clip queue.
 
 pub mod frame;
+pub mod motion;
 pub mod pipeline;
 pub mod recorder;
 pub mod sampler;
@@ -117,6 +118,8 @@ pub struct CameraTask {
     pub on_state: StateListener,
     /// Alert recordings (None = off).
     pub recorder: Option<Arc<recorder::Recorder>>,
+    /// Where the decoder's per-frame time goes (`scenewatch_stage_seconds{stage="decode"}`).
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 /// Exponential backoff with a cap and ±20 % jitter (so cameras that failed together do not retry in lockstep).
@@ -181,6 +184,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         status,
         on_state,
         recorder,
+        metrics,
     } = task;
     let set = |state, reason: Option<String>, retries| {
         status.set(state, reason, retries, clock.now());
@@ -222,7 +226,9 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             (next_seq, base_pts),
         )
         .with_totals(status.decoded.clone(), status.sampled.clone())
-        .with_recorder(recorder.clone());
+        .with_recorder(recorder.clone())
+        .with_metrics(metrics.clone())
+        .with_motion_gate(camera.motion());
         let mut announce = || {
             set(CameraState::Running, None, 0);
         };

@@ -65,6 +65,10 @@ pub struct SinkShared {
     other_streams: Mutex<Vec<String>>,
     /// Alert recordings: when set, the pipeline gets a JPEG branch feeding this camera's ring.
     recorder: Option<Arc<super::recorder::Recorder>>,
+    /// Receives the decoder's per-frame time.
+    metrics: Option<Arc<crate::telemetry::Metrics>>,
+    /// The camera's motion gate (None: off).
+    motion: Option<Mutex<super::motion::MotionGate>>,
 }
 
 impl SinkShared {
@@ -87,6 +91,25 @@ impl SinkShared {
     ) -> Arc<Self> {
         if let Some(s) = Arc::get_mut(&mut self) {
             s.recorder = recorder;
+        }
+        self
+    }
+
+    /// Also judges each sampled frame for motion.
+    pub fn with_motion_gate(
+        mut self: Arc<Self>,
+        params: Option<super::motion::MotionParams>,
+    ) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.motion = params.map(|p| Mutex::new(super::motion::MotionGate::new(p)));
+        }
+        self
+    }
+
+    /// Also times the video decoder into `metrics`.
+    pub fn with_metrics(mut self: Arc<Self>, metrics: Arc<crate::telemetry::Metrics>) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.metrics = Some(metrics);
         }
         self
     }
@@ -115,6 +138,8 @@ impl SinkShared {
             video_linked: Default::default(),
             other_streams: Mutex::new(Vec::new()),
             recorder: None,
+            metrics: None,
+            motion: None,
         })
     }
 
@@ -193,6 +218,10 @@ impl SinkShared {
             rgb.extend_from_slice(&map[start..start + row]);
         }
         drop(map);
+        let moved = self.motion.as_ref().and_then(|g| {
+            let (thumb, _) = super::motion::thumbnail(&rgb, w as u32, h as u32);
+            g.lock().ok().map(|mut g| g.moved(&thumb))
+        });
         let frame = Frame {
             camera: self.camera.clone(),
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
@@ -201,6 +230,7 @@ impl SinkShared {
             width: w as u32,
             height: h as u32,
             rgb: Arc::new(rgb),
+            moved,
         };
         self.sampled.fetch_add(1, Ordering::Relaxed);
         if let Some((_, t)) = &self.totals {
@@ -223,6 +253,39 @@ fn make(factory: &str, camera: &str) -> Result<gst::Element, IngestError> {
         message: format!("GStreamer element '{factory}' is missing ({e}); install the GStreamer plugins (setup.sh)"),
         debug: None,
     })
+}
+
+/// Times each frame through a video decoder (pts in on its sink pad → the same pts out on its src pad) into the
+/// `decode` stage. Frames a threaded decoder holds back count while they wait, as they do for latency.
+fn time_decoder(decoder: &gst::Element, metrics: Arc<crate::telemetry::Metrics>) {
+    let (Some(sink), Some(src)) = (decoder.static_pad("sink"), decoder.static_pad("src")) else {
+        return;
+    };
+    // frames in flight: a few for B-frame reordering or frame threads; bounded so a decoder that drops frames
+    // cannot grow it
+    let pending: Arc<Mutex<std::collections::VecDeque<(u64, Instant)>>> = Arc::default();
+    let inbound = pending.clone();
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        // demuxers of formats without reordering (AVI) often stamp only the DTS, which then becomes the pts
+        let stamp = info.buffer().and_then(|b| b.pts().or(b.dts()));
+        if let (Some(pts), Ok(mut q)) = (stamp, inbound.lock()) {
+            if q.len() >= 64 {
+                q.pop_front();
+            }
+            q.push_back((pts.nseconds(), Instant::now()));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let (Some(pts), Ok(mut q)) = (info.buffer().and_then(|b| b.pts()), pending.lock()) {
+            if let Some(i) = q.iter().position(|(p, _)| *p == pts.nseconds()) {
+                if let Some((_, t)) = q.remove(i) {
+                    metrics.stages.decode.observe(t.elapsed().as_secs_f64());
+                }
+            }
+        }
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// Builds (but does not start) the pipeline for one camera.
@@ -308,6 +371,18 @@ pub fn build(
                 None
             });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
+            if let (Some(m), Some(bin)) = (&shared.metrics, src.downcast_ref::<gst::Bin>()) {
+                let m = m.clone();
+                bin.connect_deep_element_added(move |_, _, el| {
+                    let is_video_decoder = el.factory().is_some_and(|f| {
+                        f.metadata(gst::ELEMENT_METADATA_KLASS)
+                            .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
+                    });
+                    if is_video_decoder {
+                        time_decoder(el, m.clone());
+                    }
+                });
+            }
             let entry_weak = entry.downgrade();
             let shared_weak = Arc::downgrade(shared);
             src.connect_pad_added(move |_, pad| {
