@@ -164,25 +164,31 @@ def capacity(a):
     def reader(q):
         while not stop.is_set():
             cap = cv2.VideoCapture(a.input)
-            start, next_t = time.monotonic(), 0.0
-            while not stop.is_set():
-                ok, f = cap.read()
-                if not ok:
-                    break
-                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                wait = start + t - time.monotonic()
-                if wait > 0:
-                    time.sleep(wait)
-                if t + 1e-6 < next_t:
-                    continue
-                next_t += 0.5
+            try:
+                play(cap, q)
+            finally:
+                cap.release()
+
+    def play(cap, q):
+        start, next_t = time.monotonic(), 0.0
+        while not stop.is_set():
+            ok, f = cap.read()
+            if not ok:
+                break
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            wait = start + t - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            if t + 1e-6 < next_t:
+                continue
+            next_t += 0.5
+            with lock:
+                stats["sampled"] += 1
+            try:
+                q.put_nowait((time.monotonic(), f))
+            except queue.Full:
                 with lock:
-                    stats["sampled"] += 1
-                try:
-                    q.put_nowait((time.monotonic(), f))
-                except queue.Full:
-                    with lock:
-                        stats["dropped"] += 1
+                    stats["dropped"] += 1
 
     threads = [threading.Thread(target=reader, args=(q,), daemon=True) for q in queues]
     for t in threads:
@@ -208,6 +214,10 @@ def capacity(a):
             time.sleep(0.005)
     stop.set()
     backlog = sum(q.qsize() for q in queues)
+    # join the readers before exiting: OpenCV captures torn down by the interpreter in live daemon threads abort
+    # the process ("terminate called without an active exception")
+    for t in threads:
+        t.join(timeout=10)
     want = a.cameras * 2.0 * a.seconds
     q = len(lat) // 4
     growing = q > 0 and (sum(lat[-q:]) / q) > (sum(lat[:q]) / q) + 1.0

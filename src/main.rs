@@ -83,6 +83,9 @@ enum Command {
         python: PathBuf,
         #[arg(long, default_value_t = 16)]
         max_cameras: usize,
+        /// Rounds of the throughput phases (bound, e2e, python alternate; the best round of each is kept).
+        #[arg(long, default_value_t = 2)]
+        repeat: usize,
         /// Phases to skip: bound, e2e, python, capacity.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
@@ -222,6 +225,7 @@ fn main() -> ExitCode {
             json,
             python,
             max_cameras,
+            repeat,
             skip,
         } => exit_code(scenewatch::bench::run(scenewatch::bench::BenchArgs {
             config,
@@ -230,6 +234,7 @@ fn main() -> ExitCode {
             json,
             python,
             max_cameras,
+            repeat,
             skip,
         })),
         Command::Detect {
