@@ -22,4 +22,4 @@ if grep -q "CUDA not available" "$OUT/bench-gpu.log"; then
   exit 1
 fi
 bash bench/setup.sh
-RUST_LOG=error "$BIN" bench --json --seconds 20 --max-cameras 64 | tee "$OUT/bench-gpu.json"
+RUST_LOG=error "$BIN" bench --json --seconds 15 --repeat 1 --max-cameras 64 | tee "$OUT/bench-gpu.json"
