@@ -434,3 +434,107 @@ impl Models {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::frame::Frame;
+
+    fn frame(seq: u64, byte: u8) -> Frame {
+        Frame {
+            camera: Arc::from("cam"),
+            seq,
+            pts: Duration::from_millis(500 * seq),
+            wall: Utc::now(),
+            width: 2,
+            height: 1,
+            rgb: Arc::new(vec![byte; 6]),
+            moved: Some(false),
+        }
+    }
+
+    #[test]
+    fn a_still_clip_repeats_the_last_findings_with_its_own_frames() {
+        let person = Detection {
+            class_id: 0,
+            label: "person",
+            score: 0.8,
+            bbox: detector::BBox {
+                x1: 1.0,
+                y1: 2.0,
+                x2: 3.0,
+                y2: 4.0,
+            },
+        };
+        let inferred = ClipResult {
+            camera: Arc::from("cam"),
+            clip_index: 0,
+            start: Duration::ZERO,
+            end: Duration::from_secs(1),
+            frames: vec![
+                FrameResult {
+                    seq: 0,
+                    pts: Duration::ZERO,
+                    wall: Utc::now(),
+                    width: 2,
+                    height: 1,
+                    detections: Vec::new(),
+                    encoding: None,
+                    postures: Vec::new(),
+                    pose_only: Vec::new(),
+                    pixels: Pixels::default(),
+                },
+                FrameResult {
+                    seq: 1,
+                    pts: Duration::from_millis(500),
+                    wall: Utc::now(),
+                    width: 2,
+                    height: 1,
+                    detections: vec![person.clone()],
+                    encoding: None,
+                    postures: vec![Some(pose::Posture::Standing)],
+                    pose_only: Vec::new(),
+                    pixels: Pixels::default(),
+                },
+            ],
+            prompts: Some(PromptScores {
+                texts: Arc::new(vec!["people walking".into()]),
+                clip: vec![0.7],
+                raw: vec![0.5],
+                frames: vec![0.6, 0.8],
+            }),
+            timings: ClipTimings::default(),
+        };
+        // what carries over is the *last* frame's findings (the state the scene stopped moving in)
+        let carried = Carried::from_result(&inferred).expect("frames");
+        let still = Clip {
+            camera: Arc::from("cam"),
+            index: 1,
+            start: Duration::from_secs(1),
+            end: Duration::from_secs(2),
+            frames: vec![frame(2, 7), frame(3, 9)],
+        };
+        assert!(still.still());
+        let r = carried.result_for(&still);
+        assert_eq!((r.clip_index, r.start, r.end), (1, still.start, still.end));
+        assert_eq!(r.frames.len(), 2);
+        for (fr, f) in r.frames.iter().zip(&still.frames) {
+            assert_eq!((fr.seq, fr.pts), (f.seq, f.pts), "the clip's own times");
+            assert_eq!(
+                fr.pixels.0.as_slice(),
+                f.rgb.as_slice(),
+                "the clip's own pixels"
+            );
+            assert_eq!(fr.detections, vec![person.clone()]);
+            assert_eq!(fr.postures, vec![Some(pose::Posture::Standing)]);
+        }
+        assert_eq!(r.prompts.map(|p| p.clip), Some(vec![0.7]));
+        // a clip with one moving frame, or a camera without a gate, is not still
+        let mut moving = still.clone();
+        moving.frames[1].moved = Some(true);
+        assert!(!moving.still());
+        let mut ungated = still;
+        ungated.frames.iter_mut().for_each(|f| f.moved = None);
+        assert!(!ungated.still());
+    }
+}
