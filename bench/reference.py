@@ -33,32 +33,36 @@ STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
 LEVELS = [(8, "Identity:0", "Identity_3:0"), (16, "Identity_1:0", "Identity_4:0"), (32, "Identity_2:0", "Identity_5:0")]
 
 
-def det_pre(bgr):
+def det_pre(bgr, in_hw=(SIZE, SIZE)):
+    """Letterbox (416 on the long side, centred) into an in_h x in_w input: the 416 square, or the rectangular
+    input scenewatch feeds a model with dynamic H, W (models/export/dynamic_hw.py)."""
+    in_h, in_w = in_hw
     h, w = bgr.shape[:2]
     s = min(SIZE / w, SIZE / h)
     nw, nh = round(w * s), round(h * s)
-    img = np.zeros((SIZE, SIZE, 3), np.float32)
-    px, py = (SIZE - nw) // 2, (SIZE - nh) // 2
+    img = np.zeros((in_h, in_w, 3), np.float32)
+    px, py = (in_w - nw) // 2, (in_h - nh) // 2
     img[py:py + nh, px:px + nw] = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
     img = (img - MEAN_BGR) / STD_BGR
-    return img.transpose(2, 0, 1)[None], (s, px, py, w, h)
+    return img.transpose(2, 0, 1)[None], (s, px, py, in_w, in_h)
 
 
 def det_decode(outs, geo, thr=0.35, nms_iou=0.6):
-    s, px, py, w, h = geo
+    s, px, py, in_w, in_h = geo
     boxes, scores = [], []
     for (stride, cname, bname), (sc, bx) in zip(LEVELS, outs):
         sc, bx = sc[0], bx[0]
-        grid = SIZE // stride
+        grid_w = in_w // stride
         keep = np.where(sc.max(1) >= thr)[0]
         if keep.size == 0:
             continue
         d = bx[keep].reshape(-1, 4, BINS)
         d = np.exp(d - d.max(2, keepdims=True))
         d = (d / d.sum(2, keepdims=True) * np.arange(BINS)).sum(2) * stride
-        cx = (keep % grid + 0.5) * stride
-        cy = (keep // grid + 0.5) * stride
-        b = np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], 1).clip(0, SIZE)
+        cx = (keep % grid_w + 0.5) * stride
+        cy = (keep // grid_w + 0.5) * stride
+        b = np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], 1)
+        b = b.clip(0, [in_w, in_h, in_w, in_h])
         b = (b - [px, py, px, py]) / s
         boxes.append(b)
         scores.append(sc[keep])

@@ -62,28 +62,7 @@ pub struct Figures {
 
 /// Peak resident set size of this process so far (VmHWM), MB.
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-/// Resident set size of this process now (VmRSS), MB.
-pub fn rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    crate::soak::proc_status_mb("VmHWM:")
 }
 
 /// The q-quantile (0..1) of `v` (sorted in place), nearest rank.
@@ -255,7 +234,7 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
                 loop {
                     tick.tick().await;
                     if let Ok(mut r) = rm.lock() {
-                        *r = r.max(rss_mb());
+                        *r = r.max(crate::soak::rss_mb());
                     }
                     let (f, c) = (m.frames_inferred.get(), m.clips_inferred.get());
                     if f > 0 && first.is_none() {
@@ -299,23 +278,18 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
         .and_then(|mut s| s.take())
         .unwrap_or_default();
     let frames = metrics.frames_inferred.get().max(1) as f64;
-    let st = &metrics.stages;
-    let stage_ms = [
-        ("decode", &st.decode),
-        ("preprocess", &st.preprocess),
-        ("detector", &st.detector),
-        ("encoder", &st.encoder),
-        ("pose", &st.pose),
-        ("head", &st.head),
-        ("events", &st.events),
-    ]
-    .iter()
-    .map(|(n, h)| (n.to_string(), h.sum_secs() * 1e3 / frames))
-    .chain([(
-        "inference idle".to_string(),
-        metrics.inference_idle_us.get() as f64 / 1e3 / frames,
-    )])
-    .collect();
+    // the stages that spend CPU per frame (queue wait and publish wait on others)
+    let stage_ms = metrics
+        .stages
+        .all()
+        .into_iter()
+        .filter(|(n, _)| !matches!(*n, "queue_wait" | "publish"))
+        .map(|(n, h)| (n.to_string(), h.sum_secs() * 1e3 / frames))
+        .chain([(
+            "inference idle".to_string(),
+            metrics.inference_idle_us.get() as f64 / 1e3 / frames,
+        )])
+        .collect();
     let rss_max_mb = rss_max.lock().map(|r| *r).unwrap_or(0.0);
     Ok(RunFigures {
         stage_ms,

@@ -63,11 +63,16 @@ impl Sample {
 
 /// Resident set size of this process, from /proc (MB).
 pub fn rss_mb() -> f64 {
+    proc_status_mb("VmRSS:")
+}
+
+/// A memory field of /proc/self/status (`VmRSS:`, `VmHWM:`, …) in MB; 0 when it cannot be read.
+pub fn proc_status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })

@@ -26,20 +26,10 @@ import onnx
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
-from reference import LEVELS, MEAN_BGR, STD_BGR  # noqa: E402
+from reference import LEVELS, SIZE as LONG, det_decode, det_pre  # noqa: E402
 
-BINS, LONG, MULT = 11, 416, 32
+MULT = 32
 NAMES = [n for lv in LEVELS for n in lv[1:]]
-
-
-def pre(bgr, in_h, in_w):
-    h, w = bgr.shape[:2]
-    s = min(LONG / w, LONG / h)
-    nw, nh = round(w * s), round(h * s)
-    img = np.zeros((in_h, in_w, 3), np.float32)
-    px, py = (in_w - nw) // 2, (in_h - nh) // 2
-    img[py:py + nh, px:px + nw] = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return ((img - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None], (s, px, py)
 
 
 def rect_dims(bgr):
@@ -49,37 +39,6 @@ def rect_dims(bgr):
     return up(round(h * s)), up(round(w * s))
 
 
-def decode(outs, geo, in_h, in_w, thr=0.35, nms_iou=0.6):
-    s, px, py = geo
-    boxes, scores = [], []
-    for (stride, _, _), (sc, bx) in zip(LEVELS, outs):
-        sc, bx = sc[0], bx[0]
-        gw = in_w // stride
-        keep = np.where(sc.max(1) >= thr)[0]
-        if keep.size == 0:
-            continue
-        d = bx[keep].reshape(-1, 4, BINS)
-        d = np.exp(d - d.max(2, keepdims=True))
-        d = (d / d.sum(2, keepdims=True) * np.arange(BINS)).sum(2) * stride
-        cx, cy = (keep % gw + 0.5) * stride, (keep // gw + 0.5) * stride
-        b = np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], 1)
-        b[:, [0, 2]] = b[:, [0, 2]].clip(0, in_w)
-        b[:, [1, 3]] = b[:, [1, 3]].clip(0, in_h)
-        boxes.append((b - [px, py, px, py]) / s)
-        scores.append(sc[keep])
-    if not boxes:
-        return []
-    boxes, scores = np.concatenate(boxes), np.concatenate(scores)
-    out = []
-    for c in np.unique(np.where(scores >= thr)[1]):
-        idx = np.where(scores[:, c] >= thr)[0]
-        xywh = np.c_[boxes[idx, :2], boxes[idx, 2:] - boxes[idx, :2]]
-        for i in np.array(cv2.dnn.NMSBoxes(xywh.tolist(), scores[idx, c].tolist(), thr, nms_iou)).reshape(-1):
-            j = idx[int(i)]
-            out.append((int(c), float(scores[j, c]), boxes[j]))
-    return out
-
-
 def iou(a, b):
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -87,10 +46,11 @@ def iou(a, b):
     return i / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i + 1e-9)
 
 
-def detect(sess, bgr, in_h, in_w):
-    x, geo = pre(bgr, in_h, in_w)
+def detect(sess, bgr, in_hw):
+    """(class, score, box) per detection, with the reference's letterbox and decode at the given input size."""
+    x, geo = det_pre(bgr, in_hw)
     o = sess.run(NAMES, {"input_1:0": x})
-    return decode([(o[2 * i], o[2 * i + 1]) for i in range(3)], geo, in_h, in_w)
+    return [(d["class"], d["score"], d["box"]) for d in det_decode([(o[2 * i], o[2 * i + 1]) for i in range(3)], geo)]
 
 
 def frames(media):
@@ -133,14 +93,14 @@ def main():
     a = ort.InferenceSession(src, o, providers=["CPUExecutionProvider"])
     b = ort.InferenceSession(tmp, o, providers=["CPUExecutionProvider"])
     fs = frames(media)
-    x, _ = pre(fs[0], LONG, LONG)
+    x, _ = det_pre(fs[0])
     same = max(float(np.abs(p - q).max()) for p, q in zip(a.run(NAMES, {"input_1:0": x}), b.run(NAMES, {"input_1:0": x})))
     print(f"1. square input, max |patched - original| = {same}")
     ref = found = extra = 0
     people = people_found = 0
     for f in fs:
-        sq = detect(a, f, LONG, LONG)
-        rc = detect(b, f, *rect_dims(f))
+        sq = detect(a, f, (LONG, LONG))
+        rc = detect(b, f, rect_dims(f))
         for c, sc, bx in (d for d in sq if d[1] >= 0.5):
             ok = any(e[0] == c and e[1] >= 0.4 and iou(e[2], bx) >= 0.5 for e in rc)
             ref, found = ref + 1, found + ok
@@ -152,7 +112,7 @@ def main():
           f"(people {people_found}/{people}); extra in rect: {extra}")
     h, w = rect_dims(fs[0])
     for name, (ih, iw) in (("square 416x416", (LONG, LONG)), (f"rect {w}x{h} (vtest)", (h, w))):
-        x, _ = pre(fs[0], ih, iw)
+        x, _ = det_pre(fs[0], (ih, iw))
         for _ in range(3):
             b.run(NAMES, {"input_1:0": x})
         t = time.perf_counter()

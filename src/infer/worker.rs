@@ -60,35 +60,33 @@ pub fn spawn(
                     .add(waiting.elapsed().as_micros() as u64);
                 metrics.clip_queue_depth.set(clips.len() as u64);
                 let forward = match msg {
-                    // motion gate: nothing moved since the last inferred clip of this camera
-                    ClipMsg::Clip(clip) if clip.still() && carried.contains_key(&clip.camera) => {
-                        metrics.clips_gated.inc();
-                        match carried.get(&clip.camera) {
-                            Some(c) => InferOut::Result(Box::new(c.result_for(&clip))),
-                            None => continue,
-                        }
-                    }
                     ClipMsg::Clip(clip) => {
-                        // how long the complete clip waited for this worker
-                        if let Some(last) = clip.frames.last() {
-                            let waited = (chrono::Utc::now() - last.wall)
-                                .num_microseconds()
-                                .unwrap_or(0);
-                            metrics.stages.queue_wait.observe(waited.max(0) as f64 / 1e6);
-                        }
-                        match models.infer_clip(&clip) {
-                        Ok(result) => {
-                            metrics.record_clip(&result);
-                            if let Some(c) = Carried::from_result(&result) {
-                                carried.insert(result.camera.clone(), c);
+                        // motion gate: nothing moved since this camera's last inferred clip
+                        if let Some(c) = carried.get(&clip.camera).filter(|_| clip.still()) {
+                            metrics.clips_gated.inc();
+                            InferOut::Result(Box::new(c.result_for(&clip)))
+                        } else {
+                            // how long the complete clip waited for this worker
+                            if let Some(last) = clip.frames.last() {
+                                let waited = (chrono::Utc::now() - last.wall)
+                                    .num_microseconds()
+                                    .unwrap_or(0);
+                                metrics.stages.queue_wait.observe(waited.max(0) as f64 / 1e6);
                             }
-                            InferOut::Result(Box::new(result))
-                        }
-                        Err(e) => {
-                            metrics.inference_errors.inc();
-                            tracing::error!(camera = %clip.camera, clip = clip.index, error = %e, "inference failed; clip skipped");
-                            continue;
-                        }
+                            match models.infer_clip(&clip) {
+                                Ok(result) => {
+                                    metrics.record_clip(&result);
+                                    if let Some(c) = Carried::from_result(&result) {
+                                        carried.insert(result.camera.clone(), c);
+                                    }
+                                    InferOut::Result(Box::new(result))
+                                }
+                                Err(e) => {
+                                    metrics.inference_errors.inc();
+                                    tracing::error!(camera = %clip.camera, clip = clip.index, error = %e, "inference failed; clip skipped");
+                                    continue;
+                                }
+                            }
                         }
                     }
                     ClipMsg::End { camera } => {
