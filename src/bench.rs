@@ -410,7 +410,8 @@ fn python(
         .args(["--models", &cfg.models.dir.display().to_string()])
         .args(["--seconds", &args.seconds.to_string()])
         .args(["--port", &port.to_string()])
-        .args(["--threads", &cfg.inference.intra_threads.to_string()])
+        // every ORT thread scenewatch uses for one camera (one worker with all of them, on auto)
+        .args(["--threads", &cfg.inference_plan().threads.to_string()])
         .args(
             cfg.cameras
                 .first()
@@ -564,11 +565,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let Ok(cfg) = bench_config(&base, &input, n, true, broker.port, work.path()) else {
                 return false;
             };
+            let plan = cfg.inference_plan();
             match run_daemon(cfg, secs) {
                 Ok(r) => {
                     let ok = kept_up(n, 2.0, secs, r.sampled, r.dropped, &r.latencies);
                     say(format!(
-                        "capacity: scenewatch {n} camera(s): sampled {} dropped {}, RSS up to {:.0} MB → {}",
+                        "capacity: scenewatch {n} camera(s), {} worker(s) × {} thread(s): sampled {} dropped {}, RSS up to {:.0} MB → {}",
+                        plan.workers,
+                        plan.threads,
                         r.sampled,
                         r.dropped,
                         r.rss_max_mb,

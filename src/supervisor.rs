@@ -436,10 +436,16 @@ pub async fn run_with(
 
     // Models first: a missing or wrong model is a start-up error, before any camera is opened.
     let load_cfg = cfg.clone();
-    let models = tokio::task::spawn_blocking(move || Models::load(&load_cfg))
+    let plan = cfg.inference_plan();
+    let models = tokio::task::spawn_blocking(move || Models::load_workers(&load_cfg))
         .await
         .map_err(|e| RunError::Start(format!("model loading panicked: {e}")))??;
-    let reports: Vec<ModelReport> = models.reports();
+    tracing::info!(
+        workers = plan.workers,
+        threads_per_worker = plan.threads,
+        "inference workers"
+    );
+    let reports: Vec<ModelReport> = models.first().map(|m| m.reports()).unwrap_or_default();
     for r in &reports {
         match &r.fallback_reason {
             None => {

@@ -12,7 +12,7 @@ pub mod text;
 pub mod worker;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -180,7 +180,9 @@ pub struct Models {
     pub detector: Detector,
     pub encoder: Option<Encoder>,
     pub imagenet_labels: Arc<Vec<String>>,
-    pub head: Option<LanguageHead>,
+    /// The sentence encoder and language head: one copy, shared by the inference workers (a clip's head run is
+    /// ≈ 0.2 ms, so they hardly wait on each other, and MiniLM is the largest model).
+    pub head: Option<Arc<Mutex<LanguageHead>>>,
     /// Each camera's embedded prompts.
     pub prompt_sets: HashMap<String, (Arc<Vec<String>>, PromptSet)>,
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for.
@@ -190,31 +192,52 @@ pub struct Models {
     pub encoder_stride: usize,
 }
 
+fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
+    let env = runtime::init_for(cfg)?;
+    let path = cfg.models.resolve(&cfg.models.detector);
+    let det = runtime::open_model(env, "detector", &path, SessionOptions::from_config(cfg))?;
+    Detector::new(
+        det,
+        DecodeParams {
+            threshold: cfg.inference.detector_threshold,
+            nms_iou: cfg.inference.nms_iou,
+            max_detections: MAX_DETECTIONS,
+        },
+    )
+}
+
+fn open_encoder(cfg: &Config) -> Result<Encoder, InferError> {
+    let env = runtime::init_for(cfg)?;
+    let path = cfg.models.resolve(&cfg.models.encoder);
+    Encoder::new(runtime::open_model(
+        env,
+        "encoder",
+        &path,
+        SessionOptions::from_config(cfg),
+    )?)
+}
+
+fn locked(
+    head: &Mutex<LanguageHead>,
+) -> Result<std::sync::MutexGuard<'_, LanguageHead>, InferError> {
+    head.lock().map_err(|_| InferError::Data {
+        what: "language head",
+        message: "a worker panicked while using it".into(),
+    })
+}
+
 impl Models {
     /// Loads the ORT library and every configured model; fails with an error naming the model and file.
     pub fn load(cfg: &Config) -> Result<Self, InferError> {
-        let env = runtime::init_for(cfg)?;
-        let opts = SessionOptions::from_config(cfg);
-        let det_path = cfg.models.resolve(&cfg.models.detector);
-        let det = runtime::open_model(env, "detector", &det_path, opts)?;
-        let detector = Detector::new(
-            det,
-            DecodeParams {
-                threshold: cfg.inference.detector_threshold,
-                nms_iou: cfg.inference.nms_iou,
-                max_detections: MAX_DETECTIONS,
-            },
-        )?;
+        let detector = open_detector(cfg)?;
         let want_head = cfg
             .cameras
             .iter()
             .any(|c| c.enabled && !c.prompts.is_empty());
         let (encoder, imagenet_labels) = if cfg.inference.encoder || want_head {
-            let enc_path = cfg.models.resolve(&cfg.models.encoder);
-            let enc = Encoder::new(runtime::open_model(env, "encoder", &enc_path, opts)?)?;
             let labels =
                 encoder::load_imagenet_labels(&cfg.models.resolve(&cfg.models.imagenet_labels))?;
-            (Some(enc), labels)
+            (Some(open_encoder(cfg)?), labels)
         } else {
             (None, Vec::new())
         };
@@ -252,6 +275,40 @@ impl Models {
         Ok(models)
     }
 
+    /// The models for every inference worker of the config's plan: the first loaded as `load` does, the others
+    /// with sessions of their own for the per-frame models and the language head and prompts shared.
+    pub fn load_workers(cfg: &Config) -> Result<Vec<Self>, InferError> {
+        let first = Self::load(cfg)?;
+        let mut all = Vec::with_capacity(cfg.inference_plan().workers);
+        for _ in 1..cfg.inference_plan().workers {
+            all.push(first.sibling(cfg)?);
+        }
+        all.insert(0, first);
+        Ok(all)
+    }
+
+    /// Another copy for a second worker: new sessions of the detector, encoder and pose model; the rest shared.
+    pub fn sibling(&self, cfg: &Config) -> Result<Self, InferError> {
+        let mut m = Self {
+            detector: open_detector(cfg)?,
+            encoder: self
+                .encoder
+                .as_ref()
+                .map(|_| open_encoder(cfg))
+                .transpose()?,
+            imagenet_labels: self.imagenet_labels.clone(),
+            head: self.head.clone(),
+            prompt_sets: self.prompt_sets.clone(),
+            pose: None,
+            pose_cameras: self.pose_cameras.clone(),
+            encoder_stride: self.encoder_stride,
+        };
+        if self.pose.is_some() {
+            m.load_pose(cfg)?;
+        }
+        Ok(m)
+    }
+
     /// Loads the pose model (MoveNet multipose).
     pub fn load_pose(&mut self, cfg: &Config) -> Result<(), InferError> {
         let env = runtime::init_for(cfg)?;
@@ -283,6 +340,7 @@ impl Models {
         let head_opts = SessionOptions {
             provider: crate::config::ProviderChoice::Cpu,
             intra_threads: 1,
+            shared_pool: false,
         };
         let head_model = runtime::open_model(
             env,
@@ -290,23 +348,23 @@ impl Models {
             &cfg.models.resolve(&cfg.models.language_head),
             head_opts,
         )?;
-        self.head = Some(LanguageHead::new(
+        self.head = Some(Arc::new(Mutex::new(LanguageHead::new(
             head_model,
             text,
             cfg.language.clone(),
             &self.imagenet_labels,
             cfg.models.cache_dir.as_deref(),
-        )?);
+        )?)));
         Ok(())
     }
 
     /// Embeds and installs a camera's prompts.
     pub fn set_prompts(&mut self, camera: &str, texts: &[String]) -> Result<(), InferError> {
-        let head = self.head.as_mut().ok_or(InferError::Data {
+        let head = self.head.as_ref().ok_or(InferError::Data {
             what: "prompts",
             message: "language head not loaded".into(),
         })?;
-        let set = head.prompts(texts)?;
+        let set = locked(head)?.prompts(texts)?;
         self.prompt_sets
             .insert(camera.to_string(), (Arc::new(texts.to_vec()), set));
         Ok(())
@@ -318,7 +376,7 @@ impl Models {
         camera: &str,
         frames: &[FrameResult],
     ) -> Result<Option<PromptScores>, InferError> {
-        let (Some(head), Some((texts, set))) = (self.head.as_mut(), self.prompt_sets.get(camera))
+        let (Some(head), Some((texts, set))) = (self.head.as_ref(), self.prompt_sets.get(camera))
         else {
             return Ok(None);
         };
@@ -331,7 +389,7 @@ impl Models {
             }
             det.extend_from_slice(&head::detection_evidence(&f.detections));
         }
-        let out = head.score(&probs, &det, frames.len(), set)?;
+        let out = locked(head)?.score(&probs, &det, frames.len(), set)?;
         Ok(Some(PromptScores {
             texts: texts.clone(),
             clip: out.clip_scores,
@@ -348,7 +406,7 @@ impl Models {
         if let Some(p) = &self.pose {
             r.push(ModelReport::from(&p.model));
         }
-        if let Some(h) = &self.head {
+        if let Some(h) = self.head.as_ref().and_then(|h| h.lock().ok()) {
             r.push(ModelReport::from(&h.text.model));
             r.push(ModelReport::from(&h.model));
         }

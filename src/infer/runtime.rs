@@ -135,9 +135,11 @@ pub fn init(
 pub fn init_for(
     cfg: &crate::config::Config,
 ) -> Result<&'static ort::environment::Environment, InferError> {
+    let plan = cfg.inference_plan();
+    // one global pool serves one caller well; several workers calling into it at once would queue on it
     let shared = match cfg.inference.thread_pool {
-        crate::config::ThreadPool::Shared => Some(cfg.inference.intra_threads),
-        crate::config::ThreadPool::PerModel => None,
+        crate::config::ThreadPool::Shared if plan.workers == 1 => Some(plan.threads),
+        _ => None,
     };
     init(cfg.models.onnxruntime.as_deref(), shared)
 }
@@ -157,15 +159,26 @@ pub fn library_path() -> Option<&'static Path> {
 pub struct SessionOptions {
     pub provider: ProviderChoice,
     pub intra_threads: usize,
+    /// Run on the environment's global pool when it has one of `intra_threads` threads (one inference worker);
+    /// otherwise the session gets a pool of its own.
+    pub shared_pool: bool,
 }
 
 impl SessionOptions {
     /// The options every vision/text model gets from the config.
     pub fn from_config(cfg: &crate::config::Config) -> Self {
+        let plan = cfg.inference_plan();
         Self {
             provider: cfg.models.provider,
-            intra_threads: cfg.inference.intra_threads,
+            intra_threads: plan.threads,
+            shared_pool: plan.workers == 1
+                && cfg.inference.thread_pool == crate::config::ThreadPool::Shared,
         }
+    }
+
+    /// Whether a session with these options runs on the global pool.
+    fn on_global_pool(&self) -> bool {
+        self.shared_pool && shared_pool() == Some(self.intra_threads)
     }
 }
 
@@ -225,8 +238,14 @@ pub fn open_model(
     };
     let build = |cuda: bool| -> Result<Session, String> {
         let mut b = Session::builder(env).map_err(|e| e.to_string())?;
-        // on the shared pool ORT ignores (and warns about) per-session thread counts
-        if shared_pool().is_none() {
+        // on the shared pool ORT ignores (and warns about) per-session thread counts. A process can hold an
+        // environment made for another plan (the benchmark runs 1 camera, then many): then a pool of its own.
+        if !opts.on_global_pool() {
+            if shared_pool().is_some() {
+                b = b
+                    .with_independent_thread_pool()
+                    .map_err(|e| e.to_string())?;
+            }
             b = b
                 .with_intra_threads(opts.intra_threads)
                 .map_err(|e| e.to_string())?
