@@ -156,9 +156,12 @@ pub struct Metrics {
     pub commands_dropped: Counter,
     pub snapshots_written: Counter,
     pub snapshot_errors: Counter,
-    /// Clips waiting for the inference worker, as seen when it takes one.
+    /// Clips waiting for an inference worker, as seen when the dispatcher takes one.
     pub clip_queue_depth: Gauge,
-    /// Microseconds the inference worker waited for a clip (idle = inference is not the bottleneck).
+    /// Inference workers running (`inference.workers`, resolved).
+    pub inference_workers: Gauge,
+    /// Microseconds the inference workers waited for a clip, summed over workers (idle = inference is not the
+    /// bottleneck).
     pub inference_idle_us: Counter,
     /// Clips not inferred because detection was switched off for their camera.
     pub clips_skipped: Counter,
@@ -230,8 +233,9 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_spool_errors_total", "counter", "Spool reads or writes that failed"),
     ("scenewatch_commands_total", "counter", "set commands by result (applied, rejected, dropped)"),
     ("scenewatch_snapshots_written_total", "counter", "Alert snapshots written"),
-    ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for the inference worker"),
-    ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference worker waited for a clip (when it grows as fast as time, inference has headroom)"),
+    ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for an inference worker"),
+    ("scenewatch_inference_workers", "gauge", "Inference workers, each with its own model sessions"),
+    ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference workers waited for a clip, summed over workers (when it grows as fast as time times workers, inference has headroom)"),
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
     ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
     ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),
@@ -271,7 +275,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     header(&mut out, "scenewatch_frame_latency_seconds");
     m.frame_latency
         .render("scenewatch_frame_latency_seconds", "", &mut out);
-    let plain: [(&str, u64); 13] = [
+    let plain: [(&str, u64); 14] = [
         ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
         ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
         (
@@ -292,6 +296,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
             m.snapshots_written.get(),
         ),
         ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
+        ("scenewatch_inference_workers", m.inference_workers.get()),
         ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
         ("scenewatch_clips_gated_total", m.clips_gated.get()),
     ];

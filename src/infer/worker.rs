@@ -56,6 +56,7 @@ pub fn spawn(
     if models.is_empty() {
         return Err(std::io::Error::other("no inference worker configured"));
     }
+    metrics.inference_workers.set(models.len() as u64);
     let mut queues = Vec::with_capacity(models.len());
     let mut workers = Vec::with_capacity(models.len());
     for (i, m) in models.into_iter().enumerate() {
