@@ -13,7 +13,7 @@ cargo build --release --locked
 eval "$(bash scripts/cuda-env.sh)"
 BIN="${CARGO_TARGET_DIR:-target}/release/scenewatch"
 # the int8 detector is for CPUs (VNNI); on the GPU the fp32 model is the one to measure
-export SCENEWATCH__MODELS__DETECTOR=nanodet_g_416.onnx   # what detector = "auto" picks on CUDA; explicit, so a fallback cannot swap in the CPU file
+export SCENEWATCH__MODELS__DETECTOR=nanodet_g_416.onnx   # the default; explicit in case the default changes
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/bench-gpu.log"
 # every model on CUDA: a posture rule and prompts make the daemon load all five
 RUST_LOG=info "$BIN" detect -c pipelines/demo.toml --pose /var/cache/scenewatch/media/basketball1.png 2>&1 | tee -a "$OUT/bench-gpu.log" | grep -i "model loaded" || true

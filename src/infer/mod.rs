@@ -194,29 +194,8 @@ pub struct Models {
 
 fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
     let env = runtime::init_for(cfg)?;
-    let opts = SessionOptions::from_config(cfg);
-    let cpu_file = cfg.models.detector_file(false);
-    let det = match opts.provider {
-        crate::config::ProviderChoice::Cpu => {
-            runtime::open_model(env, "detector", &cpu_file, opts)?
-        }
-        _ => {
-            let det = runtime::open_model(env, "detector", &cfg.models.detector_file(true), opts)?;
-            if det.provider == runtime::CPU && det.path != cpu_file {
-                // CUDA was asked for (auto) and not had: the file made for the CPU, keeping the reason
-                let reason = det.fallback_reason.clone();
-                let cpu = SessionOptions {
-                    provider: crate::config::ProviderChoice::Cpu,
-                    ..opts
-                };
-                let mut det = runtime::open_model(env, "detector", &cpu_file, cpu)?;
-                det.fallback_reason = reason;
-                det
-            } else {
-                det
-            }
-        }
-    };
+    let path = cfg.models.resolve(&cfg.models.detector);
+    let det = runtime::open_model(env, "detector", &path, SessionOptions::from_config(cfg))?;
     Detector::new(
         det,
         DecodeParams {
