@@ -356,8 +356,8 @@ impl Default for IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InferenceConfig {
-    /// Inference workers: threads that each own a copy of the vision models and take the clips of their share of
-    /// the cameras (a camera always goes to the same worker, so its results stay in order). 0 = auto: one per
+    /// Inference workers: threads that each own a copy of the vision models and take the next clip from the
+    /// shared clip queue (one camera's clips run one at a time, so its results stay in order). 0 = auto: one per
     /// core, at most one per camera and at most 4. Read at start-up only.
     pub workers: usize,
     /// ORT intra-op threads per worker: of the shared pool, or of each model's own pool. 0 = auto: the cores
@@ -402,7 +402,8 @@ pub struct WorkerPlan {
     pub threads: usize,
 }
 
-/// Most workers `workers = 0` (auto) picks: each holds its own copy of the vision models (≈ 80 MB).
+/// Most workers `workers = 0` (auto) picks: each holds its own sessions of the vision models (≈ 170–200 MB RSS
+/// measured for the second worker, docs/performance.md).
 pub const AUTO_MAX_WORKERS: usize = 4;
 
 impl InferenceConfig {
@@ -1213,25 +1214,21 @@ mod tests {
         assert_eq!(plan(16, 40), (AUTO_MAX_WORKERS, 4));
         assert_eq!(plan(1, 8), (1, 1));
         assert_eq!(plan(4, 0), (1, 4));
-        // explicit values win
-        let set = InferenceConfig {
-            workers: 3,
-            intra_threads: 2,
+        // explicit values win; an unset thread count still divides the cores among the workers
+        let set = |workers, intra_threads| InferenceConfig {
+            workers,
+            intra_threads,
             ..InferenceConfig::default()
         };
         assert_eq!(
-            set.plan(2, 1),
+            set(3, 2).plan(2, 1),
             WorkerPlan {
                 workers: 3,
                 threads: 2
             }
         );
-        let only_workers = InferenceConfig {
-            workers: 2,
-            ..InferenceConfig::default()
-        };
         assert_eq!(
-            only_workers.plan(8, 1),
+            set(2, 0).plan(8, 1),
             WorkerPlan {
                 workers: 2,
                 threads: 4

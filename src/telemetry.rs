@@ -156,7 +156,7 @@ pub struct Metrics {
     pub commands_dropped: Counter,
     pub snapshots_written: Counter,
     pub snapshot_errors: Counter,
-    /// Clips waiting for an inference worker, as seen when the dispatcher takes one.
+    /// Clips waiting for an inference worker, as seen when a worker takes one.
     pub clip_queue_depth: Gauge,
     /// Inference workers running (`inference.workers`, resolved).
     pub inference_workers: Gauge,

@@ -278,12 +278,11 @@ impl Models {
     /// The models for every inference worker of the config's plan: the first loaded as `load` does, the others
     /// with sessions of their own for the per-frame models and the language head and prompts shared.
     pub fn load_workers(cfg: &Config) -> Result<Vec<Self>, InferError> {
-        let first = Self::load(cfg)?;
-        let mut all = Vec::with_capacity(cfg.inference_plan().workers);
+        let mut all = vec![Self::load(cfg)?];
         for _ in 1..cfg.inference_plan().workers {
-            all.push(first.sibling(cfg)?);
+            let next = all[0].sibling(cfg)?;
+            all.push(next);
         }
-        all.insert(0, first);
         Ok(all)
     }
 

@@ -135,13 +135,15 @@ pub fn init(
 pub fn init_for(
     cfg: &crate::config::Config,
 ) -> Result<&'static ort::environment::Environment, InferError> {
+    init(cfg.models.onnxruntime.as_deref(), global_pool_for(cfg))
+}
+
+/// The global pool's threads the config asks for: one worker on `thread_pool = "shared"`. One pool serves one
+/// caller well; several workers calling into it at once would queue on it.
+fn global_pool_for(cfg: &crate::config::Config) -> Option<usize> {
     let plan = cfg.inference_plan();
-    // one global pool serves one caller well; several workers calling into it at once would queue on it
-    let shared = match cfg.inference.thread_pool {
-        crate::config::ThreadPool::Shared if plan.workers == 1 => Some(plan.threads),
-        _ => None,
-    };
-    init(cfg.models.onnxruntime.as_deref(), shared)
+    (plan.workers == 1 && cfg.inference.thread_pool == crate::config::ThreadPool::Shared)
+        .then_some(plan.threads)
 }
 
 /// Threads of the shared intra-op pool the environment was created with (None: one pool per session).
@@ -167,12 +169,10 @@ pub struct SessionOptions {
 impl SessionOptions {
     /// The options every vision/text model gets from the config.
     pub fn from_config(cfg: &crate::config::Config) -> Self {
-        let plan = cfg.inference_plan();
         Self {
             provider: cfg.models.provider,
-            intra_threads: plan.threads,
-            shared_pool: plan.workers == 1
-                && cfg.inference.thread_pool == crate::config::ThreadPool::Shared,
+            intra_threads: cfg.inference_plan().threads,
+            shared_pool: global_pool_for(cfg).is_some(),
         }
     }
 
