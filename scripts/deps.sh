@@ -19,6 +19,7 @@ check_sha() { # file sha256
 APT_PKGS=(ca-certificates curl pkg-config python3 python3-pip python3-venv
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-rtsp
+  gstreamer1.0-plugins-ugly ffmpeg
   mosquitto mosquitto-clients openssl systemd
   python3-gi gir1.2-gst-rtsp-server-1.0 gir1.2-gst-plugins-base-1.0)
 missing=()

@@ -332,8 +332,12 @@ pub struct IngestConfig {
     pub drop_policy: Option<DropPolicy>,
     /// Clips buffered between the clip assemblers and the inference workers (shared by all cameras).
     pub clip_queue: usize,
-    /// A live camera whose pipeline produces no frame for this long is restarted.
+    /// A camera whose pipeline is playing, is not held up by a full frame queue, and decodes no frame for this
+    /// long is stuck: live sources are restarted (with backoff), files fail.
     pub watchdog_secs: f64,
+    /// A camera that delivers no first frame this long after its pipeline was started is stuck (the error says
+    /// what GStreamer was waiting on): live sources are retried with backoff, files fail.
+    pub startup_timeout_secs: f64,
     /// Backoff between reconnect attempts of live cameras: starts at `retry_min_secs`, doubles, capped here.
     pub retry_min_secs: f64,
     pub retry_max_secs: f64,
@@ -346,6 +350,7 @@ impl Default for IngestConfig {
             drop_policy: None,
             clip_queue: 8,
             watchdog_secs: 20.0,
+            startup_timeout_secs: 30.0,
             retry_min_secs: 1.0,
             retry_max_secs: 30.0,
         }
@@ -923,8 +928,14 @@ impl Config {
         if self.ingest.clip_queue == 0 {
             bad("ingest.clip_queue".into(), "must be > 0");
         }
-        if !positive(self.ingest.watchdog_secs) {
-            bad("ingest.watchdog_secs".into(), "must be > 0");
+        if !(0.5..=3600.0).contains(&self.ingest.watchdog_secs) {
+            bad("ingest.watchdog_secs".into(), "must be in 0.5..=3600");
+        }
+        if !(0.5..=3600.0).contains(&self.ingest.startup_timeout_secs) {
+            bad(
+                "ingest.startup_timeout_secs".into(),
+                "must be in 0.5..=3600",
+            );
         }
         if !positive(self.ingest.retry_min_secs) {
             bad("ingest.retry_min_secs".into(), "must be > 0");

@@ -206,14 +206,13 @@ pub fn for_each_video_clip(
     let decoder = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let outcome = pipeline::run(
-                &p,
-                &shared,
-                false,
-                std::time::Duration::from_secs(3600),
-                &stop,
-                &mut || {},
-            );
+            // the daemon's default limits: a file that hangs fails here too instead of blocking the command
+            let d = crate::config::IngestConfig::default();
+            let limits = pipeline::Watchdog {
+                startup: std::time::Duration::from_secs_f64(d.startup_timeout_secs),
+                stall: std::time::Duration::from_secs_f64(d.watchdog_secs),
+            };
+            let outcome = pipeline::run(&p, &shared, limits, &stop, &mut || {});
             drop(p);
             // closing the queue ends the loop below
             drop(shared.take_queue());
@@ -240,8 +239,19 @@ pub fn for_each_video_clip(
         .join()
         .map_err(|_| anyhow::anyhow!("decoder thread failed"))?;
     result?;
-    if let pipeline::RunOutcome::Failed(e) = outcome {
-        anyhow::bail!("{e}");
+    match outcome {
+        pipeline::RunOutcome::Failed(e) => anyhow::bail!("{e}"),
+        pipeline::RunOutcome::StartTimeout(d, why) => anyhow::bail!(
+            "{}: no frame within {:.0} s: {why}",
+            path.display(),
+            d.as_secs_f64()
+        ),
+        pipeline::RunOutcome::Stalled(d) => anyhow::bail!(
+            "{}: no frame decoded for {:.0} s",
+            path.display(),
+            d.as_secs_f64()
+        ),
+        pipeline::RunOutcome::Eos | pipeline::RunOutcome::Stopped => {}
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
             ingest::CameraState::Running => "running",
             ingest::CameraState::Retrying => "retrying",
             ingest::CameraState::Ended => "ended",
+            ingest::CameraState::Error => "error",
         },
         decoded: st.decoded.load(Relaxed),
         sampled,

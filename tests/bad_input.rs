@@ -12,7 +12,7 @@ fn camera(url: &str) -> String {
 }
 
 #[test]
-fn nonexistent_video_is_a_clear_error_and_a_published_ended_state() {
+fn nonexistent_video_is_a_clear_error_and_a_published_error_state() {
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "bad1/#");
     let cfg = write_config(
@@ -27,7 +27,7 @@ fn nonexistent_video_is_a_clear_error_and_a_published_ended_state() {
         log.contains("/nonexistent/video.avi") && log.contains("does not exist"),
         "{log}"
     );
-    rec.wait_for("ended state", Duration::from_secs(5), |m| {
+    rec.wait_for("error state", Duration::from_secs(5), |m| {
         m.iter().any(|m| m.topic == "bad1/cam/state")
     });
     let st = rec
@@ -35,7 +35,7 @@ fn nonexistent_video_is_a_clear_error_and_a_published_ended_state() {
         .last()
         .map(|m| m.json())
         .expect("state");
-    assert_eq!(st["state"], "ended");
+    assert_eq!(st["state"], "error");
     assert!(
         st["reason"]
             .as_str()
@@ -59,7 +59,8 @@ fn truncated_and_corrupt_videos_do_not_panic() {
     std::fs::write(&notvideo, "this is not a video\n").expect("write");
 
     let broker = Broker::start();
-    // truncated: the readable part is processed (people are in it) and the camera ends; exit 0
+    let rec = Recorder::start(broker.port, "bad2/#");
+    // truncated: the readable third is processed and the camera ends normally (exit 0)
     let cfg = write_config(
         broker.port,
         "bad2",
@@ -67,11 +68,29 @@ fn truncated_and_corrupt_videos_do_not_panic() {
     );
     let out = run_daemon(&cfg.path, Duration::from_secs(120));
     let log = no_panic(&out);
-    assert!(matches!(out.status.code(), Some(0) | Some(1)), "{log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    rec.wait_for("ended state", Duration::from_secs(5), |m| {
+        m.iter()
+            .any(|m| m.topic == "bad2/cam/state" && m.json()["state"] == "ended")
+    });
+    let st = rec
+        .on("bad2/cam/state")
+        .last()
+        .map(|m| m.json())
+        .expect("state");
+    // vtest.avi is 79.5 s; a third of its bytes is roughly a third of its frames at 2 fps (159 in all)
+    let sampled = st["frames_sampled"].as_u64().unwrap_or(0);
     assert!(
-        log.contains("clips="),
-        "the truncated part must be processed:\n{log}"
+        (30..=80).contains(&sampled),
+        "a third of the file's frames must be sampled, got {sampled}: {st}"
     );
+    let clips = log
+        .split("finished clips=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(clips >= 5, "the truncated part must be inferred: clips={clips}\n{log}");
 
     for bad in [&corrupt, &notvideo] {
         let cfg = write_config(

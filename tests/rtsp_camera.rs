@@ -13,11 +13,17 @@ struct RtspServer(Child);
 
 impl RtspServer {
     fn start(port: u16) -> Self {
+        Self::start_codec(port, "mjpeg")
+    }
+
+    /// `codec`: "mjpeg" or "h264".
+    fn start_codec(port: u16, codec: &str) -> Self {
         let script = repo().join("tests/support/rtsp_server.py");
         let child = Command::new("/usr/bin/python3")
             .arg(script)
             .arg(port.to_string())
             .arg(media("vtest.avi"))
+            .arg(codec)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -118,7 +124,7 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
         .map(|s| s["reason"].to_string())
         .unwrap_or_default();
     assert!(
-        reason.contains("no frames for"),
+        reason.contains("no frame decoded for"),
         "the watchdog fired: {reason}"
     );
     assert!(
@@ -148,4 +154,117 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
         reconnect.as_secs_f64(),
         watchdog.as_secs_f64()
     );
+}
+
+/// The RTSP cells of the media matrix: H.264 and MJPEG cameras from gst-rtsp-server, with alert recordings on
+/// and off, reach `running`, deliver frames at `sample_fps`, and drain to exit 0 on SIGTERM.
+#[test]
+fn rtsp_h264_and_mjpeg_play_with_recordings_on_and_off() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "rtspmx/#");
+    let (p264, pjpg) = (free_port(), free_port());
+    let _h264 = RtspServer::start_codec(p264, "h264");
+    let _mjpeg = RtspServer::start_codec(pjpg, "mjpeg");
+    for recordings in [true, false] {
+        let tag = if recordings { "r" } else { "n" };
+        let body = format!(
+            "clips = {recordings}\n\n[ingest]\nstartup_timeout_secs = 20.0\n\n\
+             [[cameras]]\nname = \"h264{tag}\"\nurl = \"rtsp://127.0.0.1:{p264}/cam\"\nsample_fps = 2.0\n\n\
+             [[cameras]]\nname = \"mjpeg{tag}\"\nurl = \"rtsp://127.0.0.1:{pjpg}/cam\"\nsample_fps = 2.0\n"
+        );
+        let cfg = write_config(broker.port, "rtspmx", &body);
+        let mut d = Daemon::spawn(&cfg.path, &[]);
+        let state = |cam: &str| {
+            rec.on(&format!("rtspmx/{cam}/state"))
+                .last()
+                .map(|m| m.json())
+        };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let cams = [format!("h264{tag}"), format!("mjpeg{tag}")];
+        while !cams
+            .iter()
+            .all(|c| state(c).is_some_and(|s| s["state"] == "running"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "cameras not running (recordings {recordings}): {:?}",
+                cams.iter().map(|c| state(c)).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(5));
+        d.signal("TERM");
+        let (code, log) = d.wait(Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{log}");
+        for c in &cams {
+            let s = state(c).expect("final state");
+            let n = s["frames_sampled"].as_u64().unwrap_or(0);
+            // 2 fps for at least 5 s of running
+            assert!(n >= 8, "{c} (recordings {recordings}): {s}");
+            assert_eq!(s["state"], "ended", "{c}: {s}");
+        }
+    }
+}
+
+/// A live camera whose server accepts the connection and never answers: the start-up watchdog turns the silent
+/// wait into `retrying` with a reason that says what GStreamer was waiting on, and retries with backoff.
+#[test]
+fn a_silent_rtsp_server_is_a_startup_timeout_with_a_reason_and_retries() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "rtspsilent/#");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    // accept and hold every connection, never answering
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for c in listener.incoming().flatten() {
+            if let Ok(mut v) = h.lock() {
+                v.push(c);
+            }
+        }
+    });
+    let body = format!(
+        "[ingest]\nstartup_timeout_secs = 3.0\nretry_min_secs = 0.5\nretry_max_secs = 1.0\n\n\
+         [[cameras]]\nname = \"mute\"\nurl = \"rtsp://127.0.0.1:{port}/cam\"\n"
+    );
+    let cfg = write_config(broker.port, "rtspsilent", &body);
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    let retrying = loop {
+        let st: Vec<serde_json::Value> = rec
+            .on("rtspsilent/mute/state")
+            .iter()
+            .map(|m| m.json())
+            .collect();
+        let r: Vec<_> = st
+            .into_iter()
+            .filter(|s| s["state"] == "retrying")
+            .collect();
+        if r.len() >= 2 {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "no retries within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let reason = retrying[0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("no frame within 3 s") && reason.contains("waiting on:"),
+        "{reason}"
+    );
+    assert!(
+        retrying[1]["retries"].as_u64().unwrap_or(0) >= 2,
+        "{retrying:?}"
+    );
+    assert!(
+        held.lock().map(|v| v.len()).unwrap_or(0) >= 2,
+        "it reconnected"
+    );
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{log}");
 }

@@ -35,6 +35,8 @@ pub enum CameraState {
     Running,
     Retrying,
     Ended,
+    /// A file (or a source that is not retried) failed; `reason` says why. Final.
+    Error,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -199,7 +201,10 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         }
     };
     let live = kind.is_live();
-    let watchdog = Duration::from_secs_f64(ingest.watchdog_secs);
+    let limits = pipeline::Watchdog {
+        startup: Duration::from_secs_f64(ingest.startup_timeout_secs),
+        stall: Duration::from_secs_f64(ingest.watchdog_secs),
+    };
     let (rmin, rmax) = (
         Duration::from_secs_f64(ingest.retry_min_secs),
         Duration::from_secs_f64(ingest.retry_max_secs),
@@ -234,7 +239,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         };
         let outcome = match pipeline::build(&kind, camera.realtime, &shared) {
             Ok(p) => {
-                let o = pipeline::run(&p, &shared, live, watchdog, &shutdown, &mut announce);
+                let o = pipeline::run(&p, &shared, limits, &shutdown, &mut announce);
                 drop(p);
                 o
             }
@@ -257,6 +262,15 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
                 tracing::debug!(camera = %name, frames = produced, "end of file; looping");
                 continue;
             }
+            RunOutcome::Eos if !live && status.sampled.load(Ordering::Relaxed) == 0 => {
+                // a header without media data, or a file whose only streams are not video we can decode
+                let reason =
+                    "error: the file ended before any video frame was decoded (no media data)";
+                tracing::error!(camera = %name, reason, "camera failed");
+                status.failed.store(true, Ordering::Relaxed);
+                set(CameraState::Error, Some(reason.into()), 0);
+                break;
+            }
             RunOutcome::Eos if !live => {
                 tracing::info!(camera = %name, frames = produced, "end of stream");
                 set(CameraState::Ended, Some("end of stream".into()), 0);
@@ -265,12 +279,27 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             RunOutcome::Failed(e) if !live => {
                 tracing::error!(camera = %name, error = %e, debug = e.debug.as_deref().unwrap_or(""), "camera failed");
                 status.failed.store(true, Ordering::Relaxed);
-                set(CameraState::Ended, Some(format!("error: {e}")), 0);
+                set(CameraState::Error, Some(format!("error: {e}")), 0);
+                break;
+            }
+            RunOutcome::StartTimeout(d, why) if !live => {
+                let reason = start_timeout_reason(d, &why);
+                tracing::error!(camera = %name, %reason, "camera failed");
+                status.failed.store(true, Ordering::Relaxed);
+                set(CameraState::Error, Some(reason), 0);
+                break;
+            }
+            RunOutcome::Stalled(d) if !live => {
+                let reason = stall_reason(d);
+                tracing::error!(camera = %name, %reason, "camera failed");
+                status.failed.store(true, Ordering::Relaxed);
+                set(CameraState::Error, Some(reason), 0);
                 break;
             }
             RunOutcome::Eos => "stream ended".to_string(),
             RunOutcome::Failed(e) => format!("error: {e}"),
-            RunOutcome::Stalled(d) => format!("no frames for {:.0} s", d.as_secs_f64()),
+            RunOutcome::StartTimeout(d, why) => start_timeout_reason(d, &why),
+            RunOutcome::Stalled(d) => stall_reason(d),
         };
         attempt += 1;
         let jitter = (std::time::SystemTime::now()
@@ -291,6 +320,20 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
     }
     // dropping the queue's sender ends the assembler, which flushes its last clip downstream
     drop(queue);
+}
+
+fn start_timeout_reason(d: Duration, why: &str) -> String {
+    format!(
+        "error: no frame within {:.0} s of starting (ingest.startup_timeout_secs): {why}",
+        d.as_secs_f64()
+    )
+}
+
+fn stall_reason(d: Duration) -> String {
+    format!(
+        "error: no frame decoded for {:.0} s while playing (ingest.watchdog_secs)",
+        d.as_secs_f64()
+    )
 }
 
 #[cfg(test)]

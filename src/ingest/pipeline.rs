@@ -57,6 +57,9 @@ pub struct SinkShared {
     pub last_frame_ms: AtomicU64,
     pub decoded: AtomicU64,
     pub sampled: AtomicU64,
+    /// Set while the appsink callback waits for room in our own (blocking) frame queue: no decoded frame is
+    /// expected meanwhile, so the progress watchdog must not count that time.
+    pub blocked: std::sync::atomic::AtomicBool,
     /// The camera's running totals (decoded, sampled), counted live so state messages are current mid-run.
     totals: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
     /// Whether a decoded video stream was linked, and the media types of streams that were not (for errors like
@@ -134,6 +137,7 @@ impl SinkShared {
             last_frame_ms: AtomicU64::new(0),
             decoded: AtomicU64::new(0),
             sampled: AtomicU64::new(0),
+            blocked: Default::default(),
             totals: None,
             video_linked: Default::default(),
             other_streams: Mutex::new(Vec::new()),
@@ -239,7 +243,13 @@ impl SinkShared {
         self.last_pts_ns
             .store(pts.as_nanos() as u64, Ordering::Relaxed);
         let guard = self.queue.lock().map_err(|_| gst::FlowError::Error)?;
-        match guard.as_ref().map(|q| q.push(frame)) {
+        self.blocked.store(true, Ordering::Relaxed);
+        let pushed = guard.as_ref().map(|q| q.push(frame));
+        self.blocked.store(false, Ordering::Relaxed);
+        // waiting for our own queue is not a stall: progress counts from when the push returned
+        self.last_frame_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        match pushed {
             Some(Pushed::Closed) | None => Err(gst::FlowError::Flushing),
             Some(_) => Ok(gst::FlowSuccess::Ok),
         }
@@ -253,6 +263,48 @@ fn make(factory: &str, camera: &str) -> Result<gst::Element, IngestError> {
         message: format!("GStreamer element '{factory}' is missing ({e}); install the GStreamer plugins (setup.sh)"),
         debug: None,
     })
+}
+
+/// Like [`make`], with a name that diagnostics (the start-up watchdog) can show.
+fn make_named(factory: &str, name: &str, camera: &str) -> Result<gst::Element, IngestError> {
+    let el = make(factory, camera)?;
+    el.set_property("name", name);
+    Ok(el)
+}
+
+/// Keeps at most `fps` frames per second of stream time on `pad`, dropping the rest in place.
+///
+/// This replaces `videorate max-rate=N`, which caused the recording hang of issue 13: videorate holds each buffer
+/// until the next one arrives (it decides what to output by looking at both), so the recording sink could not
+/// preroll on the first frame. gst-libav's H.264 decoder re-queries ALLOCATION after its first frame when the
+/// width is not a multiple of 16 (360x288, 568x320: it needs padded buffers); that serialized query waits in the
+/// analysis queue behind the analysis sink, which is prerolled and blocked until PLAYING; PLAYING needed the
+/// recording sink's preroll, which needed a second frame, which the decoder never produced while its query
+/// waited. A probe decides per buffer and holds nothing, so no branch can wait on a future frame.
+fn rate_limit(pad: &gst::Pad, fps: u32, shared: Arc<SinkShared>) {
+    let sampler = Mutex::new(Sampler::new(f64::from(fps)));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let keep = match shared.stream_pts(info.buffer().and_then(|b| b.pts())) {
+            Some(pts) => sampler.lock().map(|mut s| s.accept(pts)).unwrap_or(false),
+            None => false,
+        };
+        if keep {
+            gst::PadProbeReturn::Ok
+        } else {
+            drop(info.take_buffer());
+            gst::PadProbeReturn::Handled
+        }
+    });
+}
+
+/// The recording branch passes frames at the camera's own rate, thinned by `rate_limit`: the ring's caps must
+/// not claim a constant frame rate the stored frames do not have (each frame carries its own pts).
+fn variable_rate(caps: &gst::CapsRef) -> gst::Caps {
+    let mut caps = caps.to_owned();
+    if let Some(s) = caps.make_mut().structure_mut(0) {
+        s.set("framerate", gst::Fraction::new(0, 1));
+    }
+    caps
 }
 
 /// Times each frame through a video decoder (pts in on its sink pad → the same pts out on its src pad) into the
@@ -288,33 +340,15 @@ fn time_decoder(decoder: &gst::Element, metrics: Arc<crate::telemetry::Metrics>)
     });
 }
 
-/// Builds (but does not start) the pipeline for one camera.
-pub fn build(
-    kind: &SourceKind,
-    realtime: bool,
+/// Hooks `shared` into an analysis path `convert → appsink`: a probe on the converter's sink pad counts every
+/// decoded frame and drops the ones the sampler does not keep (before they are colour-converted), and the appsink
+/// hands each kept frame to the frame queue. Public so a test can watch a pipeline of its own making.
+pub fn attach_analysis(
+    convert: &gst::Element,
+    appsink: &gst_app::AppSink,
     shared: &Arc<SinkShared>,
-) -> Result<gst::Pipeline, IngestError> {
-    let camera = shared.camera.to_string();
-    let err = |message: String| IngestError::plain(&camera, message);
-    let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
-    let convert = make("videoconvert", &camera)?;
-    let appsink = gst_app::AppSink::builder()
-        .caps(
-            &gst::Caps::builder("video/x-raw")
-                .field("format", "RGB")
-                .build(),
-        )
-        // files at their own pace only when asked (realtime); otherwise as fast as inference takes them
-        .sync(realtime && !kind.is_live())
-        .max_buffers(2)
-        .build();
-    pipeline
-        .add_many([&convert, appsink.upcast_ref()])
-        .map_err(|e| err(e.to_string()))?;
-    convert
-        .link(&appsink)
-        .map_err(|e| err(format!("linking videoconvert to appsink: {e}")))?;
-
+) -> Result<(), IngestError> {
+    let err = |message: String| IngestError::plain(&shared.camera, message);
     let convert_sink = convert
         .static_pad("sink")
         .ok_or_else(|| err("videoconvert has no sink pad".into()))?;
@@ -336,6 +370,38 @@ pub fn build(
             .new_sample(move |sink| sink_shared.on_sample(sink))
             .build(),
     );
+    Ok(())
+}
+
+/// Builds (but does not start) the pipeline for one camera.
+pub fn build(
+    kind: &SourceKind,
+    realtime: bool,
+    shared: &Arc<SinkShared>,
+) -> Result<gst::Pipeline, IngestError> {
+    let camera = shared.camera.to_string();
+    let err = |message: String| IngestError::plain(&camera, message);
+    let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
+    let convert = make_named("videoconvert", "analysis-convert", &camera)?;
+    let appsink = gst_app::AppSink::builder()
+        .name("analysis-sink")
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", "RGB")
+                .build(),
+        )
+        // files at their own pace only when asked (realtime); otherwise as fast as inference takes them
+        .sync(realtime && !kind.is_live())
+        .max_buffers(2)
+        .build();
+    pipeline
+        .add_many([&convert, appsink.upcast_ref()])
+        .map_err(|e| err(e.to_string()))?;
+    convert
+        .link(&appsink)
+        .map_err(|e| err(format!("linking videoconvert to appsink: {e}")))?;
+
+    attach_analysis(&convert, &appsink, shared)?;
     // where the decoded video enters: videoconvert, or a tee that also feeds the recording branch
     let entry = match &shared.recorder {
         Some(rec) => recording_branch(&pipeline, &convert, rec, shared)?,
@@ -350,6 +416,12 @@ pub fn build(
                         .map_err(|e| err(format!("{}: {e}", path.display())))?;
                     if !abs.is_file() {
                         return Err(err(format!("video file {} does not exist", abs.display())));
+                    }
+                    if std::fs::metadata(&abs).is_ok_and(|m| m.len() == 0) {
+                        return Err(err(format!(
+                            "video file {} is empty (0 bytes)",
+                            abs.display()
+                        )));
                     }
                     gst::glib::filename_to_uri(&abs, None)
                         .map_err(|e| err(format!("{}: {e}", abs.display())))?
@@ -443,8 +515,8 @@ pub fn build(
     Ok(pipeline)
 }
 
-/// Adds `tee → queue → videoconvert` (the analysis path, unchanged) and `tee → leaky queue → videorate →
-/// videoscale → videoconvert → jpegenc → appsink` (the recording ring) to `pipeline`; returns the tee.
+/// Adds `tee → queue → videoconvert` (the analysis path, unchanged) and `tee → leaky queue → (rate limit by pts)
+/// → videoscale → videoconvert → jpegenc → appsink` (the recording ring) to `pipeline`; returns the tee.
 fn recording_branch(
     pipeline: &gst::Pipeline,
     convert: &gst::Element,
@@ -453,20 +525,18 @@ fn recording_branch(
 ) -> Result<gst::Element, IngestError> {
     let camera = shared.camera.to_string();
     let err = |message: String| IngestError::plain(&camera, message);
-    let tee = make("tee", &camera)?;
-    let main_q = make("queue", &camera)?;
+    let tee = make_named("tee", "split", &camera)?;
+    let main_q = make_named("queue", "analysis-queue", &camera)?;
     // two frames: the analysis path keeps its back-pressure (a blocking frame queue still slows a file down)
     main_q.set_property("max-size-buffers", 2u32);
     main_q.set_property("max-size-bytes", 0u32);
     main_q.set_property("max-size-time", 0u64);
-    let rec_q = make("queue", &camera)?;
+    let rec_q = make_named("queue", "recording-queue", &camera)?;
     // a slow encoder loses recording frames, never analysis frames
     rec_q.set_property_from_str("leaky", "downstream");
     rec_q.set_property("max-size-buffers", 2u32);
     rec_q.set_property("max-size-bytes", 0u32);
     rec_q.set_property("max-size-time", 0u64);
-    let rate = make("videorate", &camera)?;
-    rate.set_property("max-rate", rec.cfg.fps.max(1) as i32);
     let scale = make("videoscale", &camera)?;
     let size = make("capsfilter", &camera)?;
     size.set_property(
@@ -480,26 +550,25 @@ fn recording_branch(
     let enc = make("jpegenc", &camera)?;
     enc.set_property("quality", rec.cfg.quality.clamp(1, 100) as i32);
     let sink = gst_app::AppSink::builder()
+        .name("recording-sink")
         .sync(false)
         .max_buffers(4)
         .drop(true)
         .build();
-    let elems = [&tee, &main_q, &rec_q, &rate, &scale, &size, &conv, &enc];
+    // An auxiliary branch must never hold the pipeline's state change: with async=false this sink does not take
+    // part in preroll, so the pipeline reaches PLAYING as soon as the analysis sink has its first frame, whatever
+    // the recording branch is still waiting for (see `rate_limit` for the deadlock this prevents).
+    sink.set_property("async", false);
+    let elems = [&tee, &main_q, &rec_q, &scale, &size, &conv, &enc];
     pipeline.add_many(elems).map_err(|e| err(e.to_string()))?;
     pipeline.add(&sink).map_err(|e| err(e.to_string()))?;
     gst::Element::link_many([&tee, &main_q, convert])
         .map_err(|e| err(format!("linking the analysis branch: {e}")))?;
-    gst::Element::link_many([
-        &tee,
-        &rec_q,
-        &rate,
-        &scale,
-        &size,
-        &conv,
-        &enc,
-        sink.upcast_ref(),
-    ])
-    .map_err(|e| err(format!("linking the recording branch: {e}")))?;
+    gst::Element::link_many([&tee, &rec_q, &scale, &size, &conv, &enc, sink.upcast_ref()])
+        .map_err(|e| err(format!("linking the recording branch: {e}")))?;
+    if let Some(pad) = rec_q.static_pad("src") {
+        rate_limit(&pad, rec.cfg.fps.max(1), shared.clone());
+    }
     let (rec, sh) = (rec.clone(), shared.clone());
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
@@ -509,7 +578,8 @@ fn recording_branch(
                     sample.buffer_owned(),
                     sample.buffer().and_then(|b| sh.stream_pts(b.pts())),
                 ) {
-                    rec.push(pts, sample.caps(), buf);
+                    let caps = sample.caps().map(variable_rate);
+                    rec.push(pts, caps.as_deref(), buf);
                 }
                 Ok(gst::FlowSuccess::Ok)
             })
@@ -526,16 +596,123 @@ pub enum RunOutcome {
     /// Shutdown was requested.
     Stopped,
     Failed(IngestError),
-    /// A live source produced no frame for the watchdog period.
+    /// No frame was delivered within the start-up time; the text says what GStreamer was waiting on.
+    StartTimeout(Duration, String),
+    /// The pipeline was playing and not held up by our own queue, yet decoded nothing for this long.
     Stalled(Duration),
 }
 
-/// Plays the pipeline until EOS, error, stall or shutdown. `on_first_frame` is called once when frames flow.
+/// The watchdog's limits for one camera.
+#[derive(Debug, Clone, Copy)]
+pub struct Watchdog {
+    /// No first frame delivered (decoded, sampled and handed to the frame queue) within this → `StartTimeout`.
+    pub startup: Duration,
+    /// Playing, not blocked by our own full queue, and no decoded frame for this long → `Stalled`.
+    pub stall: Duration,
+}
+
+/// What the watchdog sees of a running pipeline (plain data, so the decision is unit-tested).
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Time since the pipeline was asked to play.
+    pub since_start: Duration,
+    /// Time since the last decoded frame or the end of the last wait for our queue (None: nothing decoded yet).
+    pub since_progress: Option<Duration>,
+    /// Frames handed to the frame queue so far.
+    pub delivered: u64,
+    pub playing: bool,
+    /// The appsink callback is waiting for room in our own frame queue.
+    pub blocked: bool,
+}
+
+/// The watchdog's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Fine,
+    StartTimeout,
+    Stalled(Duration),
+}
+
+/// Decides whether a pipeline is stuck. Applies to every source kind: files too can hang (a decoder waiting on a
+/// query, a branch that cannot preroll), and a file that hangs must fail rather than keep the daemon forever.
+pub fn judge(p: &Progress, limits: &Watchdog) -> Verdict {
+    if p.delivered == 0 {
+        return if p.since_start > limits.startup && !p.blocked {
+            Verdict::StartTimeout
+        } else {
+            Verdict::Fine
+        };
+    }
+    let idle = p.since_progress.unwrap_or(p.since_start);
+    if p.playing && !p.blocked && idle > limits.stall {
+        Verdict::Stalled(idle)
+    } else {
+        Verdict::Fine
+    }
+}
+
+/// Says what a pipeline that delivered no frame is waiting on: its own state and pending state, the elements
+/// whose state change has not completed (sinks that did not preroll, a source that did not connect), and what
+/// was decoded and linked so far.
+pub fn waiting_on(pipeline: &gst::Pipeline, shared: &SinkShared) -> String {
+    let (_, cur, pending) = pipeline.state(gst::ClockTime::ZERO);
+    let state = |c: gst::State, p: gst::State| {
+        if p == gst::State::VoidPending {
+            format!("{c:?}").to_uppercase()
+        } else {
+            format!("{c:?} (going to {p:?})").to_uppercase()
+        }
+    };
+    let mut stuck = Vec::new();
+    let mut it = pipeline.iterate_recurse();
+    while let Ok(Some(el)) = it.next() {
+        let (_, c, p) = el.state(gst::ClockTime::ZERO);
+        if p != gst::State::VoidPending || c < gst::State::Paused {
+            let is_sink = el.element_flags().contains(gst::ElementFlags::SINK);
+            let what = if is_sink && c < gst::State::Paused {
+                "sink, not prerolled"
+            } else if is_sink {
+                "sink"
+            } else {
+                "element"
+            };
+            stuck.push(format!("{} [{what}] {}", el.name(), state(c, p)));
+        }
+    }
+    stuck.sort();
+    stuck.truncate(8);
+    let decoded = shared.decoded.load(Ordering::Relaxed);
+    let video = if shared.video_linked.load(Ordering::Relaxed) {
+        "a video stream is linked".to_string()
+    } else {
+        let others = shared
+            .other_streams
+            .lock()
+            .map(|o| o.join(", "))
+            .unwrap_or_default();
+        if others.is_empty() {
+            "no decoded stream appeared yet".to_string()
+        } else {
+            format!("no video stream yet (found {others})")
+        }
+    };
+    format!(
+        "pipeline {}; waiting on: {}; {decoded} frame(s) decoded; {video}",
+        state(cur, pending),
+        if stuck.is_empty() {
+            "nothing (every element reached its state; no data arrived)".to_string()
+        } else {
+            stuck.join(", ")
+        }
+    )
+}
+
+/// Plays the pipeline until EOS, error, a watchdog verdict or shutdown. `on_first_frame` is called once when
+/// frames flow.
 pub fn run(
     pipeline: &gst::Pipeline,
     shared: &SinkShared,
-    live: bool,
-    watchdog: Duration,
+    limits: Watchdog,
     shutdown: &crate::shutdown::Shutdown,
     on_first_frame: &mut dyn FnMut(),
 ) -> RunOutcome {
@@ -544,14 +721,13 @@ pub fn run(
         let bus = match pipeline.bus() {
             Some(b) => b,
             None => {
-                return RunOutcome::Failed(IngestError {
-                    camera: camera.clone(),
-                    element: None,
-                    message: "pipeline has no bus".into(),
-                    debug: None,
-                })
+                return RunOutcome::Failed(IngestError::plain(
+                    &camera,
+                    "pipeline has no bus".into(),
+                ))
             }
         };
+        let started = Instant::now();
         if let Err(e) = pipeline.set_state(gst::State::Playing) {
             // the real reason is on the bus (e.g. "Resource not found")
             let msg = bus.timed_pop_filtered(
@@ -566,7 +742,6 @@ pub fn run(
             }));
         }
         let mut announced = false;
-        let started = Instant::now();
         loop {
             if shutdown.is_triggered() {
                 return RunOutcome::Stopped;
@@ -602,17 +777,27 @@ pub fn run(
                 announced = true;
                 on_first_frame();
             }
-            if live {
-                let last = shared.last_frame_ms.load(Ordering::Relaxed);
-                let now = shared.started.elapsed().as_millis() as u64;
-                let since = if shared.decoded.load(Ordering::Relaxed) == 0 {
-                    started.elapsed()
-                } else {
-                    Duration::from_millis(now.saturating_sub(last))
-                };
-                if since > watchdog {
-                    return RunOutcome::Stalled(since);
+            let now_ms = shared.started.elapsed().as_millis() as u64;
+            let progress = Progress {
+                since_start: started.elapsed(),
+                since_progress: (shared.decoded.load(Ordering::Relaxed) > 0).then(|| {
+                    Duration::from_millis(
+                        now_ms.saturating_sub(shared.last_frame_ms.load(Ordering::Relaxed)),
+                    )
+                }),
+                delivered: sampled,
+                playing: pipeline.current_state() == gst::State::Playing,
+                blocked: shared.blocked.load(Ordering::Relaxed),
+            };
+            match judge(&progress, &limits) {
+                Verdict::Fine => {}
+                Verdict::StartTimeout => {
+                    return RunOutcome::StartTimeout(
+                        progress.since_start,
+                        waiting_on(pipeline, shared),
+                    )
                 }
+                Verdict::Stalled(d) => return RunOutcome::Stalled(d),
             }
         }
     })();
@@ -657,6 +842,57 @@ fn bus_error(camera: &str, msg: Option<&gst::Message>) -> Option<IngestError> {
         })
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod watchdog_tests {
+    use super::*;
+
+    const LIMITS: Watchdog = Watchdog {
+        startup: Duration::from_secs(10),
+        stall: Duration::from_secs(20),
+    };
+
+    fn at(since_start: u64, since_progress: Option<u64>, delivered: u64) -> Progress {
+        Progress {
+            since_start: Duration::from_secs(since_start),
+            since_progress: since_progress.map(Duration::from_secs),
+            delivered,
+            playing: true,
+            blocked: false,
+        }
+    }
+
+    #[test]
+    fn no_first_frame_within_the_startup_time_is_a_timeout_whatever_the_state() {
+        assert_eq!(judge(&at(9, None, 0), &LIMITS), Verdict::Fine);
+        assert_eq!(judge(&at(11, None, 0), &LIMITS), Verdict::StartTimeout);
+        // a decoded but never delivered frame (a pipeline stuck in preroll) is still no start
+        let prerolling = Progress {
+            playing: false,
+            ..at(11, Some(11), 0)
+        };
+        assert_eq!(judge(&prerolling, &LIMITS), Verdict::StartTimeout);
+    }
+
+    #[test]
+    fn a_playing_pipeline_that_decodes_nothing_stalls_unless_our_queue_holds_it() {
+        assert_eq!(judge(&at(100, Some(19), 5), &LIMITS), Verdict::Fine);
+        assert_eq!(
+            judge(&at(100, Some(21), 5), &LIMITS),
+            Verdict::Stalled(Duration::from_secs(21))
+        );
+        let blocked = Progress {
+            blocked: true,
+            ..at(100, Some(60), 5)
+        };
+        assert_eq!(judge(&blocked, &LIMITS), Verdict::Fine);
+        let paused = Progress {
+            playing: false,
+            ..at(100, Some(60), 5)
+        };
+        assert_eq!(judge(&paused, &LIMITS), Verdict::Fine);
     }
 }
 
