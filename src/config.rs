@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::infer::labels::{coco_label_index, VEHICLE_GROUP};
 
 /// Top-level configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -45,7 +45,7 @@ pub struct Config {
 }
 
 /// The HTTP endpoint for `/metrics` (Prometheus) and `/healthz`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// `host:port` to listen on, e.g. `127.0.0.1:9464`. Unset = no endpoint.
@@ -53,7 +53,7 @@ pub struct MetricsConfig {
 }
 
 /// Broker connection and topic layout.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
     pub host: String,
@@ -101,7 +101,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Plain-English period summaries on `<prefix>/<camera>/summary`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SummariesConfig {
     pub enabled: bool,
@@ -119,7 +119,7 @@ impl Default for SummariesConfig {
 }
 
 /// Home Assistant MQTT discovery.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HomeAssistantConfig {
     /// Publish retained discovery configs (occupancy, count, snapshot per camera × label; a detect switch).
@@ -137,7 +137,7 @@ impl Default for HomeAssistantConfig {
 }
 
 /// Evidence written for alerts: JPEG snapshots (with the boxes drawn), and their retention.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
     /// Unset: `$STATE_DIRECTORY/media` under systemd, else `/var/lib/scenewatch/media`. Relative = to the config file.
@@ -194,7 +194,7 @@ impl MediaConfig {
 }
 
 /// Where undelivered alerts and summaries wait for the broker (see `publish::spool`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpoolConfig {
     /// The spool file. Unset: `$STATE_DIRECTORY/spool.redb` under systemd, else `/var/lib/scenewatch/spool.redb`.
@@ -260,7 +260,7 @@ pub enum ProviderChoice {
 }
 
 /// Model files and the ONNX Runtime library.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsConfig {
     /// Directory holding the model files; relative file names below are resolved against it.
@@ -323,7 +323,7 @@ pub enum DropPolicy {
 }
 
 /// Frame and clip queues between ingest and inference.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Sampled frames buffered per camera before clip assembly.
@@ -358,7 +358,7 @@ impl Default for IngestConfig {
 }
 
 /// Inference workers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct InferenceConfig {
     /// Inference workers: threads that each own a copy of the vision models and take the next clip from the
@@ -444,7 +444,7 @@ pub enum ThreadPool {
 }
 
 /// Drain on SIGTERM / end of all streams.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// Longest wait for queued messages to be acknowledged by the broker before exiting anyway (exit code 3).
@@ -460,7 +460,7 @@ impl Default for ShutdownConfig {
 }
 
 /// One camera (or file, or test source).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CameraConfig {
     /// `[a-z0-9_-]+`, unique; used in topics.

@@ -4,8 +4,10 @@
 //! `stopped`.
 //!
 //! Reload (SIGHUP) re-reads the config file: cameras that were added, removed or changed are started or stopped
-//! without touching the others (a changed camera's open alerts end first). Changes to any other section (mqtt,
-//! models, ingest, inference, language, spool, shutdown) need a restart; a reload says so in the log.
+//! without touching the others (a changed camera's open alerts end first), and their new prompts and pose need go
+//! to the inference workers ahead of their first clip. It runs as a task beside the supervisor loop, which keeps
+//! pinging the watchdog and answering SIGTERM. Every other section is compared by value; a changed one needs a
+//! restart, and the reload says so in the log, section by section.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,7 +25,7 @@ use crate::control::{self, Command};
 use crate::events::{self, Engine};
 use crate::infer::runtime::InferError;
 use crate::infer::worker::{self, ClipMsg};
-use crate::infer::{ModelReport, Models};
+use crate::infer::{Language, ModelReport, Models};
 use crate::ingest::{self, CameraStatus, CameraTask};
 use crate::publish::mqtt::{self, Incoming, PublishReport, Publisher};
 use crate::publish::spool::Spool;
@@ -368,42 +370,136 @@ async fn control_loop(
     }
 }
 
-/// Debug text of every section a reload cannot apply, for "what changed" messages.
-fn restart_sections(c: &Config) -> [(&'static str, String); 7] {
-    [
-        ("mqtt", format!("{:?}", c.mqtt)),
-        ("models", format!("{:?}", c.models)),
-        ("ingest", format!("{:?}", c.ingest)),
-        ("inference", format!("{:?}", c.inference)),
-        ("language", format!("{:?}", c.language)),
-        ("spool", format!("{:?}", c.spool)),
-        ("shutdown", format!("{:?}", c.shutdown)),
-    ]
+/// What a reload does with a top-level section that changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadAction {
+    /// Applied by the reload (`[[cameras]]`: added, removed and changed cameras restart, the others keep running).
+    Applied,
+    /// Kept as it was at start-up until scenewatch restarts (the broker session, models, queues, the spool, the
+    /// HTTP listener and the events stage are built once).
+    NeedsRestart,
 }
 
-/// The camera changes between two configs: (removed, changed, added) by name, enabled cameras only.
-pub fn camera_diff(
-    old: &[CameraConfig],
-    new: &[CameraConfig],
-) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let on = |v: &[CameraConfig]| -> HashMap<String, String> {
+impl ReloadAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::NeedsRestart => "needs restart",
+        }
+    }
+}
+
+/// Every top-level section that differs between `old` and `new`, compared by value (secrets included: a new MQTT
+/// password counts, though it is never printed), with what a reload does with it. `old` is destructured without
+/// `..`, so a section added to `Config` does not compile until it is listed here.
+pub fn section_changes(old: &Config, new: &Config) -> Vec<(&'static str, ReloadAction)> {
+    use ReloadAction::{Applied, NeedsRestart};
+    let Config {
+        mqtt,
+        models,
+        ingest,
+        inference,
+        shutdown,
+        spool,
+        media,
+        homeassistant,
+        summaries,
+        metrics,
+        language,
+        cameras,
+    } = old;
+    [
+        ("mqtt", *mqtt != new.mqtt, NeedsRestart),
+        ("models", *models != new.models, NeedsRestart),
+        ("ingest", *ingest != new.ingest, NeedsRestart),
+        ("inference", *inference != new.inference, NeedsRestart),
+        ("shutdown", *shutdown != new.shutdown, NeedsRestart),
+        ("spool", *spool != new.spool, NeedsRestart),
+        ("media", *media != new.media, NeedsRestart),
+        (
+            "homeassistant",
+            *homeassistant != new.homeassistant,
+            NeedsRestart,
+        ),
+        ("summaries", *summaries != new.summaries, NeedsRestart),
+        ("metrics", *metrics != new.metrics, NeedsRestart),
+        ("language", *language != new.language, NeedsRestart),
+        ("cameras", *cameras != new.cameras, Applied),
+    ]
+    .into_iter()
+    .filter(|(_, changed, _)| *changed)
+    .map(|(name, _, action)| (name, action))
+    .collect()
+}
+
+/// The camera changes between two configs, enabled cameras only, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CameraDiff {
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub added: Vec<String>,
+    /// Enabled in both and equal: left running.
+    pub unchanged: usize,
+}
+
+pub fn camera_diff(old: &[CameraConfig], new: &[CameraConfig]) -> CameraDiff {
+    let on = |v: &[CameraConfig]| -> HashMap<String, CameraConfig> {
         v.iter()
             .filter(|c| c.enabled)
-            .map(|c| (c.name.clone(), format!("{c:?}")))
+            .map(|c| (c.name.clone(), c.clone()))
             .collect()
     };
     let (o, n) = (on(old), on(new));
-    let mut removed: Vec<String> = o.keys().filter(|k| !n.contains_key(*k)).cloned().collect();
-    let mut changed: Vec<String> = o
-        .iter()
-        .filter(|(k, v)| n.get(*k).is_some_and(|nv| nv != *v))
-        .map(|(k, _)| k.clone())
-        .collect();
-    let mut added: Vec<String> = n.keys().filter(|k| !o.contains_key(*k)).cloned().collect();
-    removed.sort();
-    changed.sort();
-    added.sort();
-    (removed, changed, added)
+    let mut d = CameraDiff::default();
+    for (name, cam) in &o {
+        match n.get(name) {
+            None => d.removed.push(name.clone()),
+            Some(new_cam) if new_cam != cam => d.changed.push(name.clone()),
+            Some(_) => d.unchanged += 1,
+        }
+    }
+    d.added = n.keys().filter(|k| !o.contains_key(*k)).cloned().collect();
+    d.removed.sort();
+    d.changed.sort();
+    d.added.sort();
+    d
+}
+
+/// What a reload did with the cameras, for its log line. Counted from the diff and the failures rather than
+/// from the cameras left running, which a failed restart makes smaller than `added + changed`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct CameraOutcome {
+    /// Started (added or restarted with their new config).
+    started: Vec<String>,
+    removed: Vec<String>,
+    /// Left running as they were (unchanged, or their new config could not be prepared).
+    kept: usize,
+    /// Not running now: stopped for a restart that failed, or new ones that could not start.
+    failed: Vec<String>,
+}
+
+impl CameraOutcome {
+    /// `not_prepared`: changed or added cameras whose setup failed (changed ones keep running the old config).
+    fn new(diff: &CameraDiff, not_prepared: &[String], failed: &[String]) -> Self {
+        let skipped = |n: &String| not_prepared.contains(n) || failed.contains(n);
+        let kept_old = diff
+            .changed
+            .iter()
+            .filter(|n| not_prepared.contains(n))
+            .count();
+        Self {
+            started: diff
+                .changed
+                .iter()
+                .chain(&diff.added)
+                .filter(|n| !skipped(n))
+                .cloned()
+                .collect(),
+            removed: diff.removed.clone(),
+            kept: diff.unchanged + kept_old,
+            failed: failed.to_vec(),
+        }
+    }
 }
 
 /// Runs the daemon until every camera has ended (files) or `shutdown` fires, then drains.
@@ -560,7 +656,19 @@ pub async fn run_with(
     ));
 
     let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
-    let worker = worker::spawn(models, clip_rx, infer_tx, metrics.clone())
+    // reloads make camera setups with the first worker's language head (or open one when a reload brings the
+    // first prompts)
+    let language = Arc::new(
+        models
+            .first()
+            .map(Models::language)
+            .ok_or_else(|| RunError::Start("no inference worker configured".into()))?,
+    );
+    let setups = models
+        .first()
+        .map(Models::camera_setups)
+        .unwrap_or_default();
+    let worker = worker::spawn(models, setups, clip_rx, infer_tx, metrics.clone())
         .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
 
     let registry: Registry = Arc::default();
@@ -596,7 +704,7 @@ pub async fn run_with(
         }
         tokio::spawn(crate::http::serve(listener, sources))
     });
-    let starter = Starter {
+    let starter = Arc::new(Starter {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
         shutdown: shutdown.clone(),
@@ -608,7 +716,7 @@ pub async fn run_with(
         recording: cfg.media.clips.then(|| cfg.media.clone()),
         recorders,
         metrics: metrics.clone(),
-    };
+    });
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
     for cam in cfg.cameras.iter().filter(|c| c.enabled) {
@@ -621,6 +729,8 @@ pub async fn run_with(
         }
         running.insert(cam.name.clone(), r);
     }
+    let running = Arc::new(Mutex::new(running));
+    let camera_count = lock(&running).len();
 
     let discovery = cfg.homeassistant.enabled.then(|| Discovery {
         prefix: cfg.homeassistant.discovery_prefix.clone(),
@@ -667,7 +777,7 @@ pub async fn run_with(
 
     notify(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&format!("watching {} camera(s)", running.len())),
+        sd_notify::NotifyState::Status(&format!("watching {camera_count} camera(s)")),
     ]);
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut tick = tokio::time::interval(
@@ -678,35 +788,62 @@ pub async fn run_with(
     let mut last_ping = std::time::Instant::now();
     let mut current = cfg.clone();
     let mut reload_rx = opts.reload.take();
+    let reload_ctx = opts.config_path.clone().map(|path| {
+        Arc::new(ReloadCtx {
+            path,
+            starter: starter.clone(),
+            running: running.clone(),
+            language,
+            shutdown: shutdown.clone(),
+        })
+    });
+    // a reload runs as a task of its own (it joins camera threads and waits for room in the clip queue), so this
+    // loop keeps pinging the watchdog and answering SIGTERM meanwhile; one at a time, later requests wait for it
+    let mut reloading: Option<tokio::task::JoinHandle<Reloaded>> = None;
+    let mut reload_before: Vec<CameraConfig> = Vec::new();
     loop {
         tokio::select! {
             _ = shutdown.wait() => break,
-            r = async { match reload_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } } => {
-                match r {
-                    Some(()) => {
+            r = async { match reload_rx.as_mut() { Some(rx) => rx.recv().await, None => std::future::pending().await } }, if reloading.is_none() => {
+                match (r, &reload_ctx) {
+                    (Some(()), Some(ctx)) => {
                         notify(&[sd_notify::NotifyState::Reloading]);
-                        if let Some(path) = opts.config_path.clone() {
-                            let before = current.cameras.clone();
-                            reload(&path, &mut current, &mut running, &starter, &mut all_statuses).await;
-                            let _ = out_tx.send(info_message(&current.cameras)).await;
-                            if let Some(d) = &discovery {
-                                let (removed, _, _) = camera_diff(&before, &current.cameras);
-                                let gone: Vec<CameraConfig> = before.iter().filter(|c| removed.contains(&c.name)).cloned().collect();
-                                for m in d.messages(&topics, &gone, true) {
-                                    let _ = out_tx.send(m).await;
-                                }
-                                if let Ok(mut c) = d.cameras.lock() {
-                                    *c = current.cameras.clone();
-                                }
-                                d.announce(&topics, &out_tx).await;
-                            }
-                        } else {
-                            tracing::warn!("reload requested, but this run has no config file to re-read");
-                        }
-                        notify(&[sd_notify::NotifyState::Ready]);
+                        reload_before = current.cameras.clone();
+                        reloading = Some(tokio::spawn(reload(ctx.clone(), current.clone())));
                     }
-                    None => reload_rx = None,
+                    (Some(()), None) => tracing::warn!("reload requested, but this run has no config file to re-read"),
+                    (None, _) => reload_rx = None,
                 }
+            }
+            done = async { match reloading.as_mut() { Some(h) => h.await, None => std::future::pending().await } }, if reloading.is_some() => {
+                reloading = None;
+                match done {
+                    Ok(r) => {
+                        current = r.config;
+                        for st in r.started {
+                            if let Some(shared) = &opts.statuses {
+                                if let Ok(mut v) = shared.lock() {
+                                    v.push(st.clone());
+                                }
+                            }
+                            all_statuses.push(st);
+                        }
+                        let _ = out_tx.send(info_message(&current.cameras)).await;
+                        if let Some(d) = &discovery {
+                            let removed = camera_diff(&reload_before, &current.cameras).removed;
+                            let gone: Vec<CameraConfig> = reload_before.iter().filter(|c| removed.contains(&c.name)).cloned().collect();
+                            for m in d.messages(&topics, &gone, true) {
+                                let _ = out_tx.send(m).await;
+                            }
+                            if let Ok(mut c) = d.cameras.lock() {
+                                *c = current.cameras.clone();
+                            }
+                            d.announce(&topics, &out_tx).await;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "the reload task failed; the cameras it had not reached keep their config"),
+                }
+                notify(&[sd_notify::NotifyState::Ready]);
             }
             _ = tick.tick() => {
                 publisher_alive.store(!publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
@@ -717,8 +854,9 @@ pub async fn run_with(
                         last_ping = std::time::Instant::now();
                     }
                 }
-                // files that ended (and cameras that gave up) are done; the run ends when all are
-                if running.values().all(|r| r.threads.iter().all(|t| t.is_finished())) {
+                // files that ended (and cameras that gave up) are done; the run ends when all are (not during a
+                // reload, which takes a changed camera out of `running` before it starts the new one)
+                if reloading.is_none() && lock(&running).values().all(|r| r.threads.iter().all(|t| t.is_finished())) {
                     break;
                 }
             }
@@ -727,10 +865,23 @@ pub async fn run_with(
     if shutdown.is_triggered() {
         notify(&[sd_notify::NotifyState::Stopping]);
     }
+    if let Some(h) = reloading.take() {
+        // it sees the shutdown: it stops preparing, starts no camera, and what it still joins or sends drains
+        tracing::info!("draining: waiting for the reload in progress to wind down");
+        match h.await {
+            Ok(r) => all_statuses.extend(r.started),
+            Err(e) => tracing::error!(error = %e, "the reload task failed"),
+        }
+    }
+    // the clip queue closes when its last sender goes: the starter's, the reload's, then each camera's
+    drop(reload_ctx);
     drop(starter);
 
     // camera + assembler threads end on EOS or shutdown; then the worker sees the clip queue close
-    let threads: Vec<JoinHandle<()>> = running.into_values().flat_map(|r| r.threads).collect();
+    let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&running))
+        .into_values()
+        .flat_map(|r| r.threads)
+        .collect();
     tokio::task::spawn_blocking(move || {
         for t in threads {
             let _ = t.join();
@@ -809,112 +960,245 @@ pub async fn run_with(
     Ok(report)
 }
 
-/// Re-reads the config and starts/stops only the cameras that changed.
-async fn reload(
-    path: &std::path::Path,
-    current: &mut Config,
-    running: &mut HashMap<String, Running>,
-    starter: &Starter,
-    all_statuses: &mut Vec<Arc<CameraStatus>>,
-) {
-    let p = path.to_path_buf();
+/// A poisoned lock only means a task panicked while holding it; the map it guards is still whole.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a reload works with, shared with the supervisor loop.
+struct ReloadCtx {
+    path: PathBuf,
+    starter: Arc<Starter>,
+    running: Arc<Mutex<HashMap<String, Running>>>,
+    language: Arc<Language>,
+    shutdown: Shutdown,
+}
+
+/// What a finished reload leaves for the supervisor loop.
+struct Reloaded {
+    /// The config now in force: the new cameras that were applied, every other section as it was (they need a
+    /// restart). The running one unchanged when the reload was rejected or abandoned.
+    config: Config,
+    /// Statuses of the cameras it started.
+    started: Vec<Arc<CameraStatus>>,
+}
+
+impl ReloadCtx {
+    async fn report_error(&self, camera: Option<&str>, error: String) {
+        let report = json!({"schema": 1, "source": "reload", "camera": camera, "error": error});
+        let _ = self
+            .starter
+            .out
+            .send(OutMsg::error(
+                self.starter.topics.errors(),
+                report.to_string().into_bytes(),
+            ))
+            .await;
+    }
+
+    /// Sends a message into the clip queue from a blocking thread (the queue may be full; the workers make room).
+    async fn send_clip_msg(&self, msg: ClipMsg) {
+        let clips = self.starter.clips.clone();
+        let _ = tokio::task::spawn_blocking(move || clips.send(msg)).await;
+    }
+}
+
+/// Re-reads the config and starts/stops only the cameras that changed; runs as a task beside the supervisor loop.
+async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
+    let as_before = |config| Reloaded {
+        config,
+        started: Vec::new(),
+    };
+    let p = ctx.path.clone();
     let new = match tokio::task::spawn_blocking(move || Config::load(&p)).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             tracing::error!("reload rejected, keeping the running config: {e}");
-            let report = json!({"schema": 1, "source": "reload", "error": e.to_string()});
-            let _ = starter
-                .out
-                .send(OutMsg::error(
-                    starter.topics.errors(),
-                    report.to_string().into_bytes(),
-                ))
-                .await;
-            return;
+            ctx.report_error(None, e.to_string()).await;
+            return as_before(current);
         }
         Err(e) => {
             tracing::error!(error = %e, "reload failed");
-            return;
+            return as_before(current);
         }
     };
-    for ((name, old), (_, new_s)) in restart_sections(current)
-        .iter()
-        .zip(restart_sections(&new).iter())
-    {
-        if old != new_s {
-            tracing::warn!(section = name, "reload: [{name}] changed; restart scenewatch to apply it (cameras are reloaded, other sections are not)");
+    let sections = section_changes(&current, &new);
+    for (name, action) in &sections {
+        match action {
+            ReloadAction::Applied => {
+                tracing::info!(section = name, action = action.as_str(), "reload: [{name}] changed")
+            }
+            ReloadAction::NeedsRestart => tracing::warn!(
+                section = name,
+                action = action.as_str(),
+                "reload: [{name}] changed; restart scenewatch to apply it (a reload applies [[cameras]] only)"
+            ),
         }
     }
-    let (removed, changed, added) = camera_diff(&current.cameras, &new.cameras);
-    let by_name: HashMap<&str, &CameraConfig> = new
+    let diff = camera_diff(&current.cameras, &new.cameras);
+    let new_cams: HashMap<&str, &CameraConfig> = new
         .cameras
         .iter()
         .filter(|c| c.enabled)
         .map(|c| (c.name.as_str(), c))
         .collect();
-    for name in removed.iter().chain(changed.iter()) {
-        let Some(r) = running.remove(name) else {
-            continue;
-        };
-        r.stop.trigger();
-        let threads = r.threads;
-        let _ = tokio::task::spawn_blocking(move || {
-            for t in threads {
-                let _ = t.join();
+
+    // What the workers run on each new or changed camera: its prompts embedded (the language head opened the
+    // first time) — seconds of blocking work, so on a thread of its own, raced against shutdown. Done before any
+    // camera stops: a camera whose setup fails keeps running as it was.
+    let wanted: Vec<CameraConfig> = diff
+        .changed
+        .iter()
+        .chain(&diff.added)
+        .filter_map(|n| new_cams.get(n.as_str()).map(|c| (*c).clone()))
+        .collect();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let language = ctx.language.clone();
+    let spawned = std::thread::Builder::new()
+        .name("reload-setup".into())
+        .spawn(move || {
+            let setups: Vec<_> = wanted
+                .iter()
+                .map(|c| (c.name.clone(), language.setup_for(c)))
+                .collect();
+            let _ = tx.send(setups);
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "reload failed: could not start a thread");
+        return as_before(current);
+    }
+    let setups = tokio::select! {
+        biased;
+        // a std thread, not spawn_blocking: left behind, it does not hold up the exit
+        _ = ctx.shutdown.wait() => {
+            tracing::info!("reload abandoned: shutting down");
+            return as_before(current);
+        }
+        r = rx => match r {
+            Ok(s) => s,
+            Err(_) => {
+                tracing::error!("reload failed: preparing the cameras panicked");
+                return as_before(current);
             }
+        },
+    };
+    let mut prepared: HashMap<String, crate::infer::CameraSetup> = HashMap::new();
+    let mut not_prepared: Vec<String> = Vec::new();
+    for (name, r) in setups {
+        match r {
+            Ok(s) => {
+                prepared.insert(name, s);
+            }
+            Err(e) => {
+                tracing::error!(camera = %name, error = %e, "reload: the camera's prompts could not be prepared; it keeps its running config");
+                ctx.report_error(Some(&name), e.to_string()).await;
+                not_prepared.push(name);
+            }
+        }
+    }
+
+    for name in diff.removed.iter().chain(&diff.changed) {
+        let setup = match prepared.get(name) {
+            Some(s) => s.clone(),
+            None if diff.removed.contains(name) => Default::default(),
+            None => continue,
+        };
+        // not running when an earlier reload could not start it: the workers and events stage still get the new
+        // config below
+        let old = lock(&ctx.running).remove(name);
+        if let Some(r) = old {
+            r.stop.trigger();
+            let threads = r.threads;
+            // the assembler sends the camera's last clip and End into a possibly full queue: the workers make room
+            let _ = tokio::task::spawn_blocking(move || {
+                for t in threads {
+                    let _ = t.join();
+                }
+            })
+            .await;
+        }
+        lock(&ctx.starter.registry).remove(name);
+        // behind the old camera's last clip and End, so no old result meets the new rules, and the new prompts
+        // and pose need apply from the new camera's first clip
+        ctx.send_clip_msg(ClipMsg::Configure {
+            camera: name.clone(),
+            config: new_cams.get(name.as_str()).map(|c| Box::new((*c).clone())),
+            setup,
         })
         .await;
-        if let Ok(mut reg) = starter.registry.lock() {
-            reg.remove(name);
-        }
-        // behind the old camera's last clip and End, so no old result meets the new rules
-        let msg = ClipMsg::Configure {
-            camera: name.clone(),
-            config: by_name.get(name.as_str()).map(|c| Box::new((*c).clone())),
-        };
-        let clips = starter.clips.clone();
-        let _ = tokio::task::spawn_blocking(move || clips.send(msg)).await;
-        if removed.contains(name) {
+        if diff.removed.contains(name) {
             let payload = json!({"schema": 1, "camera": name, "state": "ended", "reason": "removed from config"});
-            let _ = starter
+            let _ = ctx
+                .starter
                 .out
                 .send(OutMsg::retained(
-                    starter.topics.camera_state(name),
+                    ctx.starter.topics.camera_state(name),
                     payload.to_string().into_bytes(),
                 ))
                 .await;
         }
     }
-    for name in changed.iter().chain(added.iter()) {
-        let Some(cam) = by_name.get(name.as_str()) else {
+    let mut started = Vec::new();
+    let mut failed: Vec<String> = Vec::new();
+    for name in diff.changed.iter().chain(&diff.added) {
+        let (Some(cam), Some(setup)) = (new_cams.get(name.as_str()), prepared.get(name)) else {
             continue;
         };
-        if added.contains(name) {
-            let msg = ClipMsg::Configure {
+        if ctx.shutdown.is_triggered() {
+            tracing::info!(camera = %name, "reload: shutting down, camera not started");
+            failed.push(name.clone());
+            continue;
+        }
+        if diff.added.contains(name) {
+            ctx.send_clip_msg(ClipMsg::Configure {
                 camera: name.clone(),
                 config: Some(Box::new((*cam).clone())),
-            };
-            let clips = starter.clips.clone();
-            let _ = tokio::task::spawn_blocking(move || clips.send(msg)).await;
+                setup: setup.clone(),
+            })
+            .await;
         }
-        match starter.start(cam) {
+        match ctx.starter.start(cam) {
             Ok(r) => {
-                all_statuses.push(r.status.clone());
-                running.insert(name.clone(), r);
+                started.push(r.status.clone());
+                lock(&ctx.running).insert(name.clone(), r);
             }
             Err(e) => {
-                tracing::error!(camera = %name, error = %e, "reload could not start the camera")
+                tracing::error!(camera = %name, error = %e, "reload could not start the camera");
+                failed.push(name.clone());
             }
         }
     }
+    let outcome = CameraOutcome::new(&diff, &not_prepared, &failed);
+    let listed: Vec<String> = sections
+        .iter()
+        .map(|(n, a)| format!("{n}: {}", a.as_str()))
+        .collect();
     tracing::info!(
-        added = ?added,
-        removed = ?removed,
-        changed = ?changed,
-        unchanged = running.len() - added.len() - changed.len(),
+        started = ?outcome.started,
+        removed = ?outcome.removed,
+        kept = outcome.kept,
+        failed = ?outcome.failed,
+        sections = %listed.join("; "),
         "config reloaded"
     );
-    current.cameras = new.cameras;
+    // Only cameras are applied. One that was not prepared or did not start keeps its old entry (or none), so the
+    // next reload tries it again.
+    let retry: Vec<&String> = not_prepared.iter().chain(&failed).collect();
+    let mut cameras: Vec<CameraConfig> = new
+        .cameras
+        .into_iter()
+        .filter(|c| !retry.contains(&&c.name))
+        .collect();
+    cameras.extend(
+        current
+            .cameras
+            .iter()
+            .filter(|c| retry.contains(&&c.name) && !diff.added.contains(&c.name))
+            .cloned(),
+    );
+    let mut config = current;
+    config.cameras = cameras;
+    Reloaded { config, started }
 }
 
 #[cfg(test)]
@@ -943,9 +1227,69 @@ mod tests {
             cam("d", "test://", true),
             cam("e", "test://", true),
         ];
-        let (removed, changed, added) = camera_diff(&old, &new);
-        assert_eq!(removed, vec!["c"]);
-        assert_eq!(changed, vec!["b"]);
-        assert_eq!(added, vec!["d", "e"]);
+        let d = camera_diff(&old, &new);
+        assert_eq!(d.removed, vec!["c"]);
+        assert_eq!(d.changed, vec!["b"]);
+        assert_eq!(d.added, vec!["d", "e"]);
+        assert_eq!(d.unchanged, 1, "a");
+    }
+
+    #[test]
+    fn a_failed_restart_is_counted_not_subtracted() {
+        // b changed and did not start again, d is new and did not start: nothing is running for them, a and c are
+        // (the old count, running − added − changed = 2 − 1 − 1, came out as 0 or, with one more failure, wrapped)
+        let diff = CameraDiff {
+            removed: vec![],
+            changed: vec!["b".into(), "e".into()],
+            added: vec!["d".into()],
+            unchanged: 2,
+        };
+        let out = CameraOutcome::new(&diff, &["e".into()], &["b".into(), "d".into()]);
+        assert_eq!(out.started, Vec::<String>::new());
+        assert_eq!(
+            out.kept, 3,
+            "a, c, and e whose new prompts could not be prepared"
+        );
+        assert_eq!(out.failed, vec!["b", "d"]);
+    }
+
+    fn config(extra: &str) -> Config {
+        toml::from_str(&format!(
+            "[mqtt]\nhost = \"localhost\"\npassword = \"one\"\n{extra}\n[[cameras]]\nname = \"a\"\nurl = \"test://\"\n"
+        ))
+        .expect("config")
+    }
+
+    #[test]
+    fn section_changes_compare_values_in_every_section() {
+        let old = config("");
+        assert_eq!(section_changes(&old, &old.clone()), vec![]);
+
+        // a new password: its Debug text is the same redaction, its value is not
+        let mut new = old.clone();
+        new.mqtt.password = Some(crate::config::Secret::new("two".into()));
+        assert_eq!(format!("{:?}", old.mqtt), format!("{:?}", new.mqtt));
+        assert_eq!(
+            section_changes(&old, &new),
+            vec![("mqtt", ReloadAction::NeedsRestart)]
+        );
+
+        // sections the Debug comparison never looked at
+        let mut new = old.clone();
+        new.media.jpeg_quality = old.media.jpeg_quality.wrapping_sub(1);
+        new.homeassistant.enabled = !old.homeassistant.enabled;
+        new.summaries.period_minutes = old.summaries.period_minutes + 1.0;
+        new.metrics.listen = Some("127.0.0.1:9000".into());
+        new.cameras[0].sample_fps = old.cameras[0].sample_fps + 1.0;
+        assert_eq!(
+            section_changes(&old, &new),
+            vec![
+                ("media", ReloadAction::NeedsRestart),
+                ("homeassistant", ReloadAction::NeedsRestart),
+                ("summaries", ReloadAction::NeedsRestart),
+                ("metrics", ReloadAction::NeedsRestart),
+                ("cameras", ReloadAction::Applied),
+            ]
+        );
     }
 }

@@ -156,7 +156,8 @@ pub struct Metrics {
     pub commands_dropped: Counter,
     pub snapshots_written: Counter,
     pub snapshot_errors: Counter,
-    /// Clips waiting for an inference worker, as seen when a worker takes one.
+    /// Clips waiting for an inference worker (queued, and parked behind their camera's running clip), as seen when
+    /// a worker takes one.
     pub clip_queue_depth: Gauge,
     /// Inference workers running (`inference.workers`, resolved).
     pub inference_workers: Gauge,
@@ -233,9 +234,9 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_spool_errors_total", "counter", "Spool reads or writes that failed"),
     ("scenewatch_commands_total", "counter", "set commands by result (applied, rejected, dropped)"),
     ("scenewatch_snapshots_written_total", "counter", "Alert snapshots written"),
-    ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for an inference worker"),
+    ("scenewatch_clip_queue_depth", "gauge", "Clips waiting for an inference worker (queued or parked behind their camera's running clip)"),
     ("scenewatch_inference_workers", "gauge", "Inference workers, each with its own model sessions"),
-    ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference workers waited for a clip, summed over workers (when it grows as fast as time times workers, inference has headroom)"),
+    ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference workers waited for a clip they could run, summed over workers; time blocked behind busy cameras is not counted (when it grows as fast as time times workers, inference has headroom)"),
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
     ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
     ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::os::unix::net::UnixDatagram;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -120,43 +118,6 @@ fn set_commands_switch_detection_and_rules_and_bad_payloads_go_to_errors() {
     let (code, log) = d.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("rejected a command"), "{log}");
-}
-
-/// Receives sd_notify datagrams like systemd does.
-struct NotifySocket {
-    path: std::path::PathBuf,
-    got: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl NotifySocket {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("notify.sock");
-        let sock = UnixDatagram::bind(&path).expect("bind notify socket");
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let store = got.clone();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 4096];
-            while let Ok(n) = sock.recv(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]).to_string();
-                if let Ok(mut g) = store.lock() {
-                    g.extend(text.lines().map(str::to_string));
-                }
-            }
-        });
-        Self {
-            path,
-            got,
-            _dir: dir,
-        }
-    }
-    fn lines(&self) -> Vec<String> {
-        self.got.lock().map(|g| g.clone()).unwrap_or_default()
-    }
-    fn count(&self, line: &str) -> usize {
-        self.lines().iter().filter(|l| *l == line).count()
-    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use super::text::{TextEncoder, DIM};
 use super::{encoder, labels::COCO_LABELS};
 
 /// Head parameters (defaults chosen on the evaluation in docs/quality.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HeadConfig {
     /// ImageNet classes per frame that enter the ConSE combination.

@@ -1,5 +1,9 @@
 //! Inference stage: owns the ORT sessions (on a dedicated OS thread, never the async runtime) and turns each
 //! clip into a `ClipResult`: detections and image-encoder outputs per frame.
+//!
+//! What runs on a camera's clips (its embedded prompts, whether the pose model runs) is the camera's
+//! `CameraSetup`: made at start-up and again by a reload (`Language::setup_for`), and carried to the workers
+//! in-band on the clip queue, so a reload's new prompts and posture rules apply from the camera's first new clip.
 
 pub mod detector;
 pub mod encoder;
@@ -175,6 +179,31 @@ impl From<&LoadedModel> for ModelReport {
     }
 }
 
+/// A camera's prompts, embedded, with the language head that scores them.
+pub struct PromptBinding {
+    pub texts: Arc<Vec<String>>,
+    pub set: PromptSet,
+    pub head: Arc<Mutex<LanguageHead>>,
+}
+
+impl std::fmt::Debug for PromptBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptBinding")
+            .field("texts", &self.texts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the inference workers run on one camera's clips besides the detector. Made at start-up and by a reload
+/// (`Language::setup_for`); a reload hands it to the workers in its `ClipMsg::Configure`.
+#[derive(Debug, Clone, Default)]
+pub struct CameraSetup {
+    /// Encoder + language head on every clip (None: the camera has no prompts and does not pay for them).
+    pub prompts: Option<Arc<PromptBinding>>,
+    /// Pose model on every frame (some rule has a `posture`).
+    pub pose: bool,
+}
+
 /// The models one worker runs.
 pub struct Models {
     pub detector: Detector,
@@ -183,13 +212,19 @@ pub struct Models {
     /// The sentence encoder and language head: one copy, shared by the inference workers (a clip's head run is
     /// ≈ 0.2 ms, so they hardly wait on each other, and MiniLM is the largest model).
     pub head: Option<Arc<Mutex<LanguageHead>>>,
-    /// Each camera's embedded prompts.
+    /// Each camera's embedded prompts at start-up (the workers then keep them per camera, see `camera_setups`).
     pub prompt_sets: HashMap<String, (Arc<Vec<String>>, PromptSet)>,
-    /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for.
+    /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for at start-up.
     pub pose: Option<pose::PoseModel>,
     pub pose_cameras: std::collections::HashSet<String>,
     /// Encode every n-th frame of a clip (`inference.encoder_stride`).
     pub encoder_stride: usize,
+    /// The config the models were loaded from: a reload can give a camera prompts or a posture rule when no
+    /// camera had them at start-up, and the worker then opens its encoder or pose session from it
+    /// (`[models]` and `[inference]` changes need a restart, so the start-up values are the ones to use).
+    source: Arc<Config>,
+    /// Models this worker failed to open on demand: logged once, not retried on every clip.
+    failed: std::collections::HashSet<&'static str>,
 }
 
 fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
@@ -226,6 +261,109 @@ fn locked(
     })
 }
 
+/// Opens the sentence encoder and the language head (and embeds the label banks, cached on disk).
+fn open_head(
+    cfg: &Config,
+    imagenet_labels: &[String],
+) -> Result<Arc<Mutex<LanguageHead>>, InferError> {
+    let env = runtime::init_for(cfg)?;
+    let opts = SessionOptions::from_config(cfg);
+    let text_model = runtime::open_model(
+        env,
+        "text_encoder",
+        &cfg.models.resolve(&cfg.models.text_encoder),
+        opts,
+    )?;
+    let text = text::TextEncoder::new(text_model, &cfg.models.resolve(&cfg.models.tokenizer))?;
+    // the head is tiny; CPU avoids a host↔device round trip per clip
+    let head_opts = SessionOptions {
+        provider: crate::config::ProviderChoice::Cpu,
+        intra_threads: 1,
+        shared_pool: false,
+    };
+    let head_model = runtime::open_model(
+        env,
+        "language_head",
+        &cfg.models.resolve(&cfg.models.language_head),
+        head_opts,
+    )?;
+    Ok(Arc::new(Mutex::new(LanguageHead::new(
+        head_model,
+        text,
+        cfg.language.clone(),
+        imagenet_labels,
+        cfg.models.cache_dir.as_deref(),
+    )?)))
+}
+
+/// Scores a camera's prompts on already-inferred frames.
+fn score_prompts(b: &PromptBinding, frames: &[FrameResult]) -> Result<PromptScores, InferError> {
+    let mut probs = Vec::with_capacity(frames.len() * 1000);
+    let mut det = Vec::with_capacity(frames.len() * 80);
+    for f in frames {
+        match &f.encoding {
+            Some(e) => probs.extend_from_slice(&e.probs),
+            None => probs.extend(std::iter::repeat_n(1.0 / 1000.0, 1000)),
+        }
+        det.extend_from_slice(&head::detection_evidence(&f.detections));
+    }
+    let out = locked(&b.head)?.score(&probs, &det, frames.len(), &b.set)?;
+    Ok(PromptScores {
+        texts: b.texts.clone(),
+        clip: out.clip_scores,
+        raw: out.clip_raw,
+        frames: out.frame_scores,
+    })
+}
+
+/// Makes camera setups for a reload: embeds the camera's prompts, opening the language head the first time a
+/// camera needs it (no camera had prompts at start-up). Blocking (MiniLM, and the label banks when their cache is
+/// cold, take seconds): run it on a thread of its own, never on the async runtime.
+pub struct Language {
+    cfg: Arc<Config>,
+    head: Mutex<Option<Arc<Mutex<LanguageHead>>>>,
+}
+
+impl Language {
+    pub fn setup_for(&self, cam: &crate::config::CameraConfig) -> Result<CameraSetup, InferError> {
+        let pose = cam.wants_pose();
+        if !cam.enabled || cam.prompts.is_empty() {
+            return Ok(CameraSetup {
+                prompts: None,
+                pose,
+            });
+        }
+        let head = {
+            let mut slot = self.head.lock().map_err(|_| InferError::Data {
+                what: "language head",
+                message: "a reload panicked while opening it".into(),
+            })?;
+            match slot.as_ref() {
+                Some(h) => h.clone(),
+                None => {
+                    tracing::info!(camera = %cam.name, "reload: opening the language head for the first camera with prompts");
+                    let labels = encoder::load_imagenet_labels(
+                        &self.cfg.models.resolve(&self.cfg.models.imagenet_labels),
+                    )?;
+                    let h = open_head(&self.cfg, &labels)?;
+                    *slot = Some(h.clone());
+                    h
+                }
+            }
+        };
+        let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
+        let set = locked(&head)?.prompts(&texts)?;
+        Ok(CameraSetup {
+            prompts: Some(Arc::new(PromptBinding {
+                texts: Arc::new(texts),
+                set,
+                head,
+            })),
+            pose,
+        })
+    }
+}
+
 impl Models {
     /// Loads the ORT library and every configured model; fails with an error naming the model and file.
     pub fn load(cfg: &Config) -> Result<Self, InferError> {
@@ -257,6 +395,8 @@ impl Models {
             pose: None,
             pose_cameras,
             encoder_stride: cfg.inference.encoder_stride.max(1),
+            source: Arc::new(cfg.clone()),
+            failed: Default::default(),
         };
         if want_pose {
             models.load_pose(cfg)?;
@@ -301,6 +441,8 @@ impl Models {
             pose: None,
             pose_cameras: self.pose_cameras.clone(),
             encoder_stride: self.encoder_stride,
+            source: self.source.clone(),
+            failed: Default::default(),
         };
         if self.pose.is_some() {
             m.load_pose(cfg)?;
@@ -321,40 +463,77 @@ impl Models {
 
     /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
     pub fn load_head(&mut self, cfg: &Config) -> Result<(), InferError> {
-        let env = runtime::init_for(cfg)?;
-        let opts = SessionOptions::from_config(cfg);
         if self.imagenet_labels.is_empty() {
             self.imagenet_labels = Arc::new(encoder::load_imagenet_labels(
                 &cfg.models.resolve(&cfg.models.imagenet_labels),
             )?);
         }
-        let text_model = runtime::open_model(
-            env,
-            "text_encoder",
-            &cfg.models.resolve(&cfg.models.text_encoder),
-            opts,
-        )?;
-        let text = text::TextEncoder::new(text_model, &cfg.models.resolve(&cfg.models.tokenizer))?;
-        // the head is tiny; CPU avoids a host↔device round trip per clip
-        let head_opts = SessionOptions {
-            provider: crate::config::ProviderChoice::Cpu,
-            intra_threads: 1,
-            shared_pool: false,
-        };
-        let head_model = runtime::open_model(
-            env,
-            "language_head",
-            &cfg.models.resolve(&cfg.models.language_head),
-            head_opts,
-        )?;
-        self.head = Some(Arc::new(Mutex::new(LanguageHead::new(
-            head_model,
-            text,
-            cfg.language.clone(),
-            &self.imagenet_labels,
-            cfg.models.cache_dir.as_deref(),
-        )?)));
+        self.head = Some(open_head(cfg, &self.imagenet_labels)?);
         Ok(())
+    }
+
+    /// A handle that makes camera setups for reloads, sharing this worker's language head (if loaded).
+    pub fn language(&self) -> Language {
+        Language {
+            cfg: self.source.clone(),
+            head: Mutex::new(self.head.clone()),
+        }
+    }
+
+    /// Each camera's setup at start-up (cameras with prompts or a posture rule), for the workers.
+    pub fn camera_setups(&self) -> HashMap<String, CameraSetup> {
+        self.prompt_sets
+            .keys()
+            .chain(self.pose_cameras.iter())
+            .map(|c| (c.clone(), self.setup_of(c)))
+            .collect()
+    }
+
+    /// The setup of `camera` from this worker's own start-up tables (for `prompts test`, `detect` and `bench`, which
+    /// run clips without the workers' per-camera setups).
+    pub fn setup_of(&self, camera: &str) -> CameraSetup {
+        let prompts = match (&self.head, self.prompt_sets.get(camera)) {
+            (Some(head), Some((texts, set))) => Some(Arc::new(PromptBinding {
+                texts: texts.clone(),
+                set: set.clone(),
+                head: head.clone(),
+            })),
+            _ => None,
+        };
+        CameraSetup {
+            prompts,
+            pose: self.pose_cameras.contains(camera),
+        }
+    }
+
+    /// Opens what `setup` needs and this worker has not opened: the encoder for prompts, the pose model for
+    /// posture rules (a reload gave a camera the first of them). A model that cannot be opened is logged once
+    /// and left out; the clip still gets its detections.
+    fn open_for(&mut self, setup: &CameraSetup) {
+        let cfg = self.source.clone();
+        if setup.prompts.is_some() && self.encoder.is_none() && !self.failed.contains("encoder") {
+            match open_encoder(&cfg) {
+                Ok(e) => {
+                    tracing::info!(
+                        provider = e.model.provider,
+                        "encoder opened for a reloaded camera's prompts"
+                    );
+                    self.encoder = Some(e);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not open the encoder: prompts are not scored by this worker");
+                    self.failed.insert("encoder");
+                }
+            }
+        }
+        if setup.pose && self.pose.is_none() && !self.failed.contains("pose") {
+            if let Err(e) = self.load_pose(&cfg) {
+                tracing::error!(error = %e, "could not open the pose model: posture rules see no postures from this worker");
+                self.failed.insert("pose");
+            } else {
+                tracing::info!("pose model opened for a reloaded camera's posture rule");
+            }
+        }
     }
 
     /// Embeds and installs a camera's prompts.
@@ -375,26 +554,10 @@ impl Models {
         camera: &str,
         frames: &[FrameResult],
     ) -> Result<Option<PromptScores>, InferError> {
-        let (Some(head), Some((texts, set))) = (self.head.as_ref(), self.prompt_sets.get(camera))
-        else {
-            return Ok(None);
-        };
-        let mut probs = Vec::with_capacity(frames.len() * 1000);
-        let mut det = Vec::with_capacity(frames.len() * 80);
-        for f in frames {
-            match &f.encoding {
-                Some(e) => probs.extend_from_slice(&e.probs),
-                None => probs.extend(std::iter::repeat_n(1.0 / 1000.0, 1000)),
-            }
-            det.extend_from_slice(&head::detection_evidence(&f.detections));
+        match self.setup_of(camera).prompts {
+            Some(b) => score_prompts(&b, frames).map(Some),
+            None => Ok(None),
         }
-        let out = locked(head)?.score(&probs, &det, frames.len(), set)?;
-        Ok(Some(PromptScores {
-            texts: texts.clone(),
-            clip: out.clip_scores,
-            raw: out.clip_raw,
-            frames: out.frame_scores,
-        }))
     }
 
     pub fn reports(&self) -> Vec<ModelReport> {
@@ -412,8 +575,19 @@ impl Models {
         r
     }
 
-    /// Runs every model on the clip's frames.
+    /// Runs every model on the clip's frames, with the camera's setup from this worker's start-up tables.
     pub fn infer_clip(&mut self, clip: &Clip) -> Result<ClipResult, InferError> {
+        let setup = self.setup_of(&clip.camera);
+        self.infer_clip_with(clip, &setup)
+    }
+
+    /// Runs the detector, and what `setup` asks for (pose model, encoder + language head), on the clip's frames.
+    pub fn infer_clip_with(
+        &mut self,
+        clip: &Clip,
+        setup: &CameraSetup,
+    ) -> Result<ClipResult, InferError> {
+        self.open_for(setup);
         let t0 = Instant::now();
         let mut preprocess = Duration::ZERO;
         let mut frames = Vec::with_capacity(clip.frames.len());
@@ -437,11 +611,7 @@ impl Models {
         }
         let detector_ms = (t0.elapsed() - preprocess).as_secs_f64() * 1e3;
         let tp = Instant::now();
-        if let Some(pm) = self
-            .pose
-            .as_mut()
-            .filter(|_| self.pose_cameras.contains(&*clip.camera))
-        {
+        if let Some(pm) = self.pose.as_mut().filter(|_| setup.pose) {
             for (fr, f) in frames.iter_mut().zip(&clip.frames) {
                 // every frame: a person lying down is often missed by the detector but found by the pose model
                 let poses = pm.poses(&f.rgb, f.width, f.height)?;
@@ -451,7 +621,7 @@ impl Models {
         let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
         let mut encoder_ms = 0.0;
         // the language head is the encoder's only consumer: cameras without prompts do not pay for it
-        let wants_encoding = self.prompt_sets.contains_key(&*clip.camera);
+        let wants_encoding = setup.prompts.is_some();
         if let Some(enc) = self.encoder.as_mut().filter(|_| wants_encoding) {
             let stride = self.encoder_stride;
             let batch: Vec<(&[u8], u32, u32)> = clip
@@ -471,7 +641,10 @@ impl Models {
             encoder_ms = t1.elapsed().as_secs_f64() * 1e3;
         }
         let t2 = Instant::now();
-        let prompts = self.score_prompts(&clip.camera, &frames)?;
+        let prompts = match &setup.prompts {
+            Some(b) => Some(score_prompts(b, &frames)?),
+            None => None,
+        };
         let head_ms = t2.elapsed().as_secs_f64() * 1e3;
         Ok(ClipResult {
             prompts,

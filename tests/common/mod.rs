@@ -428,3 +428,46 @@ pub fn dedup_by_seq(msgs: &[Msg]) -> Vec<Msg> {
         .cloned()
         .collect()
 }
+
+/// Receives sd_notify datagrams like systemd does.
+pub struct NotifySocket {
+    pub path: std::path::PathBuf,
+    got: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Default for NotifySocket {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NotifySocket {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let store = got.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n) = sock.recv(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                if let Ok(mut g) = store.lock() {
+                    g.extend(text.lines().map(str::to_string));
+                }
+            }
+        });
+        Self {
+            path,
+            got,
+            _dir: dir,
+        }
+    }
+    pub fn lines(&self) -> Vec<String> {
+        self.got.lock().map(|g| g.clone()).unwrap_or_default()
+    }
+    pub fn count(&self, line: &str) -> usize {
+        self.lines().iter().filter(|l| *l == line).count()
+    }
+}
