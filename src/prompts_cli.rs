@@ -75,22 +75,29 @@ fn det_summary(frames: &[FrameResult]) -> Vec<String> {
 
 pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
     let mut cfg = Config::load(&args.config)?;
+    // the camera whose prompts and clip shape are tested: --camera, else the first with prompts, else the first
+    let cam = match &args.camera {
+        Some(name) => Some(
+            cfg.cameras
+                .iter()
+                .find(|c| &c.name == name)
+                .with_context(|| format!("no camera named {name}"))?,
+        ),
+        None => cfg.cameras.iter().find(|c| !c.prompts.is_empty()),
+    };
     let prompts: Vec<String> = if !args.prompts.is_empty() {
         args.prompts.clone()
     } else {
-        let cam =
-            match &args.camera {
-                Some(name) => cfg
-                    .cameras
-                    .iter()
-                    .find(|c| &c.name == name)
-                    .with_context(|| format!("no camera named {name}"))?,
-                None => cfg.cameras.iter().find(|c| !c.prompts.is_empty()).context(
-                    "no camera in the config has [[cameras.prompts]]; pass --prompt TEXT",
-                )?,
-            };
-        cam.prompts.iter().map(|p| p.text.clone()).collect()
+        cam.context("no camera in the config has [[cameras.prompts]]; pass --prompt TEXT")?
+            .prompts
+            .iter()
+            .map(|p| p.text.clone())
+            .collect()
     };
+    let (sample_fps, clip_s) = cam
+        .or(cfg.cameras.first())
+        .map(|c| (c.sample_fps, c.clip_seconds))
+        .unwrap_or((2.0, 4.0));
     anyhow::ensure!(!prompts.is_empty(), "no prompts to test");
     cfg.inference.encoder = true;
     // the daemon's per-camera prompts are not needed here
@@ -143,8 +150,6 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
                 scores: sorted(&p),
             });
         } else {
-            let sample_fps = cfg.cameras.first().map(|c| c.sample_fps).unwrap_or(2.0);
-            let clip_s = cfg.cameras.first().map(|c| c.clip_seconds).unwrap_or(4.0);
             for_each_video_clip(input, sample_fps, clip_s, |clip| {
                 let r = models.infer_clip(&clip)?;
                 let p = r.prompts.context("no prompt scores")?;

@@ -59,6 +59,9 @@ pub struct RunReport {
     pub elapsed: Duration,
 }
 
+/// Longest a drain waits for recordings that are still being finalized (their muxers write the index).
+const RECORDING_FLUSH: Duration = Duration::from_secs(10);
+
 /// Optional run-time inputs from `main`.
 #[derive(Default)]
 pub struct RunOptions {
@@ -602,6 +605,7 @@ pub async fn run_with(
     let (infer_tx, infer_rx) = mpsc::channel(4);
     let media_dir = cfg.media.resolved_dir();
     let recorders: events::Recorders = Arc::default();
+    let flush_recorders = recorders.clone();
     let evidence = events::Evidence {
         snapshots: cfg.media.snapshots.then(|| events::Snapshots {
             dir: media_dir.clone(),
@@ -887,6 +891,13 @@ pub async fn run_with(
             let _ = t.join();
         }
         let _ = worker.join();
+        // each camera closed its open recordings as it ended; their muxers finish on helper threads and then
+        // announce the file on `<prefix>/<camera>/recordings`: wait for that before the publisher's input closes
+        let recs: Vec<_> = lock(&flush_recorders).values().cloned().collect();
+        let deadline = std::time::Instant::now() + RECORDING_FLUSH;
+        for r in recs {
+            r.flush(deadline.saturating_duration_since(std::time::Instant::now()));
+        }
     })
     .await
     .map_err(|e| RunError::Start(format!("joining stage threads: {e}")))?;

@@ -177,20 +177,17 @@ impl Metrics {
         self.detector_us.add((r.timings.detector_ms * 1e3) as u64);
         self.encoder_us.add((r.timings.encoder_ms * 1e3) as u64);
         self.head_us.add((r.timings.head_ms * 1e3) as u64);
-        let n = r.frames.len().max(1) as f64;
-        for _ in 0..r.frames.len() {
-            self.stages
-                .preprocess
-                .observe(r.timings.preprocess_ms / 1e3 / n);
-            self.stages
-                .detector
-                .observe(r.timings.detector_ms / 1e3 / n);
-            if r.timings.encoder_ms > 0.0 {
-                self.stages.encoder.observe(r.timings.encoder_ms / 1e3 / n);
+        // each frame's own times, so per-frame percentiles are real (not the clip's average repeated)
+        for t in &r.timings.frames {
+            self.stages.preprocess.observe(t.preprocess_ms / 1e3);
+            self.stages.detector.observe(t.detector_ms / 1e3);
+            if t.pose_ms > 0.0 {
+                self.stages.pose.observe(t.pose_ms / 1e3);
             }
-            if r.timings.pose_ms > 0.0 {
-                self.stages.pose.observe(r.timings.pose_ms / 1e3 / n);
-            }
+        }
+        // the encoder runs once per clip on a batch of frames: one observation per batch
+        if r.timings.encoder_ms > 0.0 {
+            self.stages.encoder.observe(r.timings.encoder_ms / 1e3);
         }
         if r.timings.head_ms > 0.0 {
             self.stages.head.observe(r.timings.head_ms / 1e3);
@@ -221,7 +218,7 @@ pub struct CameraFigures {
 
 /// Metric names and help texts: the one place they are defined.
 pub const NAMES: &[(&str, &str, &str)] = &[
-    ("scenewatch_stage_seconds", "histogram", "Latency per pipeline stage (decode, queue_wait, preprocess, detector, encoder, pose per frame; head and events per clip; publish to PUBACK)"),
+    ("scenewatch_stage_seconds", "histogram", "Latency per pipeline stage (decode, queue_wait, preprocess, detector, pose per frame; encoder per clip batch; head and events per clip; publish to PUBACK)"),
     ("scenewatch_frame_latency_seconds", "histogram", "From a frame leaving the decoder to its clip's results reaching the publisher"),
     ("scenewatch_clips_inferred_total", "counter", "Clips inferred"),
     ("scenewatch_frames_inferred_total", "counter", "Frames inferred"),
@@ -238,6 +235,7 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_inference_workers", "gauge", "Inference workers, each with its own model sessions"),
     ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference workers waited for a clip they could run, summed over workers; time blocked behind busy cameras is not counted (when it grows as fast as time times workers, inference has headroom)"),
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
+    ("scenewatch_snapshot_errors_total", "counter", "Alert snapshots that could not be encoded or written (disk full, permissions)"),
     ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
     ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),
     ("scenewatch_camera_frames_decoded_total", "counter", "Frames decoded per camera"),
@@ -276,7 +274,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     header(&mut out, "scenewatch_frame_latency_seconds");
     m.frame_latency
         .render("scenewatch_frame_latency_seconds", "", &mut out);
-    let plain: [(&str, u64); 14] = [
+    let plain: [(&str, u64); 15] = [
         ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
         ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
         (
@@ -296,6 +294,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
             "scenewatch_snapshots_written_total",
             m.snapshots_written.get(),
         ),
+        ("scenewatch_snapshot_errors_total", m.snapshot_errors.get()),
         ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
         ("scenewatch_inference_workers", m.inference_workers.get()),
         ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
@@ -364,6 +363,48 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_frame_stages_observe_each_frames_own_time() {
+        use crate::infer::{ClipResult, ClipTimings, FrameTimings};
+        use std::time::Duration;
+        let m = Metrics::default();
+        let frame = |detector_ms| FrameTimings {
+            preprocess_ms: 1.0,
+            detector_ms,
+            pose_ms: 0.0,
+        };
+        let r = ClipResult {
+            camera: "cam".into(),
+            clip_index: 0,
+            start: Duration::ZERO,
+            end: Duration::from_secs(1),
+            frames: Vec::new(),
+            prompts: None,
+            timings: ClipTimings {
+                detector_ms: 101.0,
+                encoder_ms: 30.0,
+                frames: vec![frame(1.0), frame(100.0)],
+                ..Default::default()
+            },
+        };
+        m.record_clip(&r);
+        let text = render(&m, &[], &[]);
+        // 1 ms and 100 ms, not their average (50.5 ms) twice
+        for (le, n) in [("0.001", 1), ("0.05", 1), ("0.1", 2)] {
+            let line =
+                format!("scenewatch_stage_seconds_bucket{{stage=\"detector\",le=\"{le}\"}} {n}");
+            assert!(text.contains(&line), "{line} missing:\n{text}");
+        }
+        assert!(text.contains("scenewatch_stage_seconds_count{stage=\"encoder\"} 1"));
+        assert!(text.contains("scenewatch_stage_seconds_count{stage=\"pose\"} 0"));
+        m.snapshot_errors.inc();
+        let text = render(&m, &[], &[]);
+        assert!(
+            text.contains("scenewatch_snapshot_errors_total 1"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative_and_every_rendered_name_is_declared() {

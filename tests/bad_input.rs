@@ -90,7 +90,10 @@ fn truncated_and_corrupt_videos_do_not_panic() {
         .and_then(|r| r.split_whitespace().next())
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
-    assert!(clips >= 5, "the truncated part must be inferred: clips={clips}\n{log}");
+    assert!(
+        clips >= 5,
+        "the truncated part must be inferred: clips={clips}\n{log}"
+    );
 
     for bad in [&corrupt, &notvideo] {
         let cfg = write_config(

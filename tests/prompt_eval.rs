@@ -132,3 +132,36 @@ fn people_outscore_an_empty_street_on_vtest_and_an_empty_street_is_empty() {
         );
     }
 }
+
+/// `prompts test --camera NAME` cuts videos the way that camera does (its `sample_fps` and `clip_seconds`), not
+/// the way the first camera in the file does.
+#[test]
+fn prompts_test_uses_the_named_cameras_sampling_and_clip_length() {
+    let cfg = write_config(
+        1883,
+        "eval",
+        "[[cameras]]\nname = \"first\"\nurl = \"test://\"\nsample_fps = 2.0\nclip_seconds = 4.0\n\n\
+         [[cameras]]\nname = \"slow\"\nurl = \"test://\"\nsample_fps = 0.5\nclip_seconds = 20.0\n\n\
+         [[cameras.prompts]]\ntext = \"people walking on a path\"\n",
+    );
+    let lines = run(TestArgs {
+        config: cfg.path.clone(),
+        camera: Some("slow".into()),
+        prompts: Vec::new(),
+        inputs: vec![media("vtest.avi")],
+        json: false,
+    })
+    .expect("prompts test");
+    // vtest.avi is 79.5 s: four clips of 20 s (the first camera's shape would give 20 clips of 4 s)
+    assert_eq!(
+        lines.len(),
+        4,
+        "{:?}",
+        lines.iter().map(|l| l.clip).collect::<Vec<_>>()
+    );
+    let span = lines[0].stream_end.unwrap_or(0.0) - lines[0].stream_start.unwrap_or(0.0);
+    assert!(
+        span > 10.0,
+        "a 20 s clip sampled every 2 s spans over 10 s: {span}"
+    );
+}

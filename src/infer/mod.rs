@@ -68,6 +68,18 @@ pub struct ClipTimings {
     pub pose_ms: f64,
     pub head_ms: f64,
     pub total_ms: f64,
+    /// Each frame's own times (the per-frame latency histograms observe these, not the clip's average).
+    #[serde(skip)]
+    pub frames: Vec<FrameTimings>,
+}
+
+/// One frame's time in the per-frame phases, milliseconds (the encoder runs once per clip as a batch).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameTimings {
+    pub preprocess_ms: f64,
+    pub detector_ms: f64,
+    /// 0 when the pose model did not run on this frame.
+    pub pose_ms: f64,
 }
 
 /// Everything the inference stage knows about one clip.
@@ -591,11 +603,19 @@ impl Models {
         let t0 = Instant::now();
         let mut preprocess = Duration::ZERO;
         let mut frames = Vec::with_capacity(clip.frames.len());
+        let mut per_frame = Vec::with_capacity(clip.frames.len());
         for f in &clip.frames {
             let tp = Instant::now();
             self.detector.prepare(&f.rgb, f.width, f.height)?;
-            preprocess += tp.elapsed();
+            let prep = tp.elapsed();
+            preprocess += prep;
+            let td = Instant::now();
             let detections = self.detector.run()?;
+            per_frame.push(FrameTimings {
+                preprocess_ms: prep.as_secs_f64() * 1e3,
+                detector_ms: td.elapsed().as_secs_f64() * 1e3,
+                pose_ms: 0.0,
+            });
             frames.push(FrameResult {
                 seq: f.seq,
                 pts: f.pts,
@@ -612,9 +632,11 @@ impl Models {
         let detector_ms = (t0.elapsed() - preprocess).as_secs_f64() * 1e3;
         let tp = Instant::now();
         if let Some(pm) = self.pose.as_mut().filter(|_| setup.pose) {
-            for (fr, f) in frames.iter_mut().zip(&clip.frames) {
+            for ((fr, f), t) in frames.iter_mut().zip(&clip.frames).zip(&mut per_frame) {
                 // every frame: a person lying down is often missed by the detector but found by the pose model
+                let tf = Instant::now();
                 let poses = pm.poses(&f.rgb, f.width, f.height)?;
+                t.pose_ms = tf.elapsed().as_secs_f64() * 1e3;
                 (fr.postures, fr.pose_only) = pose::match_poses(&fr.detections, &poses);
             }
         }
@@ -660,6 +682,7 @@ impl Models {
                 pose_ms,
                 head_ms,
                 total_ms: t0.elapsed().as_secs_f64() * 1e3,
+                frames: per_frame,
             },
         })
     }
