@@ -1,6 +1,7 @@
 //! Health and metrics over HTTP on `[metrics] listen`: `GET /metrics` (Prometheus text, names in `telemetry`) and
-//! `GET /healthz` (JSON; 503 when the publisher or the inference worker has died — a camera that is retrying is
-//! reported, not treated as the process being unhealthy, so a supervisor does not restart everything for it).
+//! `GET /healthz` (JSON; 503 when the publisher task or the inference workers (all of them) have ended — a camera
+//! that is retrying is reported, not treated as the process being unhealthy, so a supervisor does not restart
+//! everything for it).
 //!
 //! A deliberately small HTTP/1.1 responder on the async runtime: two read-only GET routes, requests capped at
 //! 8 KiB and 5 s, one response per connection. Nothing here blocks.

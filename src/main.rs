@@ -1,5 +1,6 @@
-//! Command line: `run`, `validate`, `detect`. Exit codes: 0 ok, 1 runtime failure, 2 bad config, 3 messages not
-//! acknowledged by the broker before the drain timeout.
+//! Command line: `run`, `validate`, `detect`. Exit codes: 0 ok (messages the broker did not acknowledge before the
+//! drain timeout stay in the spool), 1 runtime failure, 2 bad config, 3 alerts or summaries lost (not acknowledged
+//! when the drain ended and not in the spool, because it could not be written), 130 a second SIGTERM/SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

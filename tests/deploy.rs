@@ -7,29 +7,171 @@ use std::process::Command;
 
 use common::*;
 
+const BIN: &str = "/usr/local/bin/scenewatch";
+const CONFIG: &str = "/etc/scenewatch/scenewatch.toml";
+
+/// `(section, key, value)` of every assignment in a unit file, in file order. Comments (`#`, `;`) and blank lines
+/// are skipped; the shipped unit has no line continuations.
+fn assignments(unit: &str) -> Vec<(String, String, String)> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in unit.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            out.push((section.clone(), k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+/// A systemd time span in seconds (`30`, `30s`, `1min 30s`, `500ms`); None for `infinity` or anything unparsable.
+fn timespan_secs(v: &str) -> Option<f64> {
+    let mut rest = v.trim();
+    if rest.is_empty() || rest == "infinity" {
+        return None;
+    }
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..n_end].parse().ok()?;
+        rest = rest[n_end..].trim_start();
+        let u_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..u_end] {
+            "" | "s" | "sec" | "second" | "seconds" => 1.0,
+            "ms" | "msec" => 1e-3,
+            "us" | "usec" => 1e-6,
+            "m" | "min" | "minute" | "minutes" => 60.0,
+            "h" | "hr" | "hour" | "hours" => 3600.0,
+            _ => return None,
+        };
+        total += n * unit;
+        rest = rest[u_end..].trim_start();
+    }
+    Some(total)
+}
+
+/// Everything in `unit` that breaks a promise of the README, one line per problem, each starting with the key.
+fn unit_problems(unit: &str) -> Vec<String> {
+    let all = assignments(unit);
+    let service = |key: &str| -> Vec<&str> {
+        all.iter()
+            .filter(|(s, k, _)| s == "Service" && k == key)
+            .map(|(_, _, v)| v.as_str())
+            .collect()
+    };
+    // for single-valued settings the last assignment wins
+    let last = |key: &str| service(key).last().copied();
+    let is_true = |v: Option<&str>| matches!(v, Some("yes" | "true" | "on" | "1"));
+    let mut problems = Vec::new();
+    let mut want = |key: &str, ok: bool, what: &str, got: Option<&str>| {
+        if !ok {
+            problems.push(format!("{key}: {what}, got {got:?}"));
+        }
+    };
+
+    let v = last("Type");
+    want(
+        "Type",
+        v == Some("notify"),
+        "notify (READY=1, watchdog pings)",
+        v,
+    );
+    let v = last("WatchdogSec");
+    want(
+        "WatchdogSec",
+        v.and_then(timespan_secs).is_some_and(|s| s > 0.0),
+        "a positive duration (0 or infinity turns the watchdog off)",
+        v,
+    );
+    let validate = format!("{BIN} validate --config {CONFIG}");
+    let pre = service("ExecStartPre");
+    want(
+        "ExecStartPre",
+        pre.contains(&validate.as_str()),
+        &format!("exactly `{validate}` (a `-` prefix would ignore its failure)"),
+        pre.first().copied(),
+    );
+    let v = last("ExecStart");
+    want(
+        "ExecStart",
+        v == Some(format!("{BIN} run --config {CONFIG}").as_str()),
+        "runs the config that ExecStartPre validated",
+        v,
+    );
+    let v = last("ExecReload");
+    want(
+        "ExecReload",
+        v == Some("/bin/kill -HUP $MAINPID"),
+        "SIGHUP (the daemon reloads on it)",
+        v,
+    );
+    for key in ["User", "Group"] {
+        let v = last(key);
+        want(key, v == Some("scenewatch"), "the dedicated user", v);
+    }
+    let v = last("StateDirectory");
+    want(
+        "StateDirectory",
+        v == Some("scenewatch"),
+        "scenewatch (the spool's default $STATE_DIRECTORY)",
+        v,
+    );
+    let v = last("Restart");
+    want("Restart", v == Some("on-failure"), "on-failure", v);
+    let v = last("RestartPreventExitStatus");
+    want(
+        "RestartPreventExitStatus",
+        v.is_some_and(|v| v.split_whitespace().any(|s| s == "2")),
+        "contains 2 (bad config: a restart will not fix it)",
+        v,
+    );
+    let drain = scenewatch::config::ShutdownConfig::default().drain_timeout_secs;
+    let v = last("TimeoutStopSec");
+    want(
+        "TimeoutStopSec",
+        v.and_then(timespan_secs).is_some_and(|s| s > drain),
+        &format!("longer than the default drain (shutdown.drain_timeout_secs = {drain} s)"),
+        v,
+    );
+    for key in ["NoNewPrivileges", "PrivateTmp", "ProtectHome"] {
+        let v = last(key);
+        want(key, is_true(v), "yes", v);
+    }
+    let v = last("ProtectSystem");
+    want(
+        "ProtectSystem",
+        v == Some("strict"),
+        "strict (the whole file system read-only)",
+        v,
+    );
+    // systemd merges repeated capability assignments; an empty one resets: the set is empty only when the last is
+    for key in ["CapabilityBoundingSet", "AmbientCapabilities"] {
+        let v = last(key);
+        want(key, v == Some(""), "present and empty (no capabilities)", v);
+    }
+    problems
+}
+
 #[test]
 fn systemd_unit_verifies_and_is_hardened() {
     let unit = std::fs::read_to_string(repo().join("deploy/scenewatch.service")).expect("unit");
-    for line in [
-        "Type=notify",
-        "WatchdogSec=",
-        "ExecStartPre=/usr/local/bin/scenewatch validate --config /etc/scenewatch/scenewatch.toml",
-        "ExecReload=/bin/kill -HUP $MAINPID",
-        "User=scenewatch",
-        "StateDirectory=scenewatch",
-        "NoNewPrivileges=yes",
-        "ProtectSystem=strict",
-        "CapabilityBoundingSet=",
-        "RestartPreventExitStatus=2",
-    ] {
-        assert!(
-            unit.lines().any(|l| l.starts_with(line)),
-            "unit lacks {line}"
-        );
-    }
+    let problems = unit_problems(&unit);
+    assert!(
+        problems.is_empty(),
+        "deploy/scenewatch.service:\n{problems:#?}"
+    );
+
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("scenewatch.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/scenewatch", bin())).expect("write");
+    std::fs::write(&path, unit.replace(BIN, bin())).expect("write");
     let out = Command::new("systemd-analyze")
         .arg("verify")
         .arg(&path)
@@ -44,4 +186,96 @@ fn systemd_unit_verifies_and_is_hardened() {
         out.status.success() && !text.contains("scenewatch.service:"),
         "systemd-analyze verify: {text}"
     );
+}
+
+/// Each check above fails on a unit that breaks it: the shipped unit with one line changed.
+#[test]
+fn unit_checks_reject_a_wrong_unit() {
+    let unit = std::fs::read_to_string(repo().join("deploy/scenewatch.service")).expect("unit");
+    let validate = format!("ExecStartPre={BIN} validate --config {CONFIG}");
+    let cases: &[(&str, &str, &str)] = &[
+        ("Type=notify", "Type=simple", "Type"),
+        ("WatchdogSec=30", "WatchdogSec=0", "WatchdogSec"),
+        ("WatchdogSec=30", "WatchdogSec=infinity", "WatchdogSec"),
+        ("WatchdogSec=30", "WatchdogSec=", "WatchdogSec"),
+        (
+            &validate,
+            &format!("ExecStartPre=-{BIN} validate --config {CONFIG}"),
+            "ExecStartPre",
+        ),
+        (
+            &format!("ExecStart={BIN} run --config {CONFIG}"),
+            &format!("ExecStart={BIN} run --config /etc/scenewatch/other.toml"),
+            "ExecStart",
+        ),
+        (
+            "ExecReload=/bin/kill -HUP $MAINPID",
+            "ExecReload=/bin/kill -USR1 $MAINPID",
+            "ExecReload",
+        ),
+        ("User=scenewatch", "User=root", "User"),
+        ("Group=scenewatch", "Group=root", "Group"),
+        (
+            "StateDirectory=scenewatch",
+            "StateDirectory=scenewatch2",
+            "StateDirectory",
+        ),
+        ("Restart=on-failure", "Restart=always", "Restart"),
+        (
+            "RestartPreventExitStatus=2",
+            "RestartPreventExitStatus=20",
+            "RestartPreventExitStatus",
+        ),
+        ("TimeoutStopSec=60", "TimeoutStopSec=10", "TimeoutStopSec"),
+        (
+            "NoNewPrivileges=yes",
+            "NoNewPrivileges=no",
+            "NoNewPrivileges",
+        ),
+        ("PrivateTmp=yes", "PrivateTmp=no", "PrivateTmp"),
+        ("ProtectHome=yes", "ProtectHome=read-only", "ProtectHome"),
+        (
+            "ProtectSystem=strict",
+            "ProtectSystem=full",
+            "ProtectSystem",
+        ),
+        (
+            "CapabilityBoundingSet=",
+            "CapabilityBoundingSet=CAP_SYS_ADMIN",
+            "CapabilityBoundingSet",
+        ),
+        (
+            "CapabilityBoundingSet=",
+            "CapabilityBoundingSet=\nCapabilityBoundingSet=CAP_NET_ADMIN",
+            "CapabilityBoundingSet",
+        ),
+        (
+            "AmbientCapabilities=",
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+            "AmbientCapabilities",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let hits = unit.lines().filter(|l| l == from).count();
+        assert_eq!(hits, 1, "the shipped unit has `{from}` once");
+        let bad: String = unit
+            .lines()
+            .map(|l| if l == *from { *to } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let problems = unit_problems(&bad);
+        assert!(
+            problems.iter().any(|p| p.starts_with(&format!("{key}:"))),
+            "`{to}` not caught: {problems:?}"
+        );
+    }
+    // a key in the wrong section does not count
+    let moved = unit.replace("NoNewPrivileges=yes\n", "") + "NoNewPrivileges=yes\n";
+    assert!(unit_problems(&moved)
+        .iter()
+        .any(|p| p.starts_with("NoNewPrivileges:")));
+    assert_eq!(timespan_secs("1min 30s"), Some(90.0));
+    assert_eq!(timespan_secs("500ms"), Some(0.5));
+    assert_eq!(timespan_secs("30"), Some(30.0));
+    assert_eq!(timespan_secs("soon"), None);
 }

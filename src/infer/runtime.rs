@@ -1,7 +1,8 @@
 //! ONNX Runtime set-up: loading the shared library (never downloaded: `load-dynamic`), the one process-wide
 //! environment, and opening model sessions on the requested execution provider with an honest report of the
-//! provider each session really got. Model files are checked at load (exists, hash, expected inputs/outputs), with
-//! errors that name the model and its path.
+//! provider each session really got. Model files are checked at load (exists, expected inputs/outputs), with
+//! errors that name the model and its path. Their sha256 is computed and reported (`<prefix>/info`; the text
+//! encoder's also keys the label-bank embedding cache), not compared against a known value.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -6,7 +6,8 @@ pub mod spool;
 pub mod tls;
 pub mod topics;
 
-/// What kind of message, which decides what may be coalesced when the outbox is under pressure.
+/// What kind of message, which decides whether it is spooled and whether a newer one on its topic replaces it in
+/// the outbox (retained messages only, at any time; a full outbox makes producers wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgClass {
     /// Alerts: spooled to disk, never coalesced; evicted only when the spool is full, after every summary.
