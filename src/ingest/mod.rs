@@ -199,11 +199,18 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         }
     };
     let live = kind.is_live();
-    let watchdog = Duration::from_secs_f64(ingest.watchdog_secs);
-    let (rmin, rmax) = (
-        Duration::from_secs_f64(ingest.retry_min_secs),
-        Duration::from_secs_f64(ingest.retry_max_secs),
-    );
+    // validated at load; the second guard ends the camera with the reason instead of a panic
+    let timing = ingest
+        .watchdog()
+        .and_then(|w| ingest.retry_bounds().map(|r| (w, r)));
+    let (watchdog, (rmin, rmax)) = match timing {
+        Ok(t) => t,
+        Err(p) => {
+            status.failed.store(true, Ordering::Relaxed);
+            set(CameraState::Ended, Some(p.to_string()), 0);
+            return;
+        }
+    };
     let name: Arc<str> = status.name.clone();
     let mut queue = Some(frames_tx);
     let mut attempt: u32 = 0;
