@@ -32,7 +32,8 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Check a config file; lists every problem with its key path.
+    /// Check a config file (with the environment's overrides): lists every problem — unknown keys, values of the
+    /// wrong type or out of range — with its key path, and builds every stage from it without starting any.
     Validate {
         /// The config file (positional or --config).
         file: Option<PathBuf>,

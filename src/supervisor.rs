@@ -183,40 +183,31 @@ impl Starter {
             let _ = tx.blocking_send(state_message(&t, st, &p));
         });
         let stop = self.shutdown.child();
-        let recorder = self.recording.as_ref().map(|m| {
-            let (tx, topic) = (self.out.clone(), self.topics.recordings(&cam.name));
-            let done: crate::ingest::recorder::Done = Arc::new(move |r| {
-                tracing::info!(camera = %r.camera, alert = %r.alert_id, path = %r.path, frames = r.frames, bytes = r.bytes, reason = r.reason, "recording finished");
-                match serde_json::to_vec(&r) {
-                    Ok(p) => {
-                        let _ = tx.blocking_send(OutMsg::summary(topic.clone(), p));
+        let recorder = match &self.recording {
+            None => None,
+            Some(m) => {
+                let (tx, topic) = (self.out.clone(), self.topics.recordings(&cam.name));
+                let done: crate::ingest::recorder::Done = Arc::new(move |r| {
+                    tracing::info!(camera = %r.camera, alert = %r.alert_id, path = %r.path, frames = r.frames, bytes = r.bytes, reason = r.reason, "recording finished");
+                    match serde_json::to_vec(&r) {
+                        Ok(p) => {
+                            let _ = tx.blocking_send(OutMsg::summary(topic.clone(), p));
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "could not serialise a recording message")
+                        }
                     }
-                    Err(e) => tracing::error!(error = %e, "could not serialise a recording message"),
-                }
-            });
-            let secs = Duration::from_secs_f64;
-            crate::ingest::recorder::Recorder::new(
-                Arc::from(cam.name.as_str()),
-                crate::ingest::recorder::RecorderConfig {
-                    pre_roll: secs(m.clip_pre_roll_seconds),
-                    post_roll: secs(m.clip_post_roll_seconds),
-                    max_len: secs(m.clip_max_seconds),
-                    // inference lags decoding by what the queues hold (a file read faster than real time fills
-                    // them all): frames waiting for a clip, queued clips, results waiting for the events stage; capped at a minute past the pre-roll (≈ 13 MB at the defaults)
-                    ring_span: secs(
-                        m.clip_pre_roll_seconds
-                            + ((self.ingest.clip_queue as f64 + 6.0) * cam.clip_seconds
-                                + self.ingest.frame_queue as f64 / cam.sample_fps.max(0.1)
-                                + 5.0)
-                                .min(60.0),
-                    ),
-                    fps: m.clip_fps,
-                    width: m.clip_width,
-                    quality: m.clip_jpeg_quality,
-                },
-                done,
-            )
-        });
+                });
+                let settings = m
+                    .recorder_config(cam, &self.ingest)
+                    .map_err(|p| RunError::Start(format!("camera {}: {p}", cam.name)))?;
+                Some(crate::ingest::recorder::Recorder::new(
+                    Arc::from(cam.name.as_str()),
+                    settings,
+                    done,
+                ))
+            }
+        };
         if let (Some(r), Ok(mut map)) = (&recorder, self.recorders.lock()) {
             map.insert(cam.name.clone(), r.clone());
         }
@@ -576,7 +567,10 @@ pub async fn run_with(
         Publisher {
             cfg: cfg.mqtt.clone(),
             topics: topics.clone(),
-            drain_timeout: cfg.shutdown.drain_timeout(),
+            drain_timeout: cfg
+                .shutdown
+                .drain_timeout()
+                .map_err(|p| RunError::Start(p.to_string()))?,
             metrics: metrics.clone(),
             spool: Some(spool),
             commands: Some(cmd_tx),
@@ -617,11 +611,11 @@ pub async fn run_with(
             .then(|| (recorders.clone(), media_dir.clone())),
     };
     let janitor = {
-        let (dir, age, bytes) = (
-            media_dir.clone(),
-            Duration::from_secs_f64(cfg.media.retain_days * 86400.0),
-            (cfg.media.max_mb * 1024.0 * 1024.0) as u64,
-        );
+        let dir = media_dir.clone();
+        let (age, bytes) = cfg
+            .media
+            .retention()
+            .map_err(|p| RunError::Start(p.to_string()))?;
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(600));
             loop {

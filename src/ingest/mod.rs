@@ -196,19 +196,23 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         Ok(k) => k,
         Err(e) => {
             status.failed.store(true, Ordering::Relaxed);
-            set(CameraState::Ended, Some(format!("bad url: {e}")), 0);
+            set(CameraState::Error, Some(format!("bad url: {e}")), 0);
             return;
         }
     };
     let live = kind.is_live();
-    let limits = pipeline::Watchdog {
-        startup: Duration::from_secs_f64(ingest.startup_timeout_secs),
-        stall: Duration::from_secs_f64(ingest.watchdog_secs),
+    // validated at load; the second guard ends the camera with the reason instead of a panic
+    let timing = ingest
+        .watchdog()
+        .and_then(|w| ingest.retry_bounds().map(|r| (w, r)));
+    let (limits, (rmin, rmax)) = match timing {
+        Ok(t) => t,
+        Err(p) => {
+            status.failed.store(true, Ordering::Relaxed);
+            set(CameraState::Error, Some(p.to_string()), 0);
+            return;
+        }
     };
-    let (rmin, rmax) = (
-        Duration::from_secs_f64(ingest.retry_min_secs),
-        Duration::from_secs_f64(ingest.retry_max_secs),
-    );
     let name: Arc<str> = status.name.clone();
     let mut queue = Some(frames_tx);
     let mut attempt: u32 = 0;

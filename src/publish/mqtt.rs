@@ -300,7 +300,8 @@ impl Publisher {
         };
         let (client, eventloop) = AsyncClient::new(opts, 16);
         let (ev_tx, mut events) = mpsc::channel(64);
-        let max_backoff = Duration::from_secs_f64(cfg.reconnect_max_secs.max(0.25));
+        // validated at load; the second guard keeps the documented default rather than panicking
+        let max_backoff = cfg.reconnect_max().unwrap_or(Duration::from_secs(30));
         let poller = tokio::spawn(poll_loop(eventloop, ev_tx, max_backoff));
 
         let status_msg = |s: &str| OutMsg::retained(topics.status(), s.as_bytes().to_vec());
