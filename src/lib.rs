@@ -1,22 +1,21 @@
 //! scenewatch: camera streams → GStreamer ingest → clips → ONNX Runtime inference → rules/alerts → MQTT.
 //!
 //! The modules follow the data path: [`ingest`] → [`clip`] → [`infer`] → [`events`] → [`publish`], wired by
-//! [`supervisor::run`], which both `main` and the integration tests call.
+//! [`supervisor::run`], which both `main` and the integration tests call. The command-line subcommands (`run`,
+//! `validate`, `detect`, `prompts`, `soak`, `bench`) are in [`cmd`], apart from the stages and built on them.
 
-pub mod bench;
 pub mod clip;
 pub mod clock;
+pub mod cmd;
 pub mod config;
 pub mod control;
 pub mod events;
 pub mod http;
 pub mod infer;
 pub mod ingest;
-pub mod prompts_cli;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;
-pub mod soak;
 pub mod supervisor;
 pub mod telemetry;
 

@@ -1,18 +1,14 @@
-//! Command line: `run`, `validate`, `detect`. Exit codes: 0 ok (messages the broker did not acknowledge before the
-//! drain timeout stay in the spool), 1 runtime failure, 2 bad config, 3 alerts or summaries lost (not acknowledged
-//! when the drain ended and not in the spool, because it could not be written), 130 a second SIGTERM/SIGINT.
+//! Command line: parses the arguments and calls the subcommand in [`scenewatch::cmd`]. Exit codes: 0 ok (messages
+//! the broker did not acknowledge before the drain timeout stay in the spool), 1 runtime failure, 2 bad config, 3
+//! alerts or summaries lost (not acknowledged when the drain ended and not in the spool, because it could not be
+//! written), 130 a second SIGTERM/SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use scenewatch::clock::SystemClock;
-use scenewatch::config::Config;
-use scenewatch::infer::Models;
-use scenewatch::shutdown::Shutdown;
-use scenewatch::supervisor::RunError;
+use scenewatch::cmd::{self, exit_code};
 
 #[derive(Parser)]
 #[command(
@@ -151,36 +147,9 @@ fn main() -> ExitCode {
                 eprintln!("validate: give the config file (scenewatch validate FILE)");
                 return ExitCode::from(2);
             };
-            match Config::load(&path) {
-                Ok(cfg) => {
-                    println!(
-                        "{}: OK ({} camera(s): {})",
-                        path.display(),
-                        cfg.cameras.len(),
-                        cfg.cameras
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(2)
-                }
-            }
+            cmd::validate::run(&path)
         }
-        Command::Run { config } => {
-            let cfg = match Config::load(&config) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
-            };
-            run_daemon(cfg, config)
-        }
+        Command::Run { config } => cmd::run::run(config),
         Command::Prompts {
             command:
                 PromptsCommand::Test {
@@ -190,19 +159,16 @@ fn main() -> ExitCode {
                     json,
                     inputs,
                 },
-        } => match scenewatch::prompts_cli::run(scenewatch::prompts_cli::TestArgs {
-            config,
-            camera,
-            prompts,
-            inputs,
-            json,
-        }) {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        } => exit_code(
+            cmd::prompts::run(cmd::prompts::TestArgs {
+                config,
+                camera,
+                prompts,
+                inputs,
+                json,
+            })
+            .map(drop),
+        ),
         Command::Soak {
             config,
             camera,
@@ -211,7 +177,7 @@ fn main() -> ExitCode {
             minutes,
             every,
             csv,
-        } => exit_code(scenewatch::soak::run(scenewatch::soak::SoakArgs {
+        } => exit_code(cmd::soak::run(cmd::soak::SoakArgs {
             config,
             camera,
             input,
@@ -229,7 +195,7 @@ fn main() -> ExitCode {
             max_cameras,
             repeat,
             skip,
-        } => exit_code(scenewatch::bench::run(scenewatch::bench::BenchArgs {
+        } => exit_code(cmd::bench::run(cmd::bench::BenchArgs {
             config,
             input,
             seconds,
@@ -244,148 +210,11 @@ fn main() -> ExitCode {
             images,
             draw,
             pose,
-        } => exit_code(detect(&config, &images, draw.as_deref(), pose)),
+        } => exit_code(cmd::detect::run(cmd::detect::DetectArgs {
+            config,
+            images,
+            draw,
+            pose,
+        })),
     }
-}
-
-/// 0 on success; otherwise the error with its causes on stderr and 1.
-fn exit_code(r: anyhow::Result<()>) -> ExitCode {
-    match r {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run_daemon(cfg: Config, path: PathBuf) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let shutdown = Shutdown::new();
-    let result = rt.block_on(async {
-        let sd = shutdown.clone();
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                tracing::error!("could not install signal handlers");
-                return;
-            };
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            tracing::info!("shutdown requested: draining (send the signal again to exit at once)");
-            sd.trigger();
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            tracing::warn!("second signal: exiting without draining");
-            std::process::exit(130);
-        });
-        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                tracing::error!("could not install the SIGHUP handler; reload is unavailable");
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading the config");
-                // a reload already pending covers this one too
-                let _ = reload_tx.try_send(());
-            }
-        });
-        let opts = scenewatch::supervisor::RunOptions {
-            config_path: Some(path),
-            reload: Some(reload_rx),
-            ..Default::default()
-        };
-        scenewatch::supervisor::run_with(cfg, shutdown.clone(), Arc::new(SystemClock), opts).await
-    });
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e @ RunError::Undelivered { .. }) => {
-            tracing::error!("{e}");
-            ExitCode::from(3)
-        }
-        Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn detect(
-    config: &std::path::Path,
-    images: &[PathBuf],
-    draw: Option<&std::path::Path>,
-    pose: bool,
-) -> anyhow::Result<()> {
-    let cfg = Config::load(config)?;
-    let mut models = Models::load(&cfg)?;
-    if pose && models.pose.is_none() {
-        models.load_pose(&cfg)?;
-    }
-    for path in images {
-        let img = image::open(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-            .to_rgb8();
-        let (w, h) = img.dimensions();
-        let dets = models.detector.detect(img.as_raw(), w, h)?;
-        let postures = match models.pose.as_mut().filter(|_| pose) {
-            Some(pm) => {
-                scenewatch::infer::pose::postures_for(&dets, &pm.poses(img.as_raw(), w, h)?)
-            }
-            None => vec![None; dets.len()],
-        };
-        let top = match models.encoder.as_mut() {
-            Some(enc) => enc
-                .encode(&[(img.as_raw().as_slice(), w, h)])?
-                .first()
-                .map(|e| e.top_k(5))
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let imagenet: Vec<_> = top
-            .iter()
-            .map(|(i, p)| serde_json::json!({"class": models.imagenet_labels.get(*i), "p": (p * 1000.0).round() / 1000.0}))
-            .collect();
-        let line = serde_json::json!({
-            "input": path.display().to_string(),
-            "detections": dets.iter().zip(&postures).map(|(d, p)| {
-                let mut j = serde_json::json!({
-                    "label": d.label, "score": (d.score * 1000.0).round() / 1000.0,
-                    "box": [d.bbox.x1.round(), d.bbox.y1.round(), d.bbox.x2.round(), d.bbox.y2.round()],
-                });
-                if pose && d.label == "person" {
-                    j["posture"] = serde_json::json!(p);
-                }
-                j
-            }).collect::<Vec<_>>(),
-            "imagenet_top5": imagenet,
-        });
-        println!("{line}");
-        if let Some(dir) = draw {
-            let mut canvas = img.clone();
-            for d in &dets {
-                scenewatch::events::snapshot::draw_box(&mut canvas, &d.bbox);
-            }
-            std::fs::create_dir_all(dir)?;
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_else(|| "image".into());
-            canvas.save(dir.join(format!("{stem}.detections.jpg")))?;
-        }
-    }
-    Ok(())
 }

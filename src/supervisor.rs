@@ -622,7 +622,7 @@ pub async fn run_with(
                 tick.tick().await;
                 let d = dir.clone();
                 match tokio::task::spawn_blocking(move || {
-                    crate::events::snapshot::sweep(&d, age, bytes)
+                    crate::events::evidence::sweep(&d, age, bytes)
                 })
                 .await
                 {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use scenewatch::prompts_cli::{run, Line, TestArgs};
+use scenewatch::cmd::prompts::{run, Line, TestArgs};
 
 fn score(line: &Line, prompt: &str) -> f32 {
     line.scores

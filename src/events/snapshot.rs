@@ -1,10 +1,6 @@
-//! Snapshots: the evidence frame of an alert as a JPEG with the relevant boxes drawn, written to the media
-//! directory and published retained on `<prefix>/<camera>/<label>/snapshot`; and the retention plan that keeps the
-//! media directory under its age and size limits. Rendering and planning are plain functions; the events stage
-//! runs them on a blocking thread.
-
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+//! Snapshots, the pure part: which frame of a clip is an alert's evidence and that frame as a JPEG with the
+//! relevant boxes drawn. Writing the file and publishing it retained on `<prefix>/<camera>/<label>/snapshot` is
+//! [`super::evidence`]'s, on a blocking thread.
 
 use serde::Serialize;
 
@@ -99,97 +95,6 @@ pub fn draw_box(img: &mut image::RgbImage, b: &BBox) {
     }
 }
 
-/// `<dir>/<camera>/<YYYYmmdd-HHMMSS>-<label>-<id8>.jpg` (label made file-name safe).
-pub fn snapshot_path(
-    dir: &Path,
-    camera: &str,
-    label: &str,
-    id: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> PathBuf {
-    media_path(dir, camera, label, id, at, "jpg")
-}
-
-/// `<dir>/<camera>/<YYYYmmdd-HHMMSS>-<label>-<id8>.<ext>` (label made file-name safe).
-pub fn media_path(
-    dir: &Path,
-    camera: &str,
-    label: &str,
-    id: &str,
-    at: chrono::DateTime<chrono::Utc>,
-    ext: &str,
-) -> PathBuf {
-    let safe: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    let short: String = id.chars().take(8).collect();
-    dir.join(camera).join(format!(
-        "{}-{safe}-{short}.{ext}",
-        at.format("%Y%m%d-%H%M%S")
-    ))
-}
-
-/// Files to delete so that what is left is younger than `max_age` and totals at most `max_bytes`, oldest first.
-pub fn plan_retention(
-    files: &[(PathBuf, SystemTime, u64)],
-    now: SystemTime,
-    max_age: Duration,
-    max_bytes: u64,
-) -> Vec<PathBuf> {
-    let mut by_age: Vec<&(PathBuf, SystemTime, u64)> = files.iter().collect();
-    by_age.sort_by_key(|f| f.1);
-    let mut total: u64 = files.iter().map(|f| f.2).sum();
-    let mut out = Vec::new();
-    for (path, mtime, size) in by_age {
-        let too_old = now.duration_since(*mtime).unwrap_or_default() > max_age;
-        if too_old || total > max_bytes {
-            out.push(path.clone());
-            total -= size;
-        }
-    }
-    out
-}
-
-/// Applies the retention plan to the media directory; returns (files deleted, bytes freed).
-pub fn sweep(dir: &Path, max_age: Duration, max_bytes: u64) -> std::io::Result<(usize, u64)> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = match std::fs::read_dir(&d) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        for e in entries.flatten() {
-            let Ok(meta) = e.metadata() else { continue };
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else if meta.is_file() {
-                files.push((e.path(), meta.modified()?, meta.len()));
-            }
-        }
-    }
-    let plan = plan_retention(&files, SystemTime::now(), max_age, max_bytes);
-    let mut freed = 0;
-    let mut n = 0;
-    for p in plan {
-        let size = files.iter().find(|f| f.0 == p).map(|f| f.2).unwrap_or(0);
-        if std::fs::remove_file(&p).is_ok() {
-            n += 1;
-            freed += size;
-        }
-    }
-    Ok((n, freed))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,36 +121,5 @@ mod tests {
         assert!(inside[0] < 60, "inside untouched: {inside:?}");
         assert!(render_jpeg(&rgb[..10], w, h, &[], 90).is_err());
         Ok(())
-    }
-
-    #[test]
-    fn retention_drops_old_then_oldest_over_the_cap() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(100 * 86400);
-        let day = Duration::from_secs(86400);
-        let f = |n: &str, age_days: u64, size: u64| {
-            (PathBuf::from(n), now - day * age_days as u32, size)
-        };
-        let files = vec![
-            f("a", 10, 100),
-            f("b", 3, 100),
-            f("c", 2, 100),
-            f("d", 1, 100),
-        ];
-        // a is older than 7 days; then 300 bytes left, cap 250 → b goes too
-        assert_eq!(
-            plan_retention(&files, now, day * 7, 250),
-            vec![PathBuf::from("a"), PathBuf::from("b")]
-        );
-        assert!(plan_retention(&files, now, day * 30, 1000).is_empty());
-    }
-
-    #[test]
-    fn paths_are_safe_and_sortable() {
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
-        let p = snapshot_path(Path::new("/m"), "gate", "a dog/cat", "0123456789", at);
-        assert_eq!(
-            p,
-            PathBuf::from("/m/gate/20231114-221320-a_dog_cat-01234567.jpg")
-        );
     }
 }

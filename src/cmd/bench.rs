@@ -62,7 +62,7 @@ pub struct Figures {
 
 /// Peak resident set size of this process so far (VmHWM), MB.
 pub fn peak_rss_mb() -> f64 {
-    crate::soak::proc_status_mb("VmHWM:")
+    super::soak::proc_status_mb("VmHWM:")
 }
 
 /// The q-quantile (0..1) of `v` (sorted in place), nearest rank.
@@ -234,7 +234,7 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
                 loop {
                     tick.tick().await;
                     if let Ok(mut r) = rm.lock() {
-                        *r = r.max(crate::soak::rss_mb());
+                        *r = r.max(super::soak::rss_mb());
                     }
                     let (f, c) = (m.frames_inferred.get(), m.clips_inferred.get());
                     if f > 0 && first.is_none() {
@@ -332,7 +332,7 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
     let stride = cfg.inference.encoder_stride.max(1);
     let mut det_inputs: Vec<([usize; 4], Vec<f32>)> = Vec::new();
     let mut enc_batches: Vec<(usize, Vec<f32>)> = Vec::new();
-    crate::prompts_cli::for_each_video_clip(input, 2.0, clip_s, |clip| {
+    super::prompts::for_each_video_clip(input, 2.0, clip_s, |clip| {
         let mut batch = Vec::new();
         for (k, f) in clip.frames.iter().enumerate() {
             let mut d = Vec::new();
