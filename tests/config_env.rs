@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,61 +14,15 @@ use common::*;
 const USER: &str = "camuser";
 const PASSWORD: &str = "0123";
 
-struct AuthBroker {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for AuthBroker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 /// mosquitto on a free port that refuses anonymous clients; its log (every connection, with the client id and
 /// user) goes to `dir/broker.log`.
-fn auth_broker(dir: &Path) -> AuthBroker {
+fn auth_broker(dir: &Path) -> ConfiguredBroker {
     let port = free_port();
-    let out = Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(dir.join("passwd"))
-        .args([USER, PASSWORD])
-        .output()
-        .expect("mosquitto_passwd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let conf = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}/passwd\npersistence false\nlog_dest stderr\nlog_type all\n",
+        dir.display()
     );
-    std::fs::write(
-        dir.join("mosquitto.conf"),
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}/passwd\npersistence false\nlog_dest stderr\nlog_type all\n",
-            dir.display()
-        ),
-    )
-    .expect("conf");
-    // mosquitto started as root drops to its own user, which must be able to read these
-    for e in std::fs::read_dir(dir).expect("dir").flatten() {
-        let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
-    }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(dir.join("mosquitto.conf"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("broker.log")).expect("broker log"))
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    AuthBroker { port, child }
+    ConfiguredBroker::start(dir, port, USER, PASSWORD, &conf)
 }
 
 #[test]

@@ -105,6 +105,17 @@ fn with_audio(video: String, secs: f64) -> String {
     format!("{video}\u{1}sine=frequency=440:duration={secs}")
 }
 
+const VP9: &[&str] = &[
+    "-c:v",
+    "libvpx-vp9",
+    "-b:v",
+    "500k",
+    "-deadline",
+    "realtime",
+    "-cpu-used",
+    "8",
+];
+
 const H264: &[&str] = &[
     "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
 ];
@@ -177,21 +188,7 @@ fn good_cases() -> Vec<Case> {
         std(),
         vec!["-c:v", "libvpx", "-b:v", "500k", "-deadline", "realtime"],
     );
-    add(
-        "vp9-webm",
-        "webm",
-        std(),
-        vec![
-            "-c:v",
-            "libvpx-vp9",
-            "-b:v",
-            "500k",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-        ],
-    );
+    add("vp9-webm", "webm", std(), VP9.to_vec());
     add(
         "theora-ogv",
         "ogv",
@@ -310,18 +307,7 @@ fn good_cases() -> Vec<Case> {
         "vp9-opus-webm",
         "webm",
         with_audio(std(), 3.0),
-        vec![
-            "-c:v",
-            "libvpx-vp9",
-            "-b:v",
-            "500k",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-c:a",
-            "libopus",
-        ],
+        args(&[VP9, &["-c:a", "libopus"]]),
     );
     v
 }

@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -68,52 +67,13 @@ fn make_certs(dir: &Path) {
         .arg(d("server.crt")));
 }
 
-struct TlsBroker {
-    port: u16,
-    child: Child,
-}
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn tls_broker(dir: &Path) -> TlsBroker {
+fn tls_broker(dir: &Path) -> ConfiguredBroker {
     let port = free_port();
-    sh(Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(dir.join("passwd"))
-        .args(["camuser", PASSWORD]));
-    std::fs::write(
-        dir.join("mosquitto.conf"),
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {d}/passwd\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\npersistence false\n",
-            d = dir.display()
-        ),
-    )
-    .expect("conf");
-    // mosquitto started as root drops to its own user, which must be able to read these
-    for e in std::fs::read_dir(dir).expect("dir").flatten() {
-        let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
-    }
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(dir.join("mosquitto.conf"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "TLS broker did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    TlsBroker { port, child }
+    let conf = format!(
+        "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {d}/passwd\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\npersistence false\n",
+        d = dir.display()
+    );
+    ConfiguredBroker::start(dir, port, "camuser", PASSWORD, &conf)
 }
 
 /// mosquitto_sub / mosquitto_pub connecting like the daemon does: TLS with the test CA, with the password.

@@ -471,3 +471,56 @@ impl NotifySocket {
         self.lines().iter().filter(|l| *l == line).count()
     }
 }
+
+/// A mosquitto started from a config file of the test's own (passwords, TLS) in `dir`, listening on `port`;
+/// its log goes to `dir/broker.log`. Stopped by PID on drop.
+pub struct ConfiguredBroker {
+    pub port: u16,
+    child: Child,
+}
+
+impl ConfiguredBroker {
+    /// Writes `conf` as `dir/mosquitto.conf` and `dir/passwd` for `user`/`password`, then starts the broker.
+    pub fn start(dir: &Path, port: u16, user: &str, password: &str, conf: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let out = Command::new("mosquitto_passwd")
+            .args(["-c", "-b"])
+            .arg(dir.join("passwd"))
+            .args([user, password])
+            .output()
+            .expect("mosquitto_passwd");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(dir.join("mosquitto.conf"), conf).expect("conf");
+        // mosquitto started as root drops to its own user, which must be able to read these
+        for e in std::fs::read_dir(dir).expect("dir").flatten() {
+            let _ = std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(0o644));
+        }
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(dir.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("broker.log")).expect("broker log"))
+            .spawn()
+            .expect("mosquitto");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "broker did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { port, child }
+    }
+}
+
+impl Drop for ConfiguredBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
