@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::infer::labels::{coco_label_index, VEHICLE_GROUP};
+use crate::labels::{coco_label_index, Posture, VEHICLE_GROUP};
 
 /// Top-level configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -42,7 +42,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// Fused language head parameters (prompt scoring).
     #[serde(default)]
-    pub language: crate::infer::head::HeadConfig,
+    pub language: LanguageConfig,
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
 }
@@ -464,6 +464,47 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// `[language]`: the fused language head's parameters for prompt scoring (defaults chosen on the evaluation in
+/// docs/quality.md).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanguageConfig {
+    /// ImageNet classes per frame that enter the ConSE combination.
+    pub top_k: usize,
+    /// Weight of the classifier (ConSE) vector.
+    pub w_classifier: f32,
+    /// Weight of the detection vector.
+    pub w_detections: f32,
+    /// Weight of the "nothing detected" concept, scaled by 1 − max detection score.
+    pub w_empty: f32,
+    /// Clip score = alpha · mean over frames + (1 − alpha) · max over frames.
+    pub alpha: f32,
+    /// Calibrated score = sigmoid(z / temperature), z = (cosine − prompt's mean over the label banks) / std.
+    pub temperature: f32,
+    /// Template for label-bank texts; `{}` is the class name.
+    pub label_template: String,
+    /// Template for prompts; `{}` is the prompt text.
+    pub prompt_template: String,
+    /// What "nothing detected" means in words.
+    pub empty_text: String,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        Self {
+            top_k: 16,
+            w_classifier: 1.0,
+            w_detections: 0.5,
+            w_empty: 0.5,
+            alpha: 0.5,
+            temperature: 4.0,
+            label_template: "a photo of a {}".into(),
+            prompt_template: "a photo of {}".into(),
+            empty_text: "an empty scene with nobody and nothing in it".into(),
+        }
+    }
+}
+
 /// One camera (or file, or test source).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -606,7 +647,7 @@ pub struct RuleConfig {
     /// `person` rules only: count a person only in this posture (`standing`, `sitting`, `lying` — "person down").
     /// Runs the pose model on this camera's frames that have people.
     #[serde(default)]
-    pub posture: Option<crate::infer::pose::Posture>,
+    pub posture: Option<Posture>,
 }
 
 /// How much a rule's alerts matter, carried in the alert payload.

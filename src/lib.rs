@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod infer;
 pub mod ingest;
+pub mod labels;
 pub mod prompts_cli;
 pub mod publish;
 pub mod queue;
