@@ -13,6 +13,7 @@ pub mod events;
 pub mod http;
 pub mod infer;
 pub mod ingest;
+pub mod labels;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;

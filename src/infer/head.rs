@@ -3,51 +3,13 @@
 //! class-name embeddings), plus an absence-of-detections signal — into MiniLM's text-embedding space and scores
 //! the user's prompts there, calibrated per prompt against the label banks.
 
-use serde::Deserialize;
-
 use super::runtime::{check_signature, InferError, LoadedModel};
 use super::text::{TextEncoder, DIM};
 use super::{encoder, labels::COCO_LABELS};
+use crate::config::LanguageConfig;
 
-/// Head parameters (defaults chosen on the evaluation in docs/quality.md).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct HeadConfig {
-    /// ImageNet classes per frame that enter the ConSE combination.
-    pub top_k: usize,
-    /// Weight of the classifier (ConSE) vector.
-    pub w_classifier: f32,
-    /// Weight of the detection vector.
-    pub w_detections: f32,
-    /// Weight of the "nothing detected" concept, scaled by 1 − max detection score.
-    pub w_empty: f32,
-    /// Clip score = alpha · mean over frames + (1 − alpha) · max over frames.
-    pub alpha: f32,
-    /// Calibrated score = sigmoid(z / temperature), z = (cosine − prompt's mean over the label banks) / std.
-    pub temperature: f32,
-    /// Template for label-bank texts; `{}` is the class name.
-    pub label_template: String,
-    /// Template for prompts; `{}` is the prompt text.
-    pub prompt_template: String,
-    /// What "nothing detected" means in words.
-    pub empty_text: String,
-}
-
-impl Default for HeadConfig {
-    fn default() -> Self {
-        Self {
-            top_k: 16,
-            w_classifier: 1.0,
-            w_detections: 0.5,
-            w_empty: 0.5,
-            alpha: 0.5,
-            temperature: 4.0,
-            label_template: "a photo of a {}".into(),
-            prompt_template: "a photo of {}".into(),
-            empty_text: "an empty scene with nobody and nothing in it".into(),
-        }
-    }
-}
+/// The head's settings are the `[language]` config section; this is their former name.
+pub use crate::config::LanguageConfig as HeadConfig;
 
 /// Prompts embedded once (per camera).
 #[derive(Debug, Clone)]
@@ -71,7 +33,7 @@ pub struct HeadOutput {
 pub struct LanguageHead {
     pub model: LoadedModel,
     pub text: TextEncoder,
-    pub cfg: HeadConfig,
+    pub cfg: LanguageConfig,
     imagenet_bank: Vec<f32>,
     coco_bank: Vec<f32>,
     empty: Vec<f32>,
@@ -81,7 +43,7 @@ impl LanguageHead {
     pub fn new(
         model: LoadedModel,
         mut text: TextEncoder,
-        cfg: HeadConfig,
+        cfg: LanguageConfig,
         imagenet_labels: &[String],
         cache_dir: Option<&std::path::Path>,
     ) -> Result<Self, InferError> {

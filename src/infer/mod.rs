@@ -8,12 +8,14 @@
 pub mod detector;
 pub mod encoder;
 pub mod head;
-pub mod labels;
 pub mod pose;
 pub mod preprocess;
 pub mod runtime;
 pub mod text;
 pub mod worker;
+
+/// The label vocabulary moved to the crate root (config reads it too); kept here under its old path.
+pub use crate::labels;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

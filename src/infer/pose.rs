@@ -10,6 +10,8 @@
 use super::detector::{BBox, Detection};
 use super::preprocess::{resize_rgb, Filter};
 use super::runtime::{check_signature, InferError, LoadedModel};
+/// The postures `classify` tells apart; the type lives with the rule vocabulary, where config reads it too.
+pub use crate::labels::Posture;
 
 pub const INPUT_NAME: &str = "input";
 pub const OUTPUT_NAME: &str = "output_0";
@@ -23,24 +25,6 @@ const MATCH_IOU: f32 = 0.3;
 const SHOULDERS: [usize; 2] = [5, 6];
 const HIPS: [usize; 2] = [11, 12];
 const KNEES: [usize; 2] = [13, 14];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Posture {
-    Standing,
-    Sitting,
-    Lying,
-}
-
-impl Posture {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Standing => "standing",
-            Self::Sitting => "sitting",
-            Self::Lying => "lying",
-        }
-    }
-}
 
 /// One person from MoveNet, in source-frame pixels.
 #[derive(Debug, Clone, PartialEq)]

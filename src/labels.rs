@@ -1,4 +1,6 @@
-//! Label names: the 80 COCO classes the detector outputs (in its output order) and the `vehicle` group.
+//! The vocabulary rules are written in: the 80 COCO classes the detector outputs (in its output order), the
+//! `vehicle` group and the postures the pose model tells apart. Config checks rule labels against it and inference
+//! decodes into it, so it lives apart from both (`infer::labels` and `infer::pose::Posture` re-export it).
 
 /// COCO-80 class names in NanoDet's output order.
 pub const COCO_LABELS: [&str; 80] = [
@@ -97,6 +99,25 @@ pub fn coco_label_index(name: &str) -> Option<usize> {
 /// Whether a detected COCO class satisfies a rule label (a class name or `vehicle`).
 pub fn label_matches(rule_label: &str, detected: &str) -> bool {
     rule_label == detected || (rule_label == VEHICLE_GROUP && VEHICLE_CLASSES.contains(&detected))
+}
+
+/// A person's posture, as a rule asks for it (`posture = "lying"`) and as `infer::pose::classify` finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Posture {
+    Standing,
+    Sitting,
+    Lying,
+}
+
+impl Posture {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Standing => "standing",
+            Self::Sitting => "sitting",
+            Self::Lying => "lying",
+        }
+    }
 }
 
 /// English plural for summaries ("1 person", "3 people").

@@ -1,0 +1,558 @@
+//! `[[cameras]]`: one source each, with its sampling and clip windows, and what the events stage checks on its
+//! clips: label rules (zones, dwell, schedules, posture), named zones, scene prompts, the motion gate. Rule labels
+//! and postures are the vocabulary of `crate::labels`.
+
+use serde::Deserialize;
+
+use super::{seconds, Checks, DropPolicy, IngestConfig, MediaConfig, Problem};
+use crate::labels::{coco_label_index, Posture, VEHICLE_GROUP};
+
+/// One camera (or file, or test source).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// `[a-z0-9_-]+`, unique; used in topics.
+    pub name: String,
+    /// `file:///…` (or a plain path), `rtsp://…`, `v4l2:///dev/videoN`, `test://[pattern]`.
+    pub url: String,
+    #[serde(default = "default_sample_fps")]
+    pub sample_fps: f64,
+    #[serde(default = "default_clip_seconds")]
+    pub clip_seconds: f64,
+    /// Seconds shared by consecutive clips (0 = back to back).
+    #[serde(default)]
+    pub clip_overlap_seconds: f64,
+    /// Read files at their own frame rate instead of as fast as possible.
+    #[serde(default)]
+    pub realtime: bool,
+    /// Start a file again at its end instead of ending the camera (soak tests, demos).
+    #[serde(default, rename = "loop")]
+    pub looping: bool,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Label rules; empty = `person` and `vehicle` with defaults.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// Natural-language scene prompts scored per clip by the language head.
+    #[serde(default)]
+    pub prompts: Vec<PromptConfig>,
+    /// Named areas of the image that rules can require (`rules.zones`).
+    #[serde(default)]
+    pub zones: Vec<ZoneConfig>,
+    /// IANA time zone of the camera's site, for rule schedules (`Europe/Brussels`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Skip the models on clips in which nothing moved (frame differencing against a running background on a
+    /// 64-pixel-wide grey thumbnail). Such a clip repeats the camera's last results, so open alerts, counts and
+    /// dwell carry on; snapshots still show the new frames.
+    #[serde(default)]
+    pub motion_gate: bool,
+    /// With `motion_gate`: the fraction of the frame (0–1] that must change for a frame to count as motion.
+    #[serde(default = "default_motion_min_area")]
+    pub motion_min_area: f32,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+fn default_motion_min_area() -> f32 {
+    crate::ingest::motion::MotionParams::default().min_area
+}
+
+impl CameraConfig {
+    /// The motion gate's parameters, when the camera has one.
+    pub fn motion(&self) -> Option<crate::ingest::motion::MotionParams> {
+        self.motion_gate
+            .then(|| crate::ingest::motion::MotionParams {
+                min_area: self.motion_min_area,
+                ..Default::default()
+            })
+    }
+}
+
+/// A scene prompt: opens a `kind = "prompt"` alert when its calibrated clip score stays at or above
+/// `threshold` for `enter_clips` clips in a row; ends when it stays below `exit_threshold` for `exit_clips`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PromptConfig {
+    pub text: String,
+    #[serde(default = "default_prompt_threshold")]
+    pub threshold: f32,
+    /// Defaults to `threshold − 0.05` (hysteresis).
+    pub exit_threshold: Option<f32>,
+    #[serde(default = "default_one")]
+    pub enter_clips: u32,
+    #[serde(default = "default_two")]
+    pub exit_clips: u32,
+}
+
+fn default_prompt_threshold() -> f32 {
+    0.75
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_two() -> u32 {
+    2
+}
+
+impl PromptConfig {
+    pub fn exit(&self) -> f32 {
+        self.exit_threshold.unwrap_or(self.threshold - 0.05)
+    }
+
+    pub(super) fn validate(&self, key: &str, c: &mut Checks) {
+        let k = |field: &str| format!("{key}.{field}");
+        if self.text.trim().is_empty() || self.text.len() > 300 {
+            c.bad(k("text"), "must be 1..300 characters");
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            c.bad(k("threshold"), "must be in 0..=1 (calibrated score)");
+        }
+        if !(0.0..=1.0).contains(&self.exit()) || self.exit() > self.threshold {
+            c.bad(k("exit_threshold"), "must be in 0..=threshold");
+        }
+        c.range(k("enter_clips"), self.enter_clips, 1, 1000);
+        c.range(k("exit_clips"), self.exit_clips, 1, 1000);
+    }
+}
+
+fn default_sample_fps() -> f64 {
+    2.0
+}
+fn default_clip_seconds() -> f64 {
+    4.0
+}
+fn default_true() -> bool {
+    true
+}
+
+/// "Label L present with score ≥ s in ≥ n frames of a clip" opens an alert; it ends after the label has been
+/// absent for `end_after_seconds` of stream time.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// A COCO label, or `vehicle` (car, truck, bus, motorcycle).
+    pub label: String,
+    #[serde(default = "default_min_score")]
+    pub min_score: f32,
+    #[serde(default = "default_min_frames")]
+    pub min_frames: usize,
+    #[serde(default = "default_end_after")]
+    pub end_after_seconds: f64,
+    /// After an alert ends, no new alert for this rule starts for this many seconds.
+    #[serde(default)]
+    pub cooldown_seconds: f64,
+    /// A frame counts only with at least this many objects (e.g. 3 = "a group").
+    #[serde(default = "default_min_count")]
+    pub min_count: usize,
+    /// Names of `[[cameras.zones]]`: an object counts only when its ground point (bottom centre of its box) is
+    /// inside one of them. Empty = anywhere in the frame.
+    #[serde(default)]
+    pub zones: Vec<String>,
+    /// `alert` (act on it) or `detection` (for the record), as Frigate's review items.
+    #[serde(default)]
+    pub severity: Severity,
+    /// Loitering: an object counts only after it has been tracked (in the zones, if any) for this long. 0 = at once.
+    #[serde(default)]
+    pub dwell_seconds: f64,
+    /// Weekly windows in which the rule is active, in the camera's `timezone`: `"mon-fri 18:00-07:00"`,
+    /// `"sat,sun 00:00-24:00"`, `"daily 22:00-06:00"`. Empty = always.
+    #[serde(default)]
+    pub schedule: Vec<String>,
+    /// `person` rules only: count a person only in this posture (`standing`, `sitting`, `lying` — "person down").
+    /// Runs the pose model on this camera's frames that have people.
+    #[serde(default)]
+    pub posture: Option<Posture>,
+}
+
+/// How much a rule's alerts matter, carried in the alert payload.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Alert,
+    Detection,
+}
+
+/// A named polygon in normalized image coordinates (0..1, origin top left).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    /// At least three `[x, y]` corners, in order.
+    pub points: Vec<[f32; 2]>,
+}
+
+impl ZoneConfig {
+    /// `earlier`: the camera's zones listed before this one (names are unique per camera).
+    pub(super) fn validate(&self, key: &str, earlier: &[ZoneConfig], c: &mut Checks) {
+        let k = |field: &str| format!("{key}.{field}");
+        if !valid_camera_name(&self.name) {
+            c.bad(k("name"), "must match [a-z0-9_-]+");
+        } else if earlier.iter().any(|e| e.name == self.name) {
+            c.bad(k("name"), format!("duplicate zone name '{}'", self.name));
+        }
+        if self.points.len() < 3 {
+            c.bad(k("points"), "a zone needs at least 3 [x, y] points");
+        } else if self.points.len() > 100 {
+            c.bad(k("points"), "a zone has at most 100 points");
+        }
+        if self
+            .points
+            .iter()
+            .any(|p| !(0.0..=1.0).contains(&p[0]) || !(0.0..=1.0).contains(&p[1]))
+        {
+            c.bad(
+                k("points"),
+                "coordinates are normalized: 0..=1 (x from the left, y from the top)",
+            );
+        }
+    }
+}
+
+fn default_min_count() -> usize {
+    1
+}
+
+fn default_min_score() -> f32 {
+    0.5
+}
+fn default_min_frames() -> usize {
+    2
+}
+fn default_end_after() -> f64 {
+    10.0
+}
+
+impl RuleConfig {
+    /// The rule's name in topics and commands: its label, or `<label>_<posture>` (`person_lying`), so that a
+    /// "person down" rule and a plain person rule on one camera have their own count topic and switch.
+    pub fn name(&self) -> String {
+        match self.posture {
+            Some(p) => format!("{}_{}", self.label, p.as_str()),
+            None => self.label.clone(),
+        }
+    }
+
+    pub fn with_label(label: &str) -> Self {
+        Self {
+            label: label.into(),
+            min_score: default_min_score(),
+            min_frames: default_min_frames(),
+            end_after_seconds: default_end_after(),
+            cooldown_seconds: 0.0,
+            min_count: 1,
+            zones: Vec::new(),
+            severity: Severity::Alert,
+            dwell_seconds: 0.0,
+            schedule: Vec::new(),
+            posture: None,
+        }
+    }
+
+    /// `earlier`: the camera's rules listed before this one; `cam`: the camera, whose zones and time zone the rule
+    /// refers to.
+    pub(super) fn validate(
+        &self,
+        key: &str,
+        earlier: &[RuleConfig],
+        cam: &CameraConfig,
+        c: &mut Checks,
+    ) {
+        let k = |field: &str| format!("{key}.{field}");
+        if earlier.iter().any(|e| e.name() == self.name()) {
+            c.bad(
+                k("label"),
+                format!(
+                    "a second '{}' rule on this camera (its count topic and switch would clash); merge them, or give one a posture",
+                    self.name()
+                ),
+            );
+        }
+        if self.label != VEHICLE_GROUP && coco_label_index(&self.label).is_none() {
+            c.bad(
+                k("label"),
+                format!(
+                    "unknown label '{}': use a COCO label (person, car, dog, …) or 'vehicle'",
+                    self.label
+                ),
+            );
+        }
+        c.range(k("min_score"), self.min_score, 0.0, 1.0);
+        // a clip holds at most 256 sampled frames (see clip_seconds)
+        c.range(k("min_frames"), self.min_frames, 1, 256);
+        c.range(
+            k("end_after_seconds"),
+            self.end_after_seconds,
+            0.0,
+            86_400.0,
+        );
+        c.range(k("cooldown_seconds"), self.cooldown_seconds, 0.0, 86_400.0);
+        c.range(k("dwell_seconds"), self.dwell_seconds, 0.0, 86_400.0);
+        c.range(k("min_count"), self.min_count, 1, 1000);
+        for z in &self.zones {
+            if !cam.zones.iter().any(|cz| &cz.name == z) {
+                c.bad(
+                    k("zones"),
+                    format!("no [[cameras.zones]] named '{z}' on this camera"),
+                );
+            }
+        }
+        if self.posture.is_some() && self.label != "person" {
+            c.bad(k("posture"), "applies to label = \"person\" only");
+        }
+        // a bad zone name is reported once, under cameras[i].timezone
+        if let Err((Some(w), e)) =
+            crate::events::schedule::Schedule::parse(&cam.timezone, &self.schedule)
+        {
+            c.bad(k(&format!("schedule[{w}]")), e);
+        }
+    }
+}
+
+impl CameraConfig {
+    /// Whether any rule needs the pose model.
+    pub fn wants_pose(&self) -> bool {
+        self.enabled && self.rules.iter().any(|r| r.posture.is_some())
+    }
+
+    /// The rules in force: the configured ones, or the defaults when none are given.
+    pub fn effective_rules(&self) -> Vec<RuleConfig> {
+        if self.rules.is_empty() {
+            vec![
+                RuleConfig::with_label("person"),
+                RuleConfig::with_label(VEHICLE_GROUP),
+            ]
+        } else {
+            self.rules.clone()
+        }
+    }
+
+    /// Names a `set` command may use for this camera's rules: rule labels and prompt texts.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.effective_rules()
+            .into_iter()
+            .map(|r| r.name())
+            .chain(self.prompts.iter().map(|p| p.text.clone()))
+            .collect()
+    }
+
+    pub fn is_file(&self) -> bool {
+        matches!(
+            crate::ingest::source::SourceKind::parse(&self.url),
+            Ok(crate::ingest::source::SourceKind::File(_))
+        )
+    }
+
+    /// The frame-queue policy in force for this camera.
+    pub fn drop_policy(&self, ingest: &IngestConfig) -> DropPolicy {
+        ingest
+            .drop_policy
+            .unwrap_or(if self.is_file() && !self.realtime {
+                DropPolicy::Block
+            } else {
+                DropPolicy::DropOldest
+            })
+    }
+
+    /// Checks the camera and its prompts, zones and rules; `key` is its path (`cameras[1]`), `earlier` the cameras
+    /// listed before it (names are unique).
+    pub(super) fn validate(&self, key: &str, earlier: &[CameraConfig], c: &mut Checks) {
+        let k = |field: &str| format!("{key}.{field}");
+        if !valid_camera_name(&self.name) {
+            c.bad(
+                k("name"),
+                "must match [a-z0-9_-]+ (it is used in MQTT topics)",
+            );
+        } else if earlier.iter().any(|e| e.name == self.name) {
+            c.bad(k("name"), format!("duplicate camera name '{}'", self.name));
+        }
+        match crate::ingest::source::SourceKind::parse(&self.url) {
+            Err(e) => c.bad(k("url"), e),
+            Ok(kind) if self.looping && kind.is_live() => c.bad(k("loop"), "applies to files only"),
+            Ok(_) => {}
+        }
+        c.range(k("sample_fps"), self.sample_fps, 0.01, 60.0);
+        if !(0.1..=600.0).contains(&self.clip_seconds) {
+            c.bad(k("clip_seconds"), "must be in 0.1..=600");
+        } else if (0.01..=60.0).contains(&self.sample_fps)
+            && self.sample_fps * self.clip_seconds > 256.0
+        {
+            c.bad(
+                k("clip_seconds"),
+                "sample_fps * clip_seconds must be <= 256 frames per clip",
+            );
+        }
+        if !(self.clip_overlap_seconds >= 0.0 && self.clip_overlap_seconds < self.clip_seconds) {
+            c.bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
+        }
+        c.above(k("motion_min_area"), self.motion_min_area, 0.0, 1.0);
+        for (j, p) in self.prompts.iter().enumerate() {
+            p.validate(&format!("{key}.prompts[{j}]"), c);
+        }
+        for (j, z) in self.zones.iter().enumerate() {
+            z.validate(&format!("{key}.zones[{j}]"), &self.zones[..j], c);
+        }
+        for (j, rule) in self.rules.iter().enumerate() {
+            rule.validate(&format!("{key}.rules[{j}]"), &self.rules[..j], self, c);
+        }
+        if let Err(e) = crate::events::schedule::parse_tz(&self.timezone) {
+            c.bad(k("timezone"), e);
+        }
+    }
+
+    /// What `run` builds for this camera — frame queue, sampler, clip assembler, alert recorder, motion gate, rule
+    /// schedules — without I/O. Disabled cameras too: a reload may enable them.
+    pub(super) fn dry_build(
+        &self,
+        key: &str,
+        ingest: &IngestConfig,
+        media: &MediaConfig,
+        c: &mut Checks,
+    ) {
+        let k = |field: &str| format!("{key}.{field}");
+        let _ = crate::queue::bounded::<()>(ingest.frame_queue, self.drop_policy(ingest));
+        c.keep(seconds(&k("sample_fps"), 1.0 / self.sample_fps).map(|_| {
+            crate::ingest::sampler::Sampler::new(self.sample_fps);
+        }));
+        c.keep(
+            seconds(&k("clip_seconds"), self.clip_seconds)
+                .and(seconds(
+                    &k("clip_overlap_seconds"),
+                    self.clip_overlap_seconds,
+                ))
+                .map(|_| {
+                    crate::clip::ClipAssembler::new(self.clip_seconds, self.clip_overlap_seconds);
+                }),
+        );
+        c.keep(media.recorder_config(self, ingest).map(drop));
+        let _ = self.motion();
+        let _ = self.rule_names();
+        for (j, rule) in self.effective_rules().iter().enumerate() {
+            c.keep(
+                crate::events::schedule::Schedule::parse(&self.timezone, &rule.schedule)
+                    .map(drop)
+                    .map_err(|(w, e)| match w {
+                        Some(w) => Problem::new(format!("{key}.rules[{j}].schedule[{w}]"), e),
+                        None => Problem::new(k("timezone"), e),
+                    }),
+            );
+        }
+    }
+}
+
+/// `[a-z0-9_-]`, 1 to 64 bytes: camera names (they are used in MQTT topics) and zone names.
+pub fn valid_camera_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::parse;
+
+    #[test]
+    fn schedule_mistakes_name_the_window_and_the_time_zone() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            timezone = "Europe/Brusels"
+            [[cameras.rules]]
+            label = "person"
+            schedule = ["mon-fri 18:00-07:00", "sun 7pm-9pm"]
+            [[cameras]]
+            name = "b"
+            url = "test://"
+            timezone = "Europe/Brussels"
+            [[cameras.rules]]
+            label = "person"
+            schedule = ["mon-fri 18:00-07:00", "funday 10:00-11:00"]
+            "#,
+        )
+        .expect_err("bad schedules");
+        assert!(
+            err.contains("cameras[0].timezone: unknown time zone 'Europe/Brusels'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[1].rules[0].schedule[1]: unknown day 'funday'"),
+            "{err}"
+        );
+        assert!(!err.contains("cameras[1].timezone"), "{err}");
+    }
+
+    #[test]
+    fn zone_mistakes_name_the_zone_or_rule_key() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            [[cameras.zones]]
+            name = "drive"
+            points = [[0.1, 0.1], [1.5, 0.1]]
+            [[cameras.rules]]
+            label = "person"
+            zones = ["lawn"]
+            min_count = 0
+            "#,
+        )
+        .expect_err("bad zones");
+        assert!(
+            err.contains("cameras[0].zones[0].points: a zone needs at least 3"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].zones[0].points: coordinates are normalized"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].rules[0].zones: no [[cameras.zones]] named 'lawn'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("cameras[0].rules[0].min_count: must be in 1..=1000"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn duplicate_camera_names_are_rejected() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            "#,
+        )
+        .expect_err("dup");
+        assert!(err.contains("cameras[1].name: duplicate"), "{err}");
+    }
+
+    #[test]
+    fn live_cameras_default_to_drop_oldest() {
+        let cfg = parse(
+            r#"
+            [[cameras]]
+            name = "gate"
+            url = "rtsp://10.0.0.5/stream"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.cameras[0].drop_policy(&cfg.ingest),
+            DropPolicy::DropOldest
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! `[models]` and `[inference]`: the model files and ONNX Runtime library, and how the inference stage spreads
+//! its workers and ORT threads over the CPU (`WorkerPlan`).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::Checks;
+
+/// Which ONNX Runtime execution provider to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderChoice {
+    /// CUDA when the library and GPU allow it, else CPU (what was really used is reported).
+    Auto,
+    Cuda,
+    Cpu,
+}
+
+/// Model files and the ONNX Runtime library.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Directory holding the model files; relative file names below are resolved against it.
+    pub dir: PathBuf,
+    /// Path of libonnxruntime.so. Unset: `$ORT_DYLIB_PATH`, then the paths `setup.sh` installs to.
+    pub onnxruntime: Option<PathBuf>,
+    pub provider: ProviderChoice,
+    pub detector: PathBuf,
+    pub encoder: PathBuf,
+    pub imagenet_labels: PathBuf,
+    pub text_encoder: PathBuf,
+    pub tokenizer: PathBuf,
+    pub language_head: PathBuf,
+    /// MoveNet multipose, loaded only when a rule has a `posture`.
+    pub pose: PathBuf,
+    /// Where label-bank embeddings are cached (keyed by model hash + texts). Unset: no cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: "models".into(),
+            onnxruntime: None,
+            provider: ProviderChoice::Auto,
+            // fp32: the int8 file is 1.3× faster and finds the same people, but its slightly different detections
+            // cost the prompt evaluation one of 16 (models/README.md); opt in where prompts do not matter
+            detector: "nanodet_g_416.onnx".into(),
+            encoder: "efficientnet_lite0.onnx".into(),
+            imagenet_labels: "imagenet_classes.txt".into(),
+            text_encoder: "minilm_l6_v2.onnx".into(),
+            tokenizer: "minilm_tokenizer.json".into(),
+            language_head: "language_head.onnx".into(),
+            pose: "movenet_multipose.onnx".into(),
+            cache_dir: Some("/var/cache/scenewatch/embeddings".into()),
+        }
+    }
+}
+
+impl ModelsConfig {
+    pub fn resolve(&self, file: &Path) -> PathBuf {
+        if file.is_absolute() {
+            file.to_path_buf()
+        } else {
+            self.dir.join(file)
+        }
+    }
+}
+
+/// Inference workers.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferenceConfig {
+    /// Inference workers: threads that each own a copy of the vision models and take the next clip from the
+    /// shared clip queue (one camera's clips run one at a time, so its results stay in order). 0 = auto: one per
+    /// core, at most one per camera and at most 4. Read at start-up only.
+    pub workers: usize,
+    /// ORT intra-op threads per worker: of the shared pool, or of each model's own pool. 0 = auto: the cores
+    /// divided among the workers (at least 1).
+    pub intra_threads: usize,
+    /// One intra-op pool shared by all models (default; used when there is one worker), or one per model.
+    /// Read at start-up only.
+    pub thread_pool: ThreadPool,
+    /// Detections below this score are discarded at decode (rules then apply their own `min_score`).
+    pub detector_threshold: f32,
+    pub nms_iou: f32,
+    /// Load the image encoder (ImageNet probabilities + 1280-d embedding per frame) even when no camera has
+    /// prompts. It runs only on clips of cameras with prompts, whose language head is its one consumer.
+    pub encoder: bool,
+    /// Long side (pixels) frames are scaled to for the pose model; small, distant people need ≥ 384.
+    pub pose_input: u32,
+    /// The image encoder runs on every n-th sampled frame of a clip (1 = all); the frames between reuse the
+    /// encoding before them. The language head scores scenes, which change slower than 2 fps: at 2 the 20 vtest
+    /// clips keep their top-1 prompt (20/20, |Δscore| ≤ 0.013; docs/performance.md) for half the encoder's cost.
+    pub encoder_stride: usize,
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            intra_threads: 0,
+            thread_pool: ThreadPool::Shared,
+            detector_threshold: 0.35,
+            nms_iou: 0.6,
+            encoder: true,
+            pose_input: 384,
+            encoder_stride: 2,
+        }
+    }
+}
+
+/// How inference is spread over the CPU: `workers` threads, each running its models on `threads` ORT threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerPlan {
+    pub workers: usize,
+    pub threads: usize,
+}
+
+/// Most workers `workers = 0` (auto) picks: each holds its own sessions of the vision models (≈ 170–200 MB RSS
+/// measured for the second worker, docs/performance.md).
+pub const AUTO_MAX_WORKERS: usize = 4;
+
+impl InferenceConfig {
+    /// Resolves `workers` and `intra_threads` (0 = auto) for `cores` CPUs and `cameras` enabled cameras.
+    ///
+    /// Why several single-threaded workers rather than one with every core: ORT's intra-op parallelism waits for
+    /// its slowest thread at every operator, so when decoding takes a core for a moment the whole model stalls.
+    /// Independent workers only slow down one clip. Measured on the 2-vCPU box with 13 cameras decoding:
+    /// NanoDet + EfficientNet ran at 21–27 frames/s as one worker × 2 threads and 37–43 as 2 × 1
+    /// (docs/performance.md). One camera keeps one worker with all cores, for its latency.
+    pub fn plan(&self, cores: usize, cameras: usize) -> WorkerPlan {
+        let cores = cores.max(1);
+        let workers = match self.workers {
+            0 => cores.min(cameras.max(1)).min(AUTO_MAX_WORKERS),
+            n => n,
+        };
+        let threads = match self.intra_threads {
+            0 => (cores / workers).max(1),
+            n => n,
+        };
+        WorkerPlan { workers, threads }
+    }
+
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.range("inference.encoder_stride", self.encoder_stride, 1, 16);
+        if !(128..=1024).contains(&self.pose_input) || self.pose_input % 32 != 0 {
+            c.bad(
+                "inference.pose_input",
+                "must be a multiple of 32 in 128..=1024",
+            );
+        }
+        if self.workers > 64 {
+            c.bad("inference.workers", "must be in 0..=64 (0 = auto)");
+        }
+        if self.intra_threads > 256 {
+            c.bad("inference.intra_threads", "must be in 0..=256 (0 = auto)");
+        }
+        c.range(
+            "inference.detector_threshold",
+            self.detector_threshold,
+            0.05,
+            0.99,
+        );
+        c.range("inference.nms_iou", self.nms_iou, 0.1, 0.95);
+    }
+}
+
+/// How ORT's intra-op threads are pooled across the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadPool {
+    /// One pool for every model (the models run one after another on the inference thread).
+    Shared,
+    /// A pool per model (ONNX Runtime's default).
+    PerModel,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_inference_plan_spreads_cameras_over_cores() {
+        let auto = InferenceConfig::default();
+        let plan = |cores, cams| {
+            let p = auto.plan(cores, cams);
+            (p.workers, p.threads)
+        };
+        // one camera keeps every core on one worker (its latency); many cameras get a worker per core
+        assert_eq!(plan(2, 1), (1, 2));
+        assert_eq!(plan(2, 13), (2, 1));
+        assert_eq!(plan(16, 3), (3, 5));
+        assert_eq!(plan(16, 40), (AUTO_MAX_WORKERS, 4));
+        assert_eq!(plan(1, 8), (1, 1));
+        assert_eq!(plan(4, 0), (1, 4));
+        // explicit values win; an unset thread count still divides the cores among the workers
+        let set = |workers, intra_threads| InferenceConfig {
+            workers,
+            intra_threads,
+            ..InferenceConfig::default()
+        };
+        assert_eq!(
+            set(3, 2).plan(2, 1),
+            WorkerPlan {
+                workers: 3,
+                threads: 2
+            }
+        );
+        assert_eq!(
+            set(2, 0).plan(8, 1),
+            WorkerPlan {
+                workers: 2,
+                threads: 4
+            }
+        );
+    }
+}

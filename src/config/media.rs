@@ -1,0 +1,130 @@
+//! `[media]`: the evidence written for alerts (snapshots and recordings), its retention, and the recorder settings
+//! a camera's alert recorder is built from.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{mb_to_bytes, seconds, CameraConfig, Checks, IngestConfig, Problem};
+
+/// Evidence written for alerts: JPEG snapshots (with the boxes drawn), and their retention.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Unset: `$STATE_DIRECTORY/media` under systemd, else `/var/lib/scenewatch/media`. Relative = to the config file.
+    pub dir: Option<PathBuf>,
+    pub snapshots: bool,
+    pub jpeg_quality: u8,
+    /// Files older than this are deleted (checked at start and every 10 minutes).
+    pub retain_days: f64,
+    /// Beyond this total size the oldest files are deleted.
+    pub max_mb: f64,
+    /// Record a video clip (Matroska, MJPEG) per alert.
+    pub clips: bool,
+    /// Seconds of video before the first frame that raised the alert.
+    pub clip_pre_roll_seconds: f64,
+    /// Seconds after the alert's objects were last seen (the file closes once the end is decided and this passed).
+    pub clip_post_roll_seconds: f64,
+    /// A recording is closed at this length even while its alert goes on.
+    pub clip_max_seconds: f64,
+    /// Frames per second and width (pixels, height keeps the aspect) of recordings.
+    pub clip_fps: u32,
+    pub clip_width: u32,
+    pub clip_jpeg_quality: u8,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            snapshots: true,
+            jpeg_quality: 85,
+            retain_days: 7.0,
+            max_mb: 2048.0,
+            clips: true,
+            clip_pre_roll_seconds: 5.0,
+            clip_post_roll_seconds: 5.0,
+            clip_max_seconds: 300.0,
+            clip_fps: 5,
+            clip_width: 640,
+            clip_jpeg_quality: 70,
+        }
+    }
+}
+
+impl MediaConfig {
+    pub fn resolved_dir(&self) -> PathBuf {
+        match &self.dir {
+            Some(p) => p.clone(),
+            None => std::env::var_os("STATE_DIRECTORY")
+                .and_then(|d| std::env::split_paths(&d).next())
+                .unwrap_or_else(|| PathBuf::from("/var/lib/scenewatch"))
+                .join("media"),
+        }
+    }
+
+    /// Evidence older than the first is deleted, and the oldest beyond the second (bytes).
+    pub fn retention(&self) -> Result<(Duration, u64), Problem> {
+        Ok((
+            seconds("media.retain_days", self.retain_days * 86_400.0)?,
+            mb_to_bytes(self.max_mb),
+        ))
+    }
+
+    /// The alert recorder's settings for `cam`.
+    pub fn recorder_config(
+        &self,
+        cam: &CameraConfig,
+        ingest: &IngestConfig,
+    ) -> Result<crate::ingest::recorder::RecorderConfig, Problem> {
+        // inference lags decoding by what the queues hold (a file read faster than real time fills them all):
+        // frames waiting for a clip, queued clips, results waiting for the events stage; capped at a minute past the
+        // pre-roll (≈ 13 MB at the defaults)
+        let lag = ((ingest.clip_queue as f64 + 6.0) * cam.clip_seconds
+            + ingest.frame_queue as f64 / cam.sample_fps.max(0.1)
+            + 5.0)
+            .min(60.0);
+        Ok(crate::ingest::recorder::RecorderConfig {
+            pre_roll: seconds("media.clip_pre_roll_seconds", self.clip_pre_roll_seconds)?,
+            post_roll: seconds("media.clip_post_roll_seconds", self.clip_post_roll_seconds)?,
+            max_len: seconds("media.clip_max_seconds", self.clip_max_seconds)?,
+            ring_span: seconds(
+                "media.clip_pre_roll_seconds",
+                self.clip_pre_roll_seconds + lag,
+            )?,
+            fps: self.clip_fps,
+            width: self.clip_width,
+            quality: self.clip_jpeg_quality,
+        })
+    }
+
+    pub(super) fn validate(&self, c: &mut Checks) {
+        c.range("media.jpeg_quality", self.jpeg_quality, 1, 100);
+        c.range("media.clip_jpeg_quality", self.clip_jpeg_quality, 1, 100);
+        c.above("media.retain_days", self.retain_days, 0.0, 3650.0);
+        c.above("media.max_mb", self.max_mb, 0.0, 10_485_760.0);
+        c.range(
+            "media.clip_pre_roll_seconds",
+            self.clip_pre_roll_seconds,
+            0.0,
+            60.0,
+        );
+        c.range(
+            "media.clip_post_roll_seconds",
+            self.clip_post_roll_seconds,
+            0.0,
+            60.0,
+        );
+        c.range("media.clip_max_seconds", self.clip_max_seconds, 5.0, 3600.0);
+        c.range("media.clip_fps", self.clip_fps, 1, 30);
+        if !(64..=3840).contains(&self.clip_width) || self.clip_width % 2 != 0 {
+            c.bad("media.clip_width", "must be an even number in 64..=3840");
+        }
+    }
+
+    /// Retention; the recorders are built per camera (`CameraConfig::dry_build`).
+    pub(super) fn dry_build(&self, c: &mut Checks) {
+        c.keep(self.retention().map(drop));
+    }
+}
