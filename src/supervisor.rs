@@ -12,26 +12,26 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::config::{CameraConfig, Config, DropPolicy, IngestConfig};
+use crate::config::{CameraConfig, Config};
 use crate::control::{self, Command};
 use crate::events::{self, Engine};
 use crate::infer::runtime::InferError;
 use crate::infer::worker::{self, ClipMsg};
 use crate::infer::{Language, ModelReport, Models};
-use crate::ingest::{self, CameraStatus, CameraTask};
+use crate::ingest::camera::{
+    state_message, BuiltCamera, CameraError, Cameras, Registry, RunningCamera,
+};
+use crate::ingest::{self, CameraStatus};
 use crate::publish::mqtt::{self, Incoming, PublishReport, Publisher};
 use crate::publish::spool::Spool;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
-use crate::queue;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -41,6 +41,8 @@ pub enum RunError {
     Infer(#[from] InferError),
     #[error("{0}")]
     Start(String),
+    #[error(transparent)]
+    Camera(#[from] CameraError),
     #[error("every camera failed: {0}")]
     AllCamerasFailed(String),
     #[error(
@@ -96,154 +98,10 @@ fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
     }
 }
 
-/// Builds a camera's retained state message.
-fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json::Value) -> OutMsg {
-    let info = st.info();
-    let secs = st.started.elapsed().as_secs_f64().max(1e-3);
-    let sampled = st.sampled.load(std::sync::atomic::Ordering::Relaxed);
-    let disarmed: Vec<String> = st
-        .disarmed
-        .lock()
-        .map(|d| d.iter().cloned().collect())
-        .unwrap_or_default();
-    let payload = json!({
-        "schema": 1,
-        "camera": &*st.name,
-        "state": info.state,
-        "reason": info.reason,
-        "since": info.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "retries": info.retries,
-        "detect": st.detect.load(std::sync::atomic::Ordering::Relaxed),
-        "disarmed": disarmed,
-        "frames_decoded": st.decoded.load(std::sync::atomic::Ordering::Relaxed),
-        "frames_sampled": sampled,
-        "frames_dropped": st.queue.dropped.load(std::sync::atomic::Ordering::Relaxed),
-        "clips_skipped": st.clips_skipped.load(std::sync::atomic::Ordering::Relaxed),
-        "sampled_fps": (sampled as f64 / secs * 100.0).round() / 100.0,
-        "providers": providers,
-    });
-    OutMsg::retained(
-        topics.camera_state(&st.name),
-        payload.to_string().into_bytes(),
-    )
-}
-
 /// Tells systemd (when started by it with `Type=notify`); a no-op elsewhere.
 fn notify(states: &[sd_notify::NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "sd_notify failed");
-    }
-}
-
-/// What `set` commands need to know about a running camera.
-#[derive(Clone)]
-struct CamHandle {
-    status: Arc<CameraStatus>,
-    rules: Vec<String>,
-}
-
-type Registry = Arc<Mutex<HashMap<String, CamHandle>>>;
-
-/// A started camera: its status, own stop signal and threads.
-struct Running {
-    status: Arc<CameraStatus>,
-    stop: Shutdown,
-    threads: Vec<JoinHandle<()>>,
-}
-
-/// What starting a camera needs, shared by start-up and reload.
-struct Starter {
-    ingest: IngestConfig,
-    clock: Arc<dyn Clock>,
-    shutdown: Shutdown,
-    out: mpsc::Sender<OutMsg>,
-    topics: Topics,
-    providers: serde_json::Value,
-    clips: Sender<ClipMsg>,
-    registry: Registry,
-    /// `[media]` when recordings are on.
-    recording: Option<crate::config::MediaConfig>,
-    recorders: events::Recorders,
-    metrics: Arc<Metrics>,
-}
-
-impl Starter {
-    fn start(&self, cam: &CameraConfig) -> Result<Running, RunError> {
-        let policy: DropPolicy = cam.drop_policy(&self.ingest);
-        let (ftx, frx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
-        let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
-        let (tx, t, p) = (
-            self.out.clone(),
-            self.topics.clone(),
-            self.providers.clone(),
-        );
-        let on_state: ingest::StateListener = Arc::new(move |st: &CameraStatus| {
-            let info = st.info();
-            tracing::info!(camera = %st.name, state = ?info.state, reason = info.reason.as_deref().unwrap_or(""), "camera state");
-            let _ = tx.blocking_send(state_message(&t, st, &p));
-        });
-        let stop = self.shutdown.child();
-        let recorder = match &self.recording {
-            None => None,
-            Some(m) => {
-                let (tx, topic) = (self.out.clone(), self.topics.recordings(&cam.name));
-                let done: crate::ingest::recorder::Done = Arc::new(move |r| {
-                    tracing::info!(camera = %r.camera, alert = %r.alert_id, path = %r.path, frames = r.frames, bytes = r.bytes, reason = r.reason, "recording finished");
-                    match serde_json::to_vec(&r) {
-                        Ok(p) => {
-                            let _ = tx.blocking_send(OutMsg::summary(topic.clone(), p));
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "could not serialise a recording message")
-                        }
-                    }
-                });
-                let settings = m
-                    .recorder_config(cam, &self.ingest)
-                    .map_err(|p| RunError::Start(format!("camera {}: {p}", cam.name)))?;
-                Some(crate::ingest::recorder::Recorder::new(
-                    Arc::from(cam.name.as_str()),
-                    settings,
-                    done,
-                ))
-            }
-        };
-        if let (Some(r), Ok(mut map)) = (&recorder, self.recorders.lock()) {
-            map.insert(cam.name.clone(), r.clone());
-        }
-        let task = CameraTask {
-            camera: cam.clone(),
-            ingest: self.ingest.clone(),
-            clock: self.clock.clone(),
-            shutdown: stop.clone(),
-            status: status.clone(),
-            on_state,
-            recorder,
-            metrics: self.metrics.clone(),
-        };
-        // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
-        for rule in cam.effective_rules() {
-            let _ = self.out.try_send(OutMsg::retained(
-                self.topics.count(&cam.name, &rule.name()),
-                b"0".to_vec(),
-            ));
-        }
-        let (a, b) = ingest::spawn_camera(task, ftx, frx, self.clips.clone())
-            .map_err(|e| RunError::Start(format!("could not start camera {}: {e}", cam.name)))?;
-        if let Ok(mut r) = self.registry.lock() {
-            r.insert(
-                cam.name.clone(),
-                CamHandle {
-                    status: status.clone(),
-                    rules: cam.rule_names(),
-                },
-            );
-        }
-        Ok(Running {
-            status,
-            stop,
-            threads: vec![a, b],
-        })
     }
 }
 
@@ -702,7 +560,7 @@ pub async fn run_with(
         }
         tokio::spawn(crate::http::serve(listener, sources))
     });
-    let starter = Arc::new(Starter {
+    let cameras = Arc::new(Cameras {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
         shutdown: shutdown.clone(),
@@ -715,10 +573,10 @@ pub async fn run_with(
         recorders,
         metrics: metrics.clone(),
     });
-    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut running: HashMap<String, RunningCamera> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
     for cam in cfg.cameras.iter().filter(|c| c.enabled) {
-        let r = starter.start(cam)?;
+        let r = cameras.build(cam)?.start()?;
         all_statuses.push(r.status.clone());
         if let Some(shared) = &opts.statuses {
             if let Ok(mut v) = shared.lock() {
@@ -789,7 +647,7 @@ pub async fn run_with(
     let reload_ctx = opts.config_path.clone().map(|path| {
         Arc::new(ReloadCtx {
             path,
-            starter: starter.clone(),
+            cameras: cameras.clone(),
             running: running.clone(),
             language,
             shutdown: shutdown.clone(),
@@ -854,7 +712,7 @@ pub async fn run_with(
                 }
                 // files that ended (and cameras that gave up) are done; the run ends when all are (not during a
                 // reload, which takes a changed camera out of `running` before it starts the new one)
-                if reloading.is_none() && lock(&running).values().all(|r| r.threads.iter().all(|t| t.is_finished())) {
+                if reloading.is_none() && lock(&running).values().all(RunningCamera::is_finished) {
                     break;
                 }
             }
@@ -871,18 +729,15 @@ pub async fn run_with(
             Err(e) => tracing::error!(error = %e, "the reload task failed"),
         }
     }
-    // the clip queue closes when its last sender goes: the starter's, the reload's, then each camera's
+    // the clip queue closes when its last sender goes: the camera component's, the reload's, then each camera's
     drop(reload_ctx);
-    drop(starter);
+    drop(cameras);
 
     // camera + assembler threads end on EOS or shutdown; then the worker sees the clip queue close
-    let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&running))
-        .into_values()
-        .flat_map(|r| r.threads)
-        .collect();
+    let stopped: Vec<RunningCamera> = std::mem::take(&mut *lock(&running)).into_values().collect();
     tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
+        for r in stopped {
+            r.join();
         }
         let _ = worker.join();
         // each camera closed its open recordings as it ended; their muxers finish on helper threads and then
@@ -973,8 +828,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// What a reload works with, shared with the supervisor loop.
 struct ReloadCtx {
     path: PathBuf,
-    starter: Arc<Starter>,
-    running: Arc<Mutex<HashMap<String, Running>>>,
+    cameras: Arc<Cameras>,
+    running: Arc<Mutex<HashMap<String, RunningCamera>>>,
     language: Arc<Language>,
     shutdown: Shutdown,
 }
@@ -992,10 +847,10 @@ impl ReloadCtx {
     async fn report_error(&self, camera: Option<&str>, error: String) {
         let report = json!({"schema": 1, "source": "reload", "camera": camera, "error": error});
         let _ = self
-            .starter
+            .cameras
             .out
             .send(OutMsg::error(
-                self.starter.topics.errors(),
+                self.cameras.topics.errors(),
                 report.to_string().into_bytes(),
             ))
             .await;
@@ -1003,7 +858,7 @@ impl ReloadCtx {
 
     /// Sends a message into the clip queue from a blocking thread (the queue may be full; the workers make room).
     async fn send_clip_msg(&self, msg: ClipMsg) {
-        let clips = self.starter.clips.clone();
+        let clips = self.cameras.clips.clone();
         let _ = tokio::task::spawn_blocking(move || clips.send(msg)).await;
     }
 }
@@ -1101,6 +956,24 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
             }
         }
     }
+    // the new cameras built before any old one stops: one that cannot be built is left running as it was
+    let mut built: HashMap<String, BuiltCamera> = HashMap::new();
+    for name in diff.changed.iter().chain(&diff.added) {
+        let (Some(cam), true) = (new_cams.get(name.as_str()), prepared.contains_key(name)) else {
+            continue;
+        };
+        match ctx.cameras.build(cam) {
+            Ok(b) => {
+                built.insert(name.clone(), b);
+            }
+            Err(e) => {
+                tracing::error!(camera = %name, error = %e, "reload: the camera could not be built; it keeps its running config");
+                ctx.report_error(Some(name), e.to_string()).await;
+                prepared.remove(name);
+                not_prepared.push(name.clone());
+            }
+        }
+    }
 
     for name in diff.removed.iter().chain(&diff.changed) {
         let setup = match prepared.get(name) {
@@ -1112,17 +985,11 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
         // config below
         let old = lock(&ctx.running).remove(name);
         if let Some(r) = old {
-            r.stop.trigger();
-            let threads = r.threads;
+            r.stop();
             // the assembler sends the camera's last clip and End into a possibly full queue: the workers make room
-            let _ = tokio::task::spawn_blocking(move || {
-                for t in threads {
-                    let _ = t.join();
-                }
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
-        lock(&ctx.starter.registry).remove(name);
+        lock(&ctx.cameras.registry).remove(name);
         // behind the old camera's last clip and End, so no old result meets the new rules, and the new prompts
         // and pose need apply from the new camera's first clip
         ctx.send_clip_msg(ClipMsg::Configure {
@@ -1134,10 +1001,10 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
         if diff.removed.contains(name) {
             let payload = json!({"schema": 1, "camera": name, "state": "ended", "reason": "removed from config"});
             let _ = ctx
-                .starter
+                .cameras
                 .out
                 .send(OutMsg::retained(
-                    ctx.starter.topics.camera_state(name),
+                    ctx.cameras.topics.camera_state(name),
                     payload.to_string().into_bytes(),
                 ))
                 .await;
@@ -1146,7 +1013,11 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
     let mut started = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     for name in diff.changed.iter().chain(&diff.added) {
-        let (Some(cam), Some(setup)) = (new_cams.get(name.as_str()), prepared.get(name)) else {
+        let (Some(cam), Some(setup), Some(camera)) = (
+            new_cams.get(name.as_str()),
+            prepared.get(name),
+            built.remove(name),
+        ) else {
             continue;
         };
         if ctx.shutdown.is_triggered() {
@@ -1162,7 +1033,7 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
             })
             .await;
         }
-        match ctx.starter.start(cam) {
+        match camera.start() {
             Ok(r) => {
                 started.push(r.status.clone());
                 lock(&ctx.running).insert(name.clone(), r);
