@@ -1,10 +1,12 @@
-//! Starts the stages in data-path order, reports camera states, applies `set` commands and config reloads, talks
-//! to systemd, and waits for the drain: cameras end (EOS or shutdown) → clip assemblers flush → inference
+//! Builds every stage first (`build`: spool, models, listener, broker options, each camera; a failure there leaves
+//! nothing running), then starts them from the publisher back to the cameras, reports camera states, applies `set`
+//! commands and config reloads, talks to systemd, and waits for the drain: cameras end (EOS or shutdown) → clip assemblers flush → inference
 //! finishes → events end open alerts → the publisher delivers everything (or leaves it in the spool) and says
 //! `stopped`.
 //!
 //! Reload (SIGHUP) re-reads the config file: cameras that were added, removed or changed are started or stopped
-//! without touching the others (a changed camera's open alerts end first), and their new prompts and pose need go
+//! without touching the others (the new camera is built first and a camera that cannot be built keeps running as
+//! it was; a changed camera's open alerts end first), and their new prompts and pose need go
 //! to the inference workers ahead of their first clip. It runs as a task beside the supervisor loop, which keeps
 //! pinging the watchdog and answering SIGTERM. Every other section is compared by value; a changed one needs a
 //! restart, and the reload says so in the log, section by section.
@@ -12,26 +14,26 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::clock::Clock;
-use crate::config::{CameraConfig, Config, DropPolicy, IngestConfig};
+use crate::config::{CameraConfig, Config};
 use crate::control::{self, Command};
 use crate::events::{self, Engine};
 use crate::infer::runtime::InferError;
-use crate::infer::worker::{self, ClipMsg};
-use crate::infer::{Language, ModelReport, Models};
-use crate::ingest::{self, CameraStatus, CameraTask};
+use crate::infer::worker::{self, ClipMsg, InferOut};
+use crate::infer::{CameraSetup, Language, ModelReport, Models};
+use crate::ingest::camera::{
+    state_message, BuiltCamera, CameraError, Cameras, Registry, RunningCamera,
+};
+use crate::ingest::{self, CameraStatus};
 use crate::publish::mqtt::{self, Incoming, PublishReport, Publisher};
 use crate::publish::spool::Spool;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
-use crate::queue;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -41,6 +43,8 @@ pub enum RunError {
     Infer(#[from] InferError),
     #[error("{0}")]
     Start(String),
+    #[error(transparent)]
+    Camera(#[from] CameraError),
     #[error("every camera failed: {0}")]
     AllCamerasFailed(String),
     #[error(
@@ -96,154 +100,10 @@ fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
     }
 }
 
-/// Builds a camera's retained state message.
-fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json::Value) -> OutMsg {
-    let info = st.info();
-    let secs = st.started.elapsed().as_secs_f64().max(1e-3);
-    let sampled = st.sampled.load(std::sync::atomic::Ordering::Relaxed);
-    let disarmed: Vec<String> = st
-        .disarmed
-        .lock()
-        .map(|d| d.iter().cloned().collect())
-        .unwrap_or_default();
-    let payload = json!({
-        "schema": 1,
-        "camera": &*st.name,
-        "state": info.state,
-        "reason": info.reason,
-        "since": info.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "retries": info.retries,
-        "detect": st.detect.load(std::sync::atomic::Ordering::Relaxed),
-        "disarmed": disarmed,
-        "frames_decoded": st.decoded.load(std::sync::atomic::Ordering::Relaxed),
-        "frames_sampled": sampled,
-        "frames_dropped": st.queue.dropped.load(std::sync::atomic::Ordering::Relaxed),
-        "clips_skipped": st.clips_skipped.load(std::sync::atomic::Ordering::Relaxed),
-        "sampled_fps": (sampled as f64 / secs * 100.0).round() / 100.0,
-        "providers": providers,
-    });
-    OutMsg::retained(
-        topics.camera_state(&st.name),
-        payload.to_string().into_bytes(),
-    )
-}
-
 /// Tells systemd (when started by it with `Type=notify`); a no-op elsewhere.
 fn notify(states: &[sd_notify::NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "sd_notify failed");
-    }
-}
-
-/// What `set` commands need to know about a running camera.
-#[derive(Clone)]
-struct CamHandle {
-    status: Arc<CameraStatus>,
-    rules: Vec<String>,
-}
-
-type Registry = Arc<Mutex<HashMap<String, CamHandle>>>;
-
-/// A started camera: its status, own stop signal and threads.
-struct Running {
-    status: Arc<CameraStatus>,
-    stop: Shutdown,
-    threads: Vec<JoinHandle<()>>,
-}
-
-/// What starting a camera needs, shared by start-up and reload.
-struct Starter {
-    ingest: IngestConfig,
-    clock: Arc<dyn Clock>,
-    shutdown: Shutdown,
-    out: mpsc::Sender<OutMsg>,
-    topics: Topics,
-    providers: serde_json::Value,
-    clips: Sender<ClipMsg>,
-    registry: Registry,
-    /// `[media]` when recordings are on.
-    recording: Option<crate::config::MediaConfig>,
-    recorders: events::Recorders,
-    metrics: Arc<Metrics>,
-}
-
-impl Starter {
-    fn start(&self, cam: &CameraConfig) -> Result<Running, RunError> {
-        let policy: DropPolicy = cam.drop_policy(&self.ingest);
-        let (ftx, frx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
-        let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
-        let (tx, t, p) = (
-            self.out.clone(),
-            self.topics.clone(),
-            self.providers.clone(),
-        );
-        let on_state: ingest::StateListener = Arc::new(move |st: &CameraStatus| {
-            let info = st.info();
-            tracing::info!(camera = %st.name, state = ?info.state, reason = info.reason.as_deref().unwrap_or(""), "camera state");
-            let _ = tx.blocking_send(state_message(&t, st, &p));
-        });
-        let stop = self.shutdown.child();
-        let recorder = match &self.recording {
-            None => None,
-            Some(m) => {
-                let (tx, topic) = (self.out.clone(), self.topics.recordings(&cam.name));
-                let done: crate::ingest::recorder::Done = Arc::new(move |r| {
-                    tracing::info!(camera = %r.camera, alert = %r.alert_id, path = %r.path, frames = r.frames, bytes = r.bytes, reason = r.reason, "recording finished");
-                    match serde_json::to_vec(&r) {
-                        Ok(p) => {
-                            let _ = tx.blocking_send(OutMsg::summary(topic.clone(), p));
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "could not serialise a recording message")
-                        }
-                    }
-                });
-                let settings = m
-                    .recorder_config(cam, &self.ingest)
-                    .map_err(|p| RunError::Start(format!("camera {}: {p}", cam.name)))?;
-                Some(crate::ingest::recorder::Recorder::new(
-                    Arc::from(cam.name.as_str()),
-                    settings,
-                    done,
-                ))
-            }
-        };
-        if let (Some(r), Ok(mut map)) = (&recorder, self.recorders.lock()) {
-            map.insert(cam.name.clone(), r.clone());
-        }
-        let task = CameraTask {
-            camera: cam.clone(),
-            ingest: self.ingest.clone(),
-            clock: self.clock.clone(),
-            shutdown: stop.clone(),
-            status: status.clone(),
-            on_state,
-            recorder,
-            metrics: self.metrics.clone(),
-        };
-        // HA sensors and dashboards read counts from retained topics: start from 0, not a previous run's value
-        for rule in cam.effective_rules() {
-            let _ = self.out.try_send(OutMsg::retained(
-                self.topics.count(&cam.name, &rule.name()),
-                b"0".to_vec(),
-            ));
-        }
-        let (a, b) = ingest::spawn_camera(task, ftx, frx, self.clips.clone())
-            .map_err(|e| RunError::Start(format!("could not start camera {}: {e}", cam.name)))?;
-        if let Ok(mut r) = self.registry.lock() {
-            r.insert(
-                cam.name.clone(),
-                CamHandle {
-                    status: status.clone(),
-                    rules: cam.rule_names(),
-                },
-            );
-        }
-        Ok(Running {
-            status,
-            stop,
-            threads: vec![a, b],
-        })
     }
 }
 
@@ -505,19 +365,60 @@ pub async fn run(
     run_with(cfg, shutdown, clock, RunOptions::default()).await
 }
 
-pub async fn run_with(
-    cfg: Config,
-    shutdown: Shutdown,
-    clock: Arc<dyn Clock>,
-    mut opts: RunOptions,
-) -> Result<RunReport, RunError> {
-    let started = std::time::Instant::now();
+/// Every stage built and checked, nothing started: a failure up to here leaves no thread or task behind.
+struct Built {
+    topics: Topics,
+    reports: Vec<ModelReport>,
+    providers: serde_json::Value,
+    /// Output: the spool opened, the broker options checked.
+    publisher: Publisher,
+    out_tx: mpsc::Sender<OutMsg>,
+    out_rx: mpsc::Receiver<OutMsg>,
+    cmd_rx: mpsc::Receiver<Incoming>,
+    /// Events: the engine, what feeds it and where its evidence goes.
+    engine: Engine,
+    evidence: events::Evidence,
+    infer_tx: mpsc::Sender<InferOut>,
+    infer_rx: mpsc::Receiver<InferOut>,
+    ctl_tx: mpsc::Sender<(String, Command)>,
+    ctl_rx: mpsc::Receiver<(String, Command)>,
+    /// Media retention: the directory, the age and the size it keeps.
+    retention: (PathBuf, Duration, u64),
+    /// Inference: every worker's models loaded, each camera's start-up setup.
+    models: Vec<Models>,
+    setups: HashMap<String, CameraSetup>,
+    language: Arc<Language>,
+    clip_rx: crossbeam_channel::Receiver<ClipMsg>,
+    /// `/metrics` and `/healthz`, bound.
+    http: Option<tokio::net::TcpListener>,
+    /// Ingest: the camera component (reloads build with it too) and the cameras enabled at start-up.
+    cameras: Arc<Cameras>,
+    first: Vec<BuiltCamera>,
+    recorders: events::Recorders,
+    discovery: Option<Discovery>,
+}
+
+/// Does every check and allocation that can fail, in the order an operator fixes them: libraries and settings,
+/// the spool, the models, the listener, each camera. Starts nothing.
+async fn build(
+    cfg: &Config,
+    clock: &Arc<dyn Clock>,
+    shutdown: &Shutdown,
+    metrics: &Arc<Metrics>,
+) -> Result<Built, RunError> {
     gstreamer::init()
         .map_err(|e| RunError::Start(format!("GStreamer could not be initialised: {e}")))?;
-    let metrics = opts.metrics.clone().unwrap_or_default();
     let topics = Topics::new(&cfg.mqtt.topic_prefix);
     // TLS files are read now: a wrong CA path is a start-up error, not an endless reconnect loop
     mqtt::options(&cfg.mqtt, &topics).map_err(RunError::Start)?;
+    let drain_timeout = cfg
+        .shutdown
+        .drain_timeout()
+        .map_err(|p| RunError::Start(p.to_string()))?;
+    let (age, bytes) = cfg
+        .media
+        .retention()
+        .map_err(|p| RunError::Start(p.to_string()))?;
     let spool_path = cfg.spool.resolved_path();
     let max_bytes = cfg.spool.max_bytes();
     let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max_bytes))
@@ -553,107 +454,6 @@ pub async fn run_with(
             .map(|r| (r.name.to_string(), json!(r.provider)))
             .collect(),
     );
-
-    // bound now: an address in use is a start-up error naming the key, not a silent missing endpoint
-    let http_listener = match &cfg.metrics.listen {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            RunError::Start(format!("metrics.listen: cannot listen on {addr}: {e}"))
-        })?),
-        None => None,
-    };
-    let (out_tx, out_rx) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
-    let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
-    let publisher = tokio::spawn(
-        Publisher {
-            cfg: cfg.mqtt.clone(),
-            topics: topics.clone(),
-            drain_timeout: cfg
-                .shutdown
-                .drain_timeout()
-                .map_err(|p| RunError::Start(p.to_string()))?,
-            metrics: metrics.clone(),
-            spool: Some(spool),
-            commands: Some(cmd_tx),
-            subscriptions: if cfg.homeassistant.enabled {
-                vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
-            } else {
-                Vec::new()
-            },
-        }
-        .run(out_rx),
-    );
-    let info_message = |cameras: &[CameraConfig]| {
-        let info = json!({
-            "schema": 1,
-            "version": env!("CARGO_PKG_VERSION"),
-            "onnxruntime": crate::infer::runtime::library_path().map(|p| p.display().to_string()),
-            "models": reports,
-            "cameras": cameras.iter().filter(|c| c.enabled).map(|c| &c.name).collect::<Vec<_>>(),
-            "started_at": clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        });
-        OutMsg::retained(topics.info(), info.to_string().into_bytes())
-    };
-    let _ = out_tx.send(info_message(&cfg.cameras)).await;
-
-    // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
-    let (infer_tx, infer_rx) = mpsc::channel(4);
-    let media_dir = cfg.media.resolved_dir();
-    let recorders: events::Recorders = Arc::default();
-    let flush_recorders = recorders.clone();
-    let evidence = events::Evidence {
-        snapshots: cfg.media.snapshots.then(|| events::Snapshots {
-            dir: media_dir.clone(),
-            quality: cfg.media.jpeg_quality,
-        }),
-        recordings: cfg
-            .media
-            .clips
-            .then(|| (recorders.clone(), media_dir.clone())),
-    };
-    let janitor = {
-        let dir = media_dir.clone();
-        let (age, bytes) = cfg
-            .media
-            .retention()
-            .map_err(|p| RunError::Start(p.to_string()))?;
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(600));
-            loop {
-                tick.tick().await;
-                let d = dir.clone();
-                match tokio::task::spawn_blocking(move || {
-                    crate::events::evidence::sweep(&d, age, bytes)
-                })
-                .await
-                {
-                    Ok(Ok((0, _))) => {}
-                    Ok(Ok((n, freed))) => {
-                        tracing::info!(files = n, bytes = freed, dir = %dir.display(), "media retention: deleted old evidence")
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, dir = %dir.display(), "media retention sweep failed")
-                    }
-                    Err(_) => {}
-                }
-            }
-        })
-    };
-    let (ctl_tx, ctl_rx) = mpsc::channel(32);
-    let events = tokio::spawn(events::run(
-        Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string())).with_summaries(
-            cfg.summaries
-                .enabled
-                .then_some(cfg.summaries.period_minutes * 60.0),
-        ),
-        infer_rx,
-        ctl_rx,
-        out_tx.clone(),
-        topics.clone(),
-        metrics.clone(),
-        evidence,
-    ));
-
-    let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
     // reloads make camera setups with the first worker's language head (or open one when a reload brings the
     // first prompts)
     let language = Arc::new(
@@ -666,43 +466,55 @@ pub async fn run_with(
         .first()
         .map(Models::camera_setups)
         .unwrap_or_default();
-    let worker = worker::spawn(models, setups, clip_rx, infer_tx, metrics.clone())
-        .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
 
-    let registry: Registry = Arc::default();
-    let publisher_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let worker_alive = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let http = http_listener.map(|listener| {
-        let (reg, p_alive, w_alive) = (
-            registry.clone(),
-            publisher_alive.clone(),
-            worker_alive.clone(),
+    // bound now: an address in use is a start-up error naming the key, not a silent missing endpoint
+    let http = match &cfg.metrics.listen {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            RunError::Start(format!("metrics.listen: cannot listen on {addr}: {e}"))
+        })?),
+        None => None,
+    };
+
+    let (out_tx, out_rx) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
+    let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
+    let publisher = Publisher {
+        cfg: cfg.mqtt.clone(),
+        topics: topics.clone(),
+        drain_timeout,
+        metrics: metrics.clone(),
+        spool: Some(spool),
+        commands: Some(cmd_tx),
+        subscriptions: if cfg.homeassistant.enabled {
+            vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
+        } else {
+            Vec::new()
+        },
+    };
+
+    // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
+    let (infer_tx, infer_rx) = mpsc::channel(4);
+    let (ctl_tx, ctl_rx) = mpsc::channel(32);
+    let media_dir = cfg.media.resolved_dir();
+    let recorders: events::Recorders = Arc::default();
+    let evidence = events::Evidence {
+        snapshots: cfg.media.snapshots.then(|| events::Snapshots {
+            dir: media_dir.clone(),
+            quality: cfg.media.jpeg_quality,
+        }),
+        recordings: cfg
+            .media
+            .clips
+            .then(|| (recorders.clone(), media_dir.clone())),
+    };
+    let engine = Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string()))
+        .with_summaries(
+            cfg.summaries
+                .enabled
+                .then_some(cfg.summaries.period_minutes * 60.0),
         );
-        let sources = crate::http::Sources {
-            metrics: metrics.clone(),
-            live: Box::new(move || {
-                let statuses: Vec<Arc<CameraStatus>> = reg
-                    .lock()
-                    .map(|r| r.values().map(|h| h.status.clone()).collect())
-                    .unwrap_or_default();
-                let figures = statuses.iter().map(|st| camera_figures(st)).collect();
-                (
-                    figures,
-                    p_alive.load(std::sync::atomic::Ordering::Relaxed),
-                    w_alive.load(std::sync::atomic::Ordering::Relaxed),
-                )
-            }),
-            models: reports
-                .iter()
-                .map(|r| (r.name.to_string(), r.provider.to_string()))
-                .collect(),
-        };
-        if let Ok(a) = listener.local_addr() {
-            tracing::info!(address = %a, "serving /metrics and /healthz");
-        }
-        tokio::spawn(crate::http::serve(listener, sources))
-    });
-    let starter = Arc::new(Starter {
+
+    let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
+    let cameras = Arc::new(Cameras {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
         shutdown: shutdown.clone(),
@@ -710,31 +522,247 @@ pub async fn run_with(
         topics: topics.clone(),
         providers: providers.clone(),
         clips: clip_tx,
-        registry: registry.clone(),
+        registry: Registry::default(),
         recording: cfg.media.clips.then(|| cfg.media.clone()),
-        recorders,
+        recorders: recorders.clone(),
         metrics: metrics.clone(),
     });
-    let mut running: HashMap<String, Running> = HashMap::new();
-    let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
-    for cam in cfg.cameras.iter().filter(|c| c.enabled) {
-        let r = starter.start(cam)?;
-        all_statuses.push(r.status.clone());
-        if let Some(shared) = &opts.statuses {
-            if let Ok(mut v) = shared.lock() {
-                v.push(r.status.clone());
-            }
-        }
-        running.insert(cam.name.clone(), r);
-    }
-    let running = Arc::new(Mutex::new(running));
-    let camera_count = lock(&running).len();
-
+    let first = cfg
+        .cameras
+        .iter()
+        .filter(|c| c.enabled)
+        .map(|c| cameras.build(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let discovery = cfg.homeassistant.enabled.then(|| Discovery {
         prefix: cfg.homeassistant.discovery_prefix.clone(),
         node: crate::publish::discovery::node_id(&cfg.mqtt.client_id),
         cameras: Arc::new(Mutex::new(cfg.cameras.clone())),
     });
+    Ok(Built {
+        topics,
+        reports,
+        providers,
+        publisher,
+        out_tx,
+        out_rx,
+        cmd_rx,
+        engine,
+        evidence,
+        infer_tx,
+        infer_rx,
+        ctl_tx,
+        ctl_rx,
+        retention: (media_dir, age, bytes),
+        models,
+        setups,
+        language,
+        clip_rx,
+        http,
+        cameras,
+        first,
+        recorders,
+        discovery,
+    })
+}
+
+/// The retained `<prefix>/info` message: version, models and the cameras enabled.
+fn info_message(
+    topics: &Topics,
+    reports: &[ModelReport],
+    clock: &dyn Clock,
+    cameras: &[CameraConfig],
+) -> OutMsg {
+    let info = json!({
+        "schema": 1,
+        "version": env!("CARGO_PKG_VERSION"),
+        "onnxruntime": crate::infer::runtime::library_path().map(|p| p.display().to_string()),
+        "models": reports,
+        "cameras": cameras.iter().filter(|c| c.enabled).map(|c| &c.name).collect::<Vec<_>>(),
+        "started_at": clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    OutMsg::retained(topics.info(), info.to_string().into_bytes())
+}
+
+/// Deletes evidence past `[media]` retention every ten minutes, until aborted at drain.
+fn spawn_janitor((dir, age, bytes): (PathBuf, Duration, u64)) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let d = dir.clone();
+            match tokio::task::spawn_blocking(move || {
+                crate::events::evidence::sweep(&d, age, bytes)
+            })
+            .await
+            {
+                Ok(Ok((0, _))) => {}
+                Ok(Ok((n, freed))) => {
+                    tracing::info!(files = n, bytes = freed, dir = %dir.display(), "media retention: deleted old evidence")
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, dir = %dir.display(), "media retention sweep failed")
+                }
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+/// Re-sends running cameras' state (fps, counts) every 30 s, until the outbox closes or this is aborted at drain.
+fn spawn_refresh(
+    out: mpsc::Sender<OutMsg>,
+    topics: Topics,
+    providers: serde_json::Value,
+    registry: Registry,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let sts: Vec<_> = registry
+                .lock()
+                .map(|r| r.values().map(|h| h.status.clone()).collect())
+                .unwrap_or_default();
+            for st in &sts {
+                if st.info().state == ingest::CameraState::Running
+                    && out
+                        .send(state_message(&topics, st, &providers))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// Liveness flags the supervisor loop keeps up to date for `/healthz`.
+#[derive(Clone)]
+struct Alive {
+    publisher: Arc<std::sync::atomic::AtomicBool>,
+    worker: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Alive {
+    fn new() -> Self {
+        Self {
+            publisher: Arc::new(true.into()),
+            worker: Arc::new(true.into()),
+        }
+    }
+}
+
+/// What `/metrics` and `/healthz` read.
+fn http_sources(
+    metrics: &Arc<Metrics>,
+    registry: &Registry,
+    alive: &Alive,
+    reports: &[ModelReport],
+) -> crate::http::Sources {
+    let (reg, alive) = (registry.clone(), alive.clone());
+    crate::http::Sources {
+        metrics: metrics.clone(),
+        live: Box::new(move || {
+            let statuses: Vec<Arc<CameraStatus>> = reg
+                .lock()
+                .map(|r| r.values().map(|h| h.status.clone()).collect())
+                .unwrap_or_default();
+            let figures = statuses.iter().map(|st| camera_figures(st)).collect();
+            (
+                figures,
+                alive.publisher.load(std::sync::atomic::Ordering::Relaxed),
+                alive.worker.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        }),
+        models: reports
+            .iter()
+            .map(|r| (r.name.to_string(), r.provider.to_string()))
+            .collect(),
+    }
+}
+
+/// Shares a started camera's status with the soak sampler and the end-of-run report.
+fn track(all: &mut Vec<Arc<CameraStatus>>, opts: &RunOptions, st: Arc<CameraStatus>) {
+    if let Some(shared) = &opts.statuses {
+        if let Ok(mut v) = shared.lock() {
+            v.push(st.clone());
+        }
+    }
+    all.push(st);
+}
+
+pub async fn run_with(
+    cfg: Config,
+    shutdown: Shutdown,
+    clock: Arc<dyn Clock>,
+    mut opts: RunOptions,
+) -> Result<RunReport, RunError> {
+    let started = std::time::Instant::now();
+    let metrics = opts.metrics.clone().unwrap_or_default();
+    let Built {
+        topics,
+        reports,
+        providers,
+        publisher,
+        out_tx,
+        out_rx,
+        cmd_rx,
+        engine,
+        evidence,
+        infer_tx,
+        infer_rx,
+        ctl_tx,
+        ctl_rx,
+        retention,
+        models,
+        setups,
+        language,
+        clip_rx,
+        http,
+        cameras,
+        first,
+        recorders,
+        discovery,
+    } = build(&cfg, &clock, &shutdown, &metrics).await?;
+
+    // Start from the sink back to the sources, so no stage sends into one that has not started.
+    let publisher = tokio::spawn(publisher.run(out_rx));
+    let _ = out_tx
+        .send(info_message(&topics, &reports, &*clock, &cfg.cameras))
+        .await;
+    let janitor = spawn_janitor(retention);
+    let events = tokio::spawn(events::run(
+        engine,
+        infer_rx,
+        ctl_rx,
+        out_tx.clone(),
+        topics.clone(),
+        metrics.clone(),
+        evidence,
+    ));
+    let worker = worker::spawn(models, setups, clip_rx, infer_tx, metrics.clone())
+        .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
+    let registry = cameras.registry.clone();
+    let alive = Alive::new();
+    let http = http.map(|listener| {
+        if let Ok(a) = listener.local_addr() {
+            tracing::info!(address = %a, "serving /metrics and /healthz");
+        }
+        let sources = http_sources(&metrics, &registry, &alive, &reports);
+        tokio::spawn(crate::http::serve(listener, sources))
+    });
+    let mut running: HashMap<String, RunningCamera> = HashMap::new();
+    let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
+    for camera in first {
+        let name = camera.name().to_string();
+        let r = camera.start()?;
+        track(&mut all_statuses, &opts, r.status.clone());
+        running.insert(name, r);
+    }
+    let running = Arc::new(Mutex::new(running));
+    let camera_count = lock(&running).len();
     let control = tokio::spawn(control_loop(
         cmd_rx,
         registry.clone(),
@@ -745,38 +773,18 @@ pub async fn run_with(
         metrics.clone(),
         discovery.clone(),
     ));
-    // periodic state refresh (fps, counts) while cameras run
-    let refresh = {
-        let (tx, t, p, reg) = (
-            out_tx.clone(),
-            topics.clone(),
-            providers.clone(),
-            registry.clone(),
-        );
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(30));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let sts: Vec<_> = reg
-                    .lock()
-                    .map(|r| r.values().map(|h| h.status.clone()).collect())
-                    .unwrap_or_default();
-                for st in &sts {
-                    if st.info().state == ingest::CameraState::Running
-                        && tx.send(state_message(&t, st, &p)).await.is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        })
-    };
+    let refresh = spawn_refresh(
+        out_tx.clone(),
+        topics.clone(),
+        providers.clone(),
+        registry.clone(),
+    );
 
     notify(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status(&format!("watching {camera_count} camera(s)")),
     ]);
+
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut tick = tokio::time::interval(
         watchdog
@@ -789,7 +797,7 @@ pub async fn run_with(
     let reload_ctx = opts.config_path.clone().map(|path| {
         Arc::new(ReloadCtx {
             path,
-            starter: starter.clone(),
+            cameras: cameras.clone(),
             running: running.clone(),
             language,
             shutdown: shutdown.clone(),
@@ -819,14 +827,9 @@ pub async fn run_with(
                     Ok(r) => {
                         current = r.config;
                         for st in r.started {
-                            if let Some(shared) = &opts.statuses {
-                                if let Ok(mut v) = shared.lock() {
-                                    v.push(st.clone());
-                                }
-                            }
-                            all_statuses.push(st);
+                            track(&mut all_statuses, &opts, st);
                         }
-                        let _ = out_tx.send(info_message(&current.cameras)).await;
+                        let _ = out_tx.send(info_message(&topics, &reports, &*clock, &current.cameras)).await;
                         if let Some(d) = &discovery {
                             let removed = camera_diff(&reload_before, &current.cameras).removed;
                             let gone: Vec<CameraConfig> = reload_before.iter().filter(|c| removed.contains(&c.name)).cloned().collect();
@@ -844,8 +847,8 @@ pub async fn run_with(
                 notify(&[sd_notify::NotifyState::Ready]);
             }
             _ = tick.tick() => {
-                publisher_alive.store(!publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
-                worker_alive.store(!worker.is_finished(), std::sync::atomic::Ordering::Relaxed);
+                alive.publisher.store(!publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
+                alive.worker.store(!worker.is_finished(), std::sync::atomic::Ordering::Relaxed);
                 if let Some(every) = watchdog {
                     if last_ping.elapsed() >= every && !publisher.is_finished() {
                         notify(&[sd_notify::NotifyState::Watchdog]);
@@ -854,7 +857,7 @@ pub async fn run_with(
                 }
                 // files that ended (and cameras that gave up) are done; the run ends when all are (not during a
                 // reload, which takes a changed camera out of `running` before it starts the new one)
-                if reloading.is_none() && lock(&running).values().all(|r| r.threads.iter().all(|t| t.is_finished())) {
+                if reloading.is_none() && lock(&running).values().all(RunningCamera::is_finished) {
                     break;
                 }
             }
@@ -871,23 +874,20 @@ pub async fn run_with(
             Err(e) => tracing::error!(error = %e, "the reload task failed"),
         }
     }
-    // the clip queue closes when its last sender goes: the starter's, the reload's, then each camera's
+    // the clip queue closes when its last sender goes: the camera component's, the reload's, then each camera's
     drop(reload_ctx);
-    drop(starter);
+    drop(cameras);
 
     // camera + assembler threads end on EOS or shutdown; then the worker sees the clip queue close
-    let threads: Vec<JoinHandle<()>> = std::mem::take(&mut *lock(&running))
-        .into_values()
-        .flat_map(|r| r.threads)
-        .collect();
+    let stopped: Vec<RunningCamera> = std::mem::take(&mut *lock(&running)).into_values().collect();
     tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
+        for r in stopped {
+            r.join();
         }
         let _ = worker.join();
         // each camera closed its open recordings as it ended; their muxers finish on helper threads and then
         // announce the file on `<prefix>/<camera>/recordings`: wait for that before the publisher's input closes
-        let recs: Vec<_> = lock(&flush_recorders).values().cloned().collect();
+        let recs: Vec<_> = lock(&recorders).values().cloned().collect();
         let deadline = std::time::Instant::now() + RECORDING_FLUSH;
         for r in recs {
             r.flush(deadline.saturating_duration_since(std::time::Instant::now()));
@@ -913,7 +913,15 @@ pub async fn run_with(
         elapsed: started.elapsed(),
         publish,
     };
-    let statuses = all_statuses;
+    finish(report, &metrics, &all_statuses)
+}
+
+/// Logs what the run did and turns lost messages or cameras that all failed into the run's error.
+fn finish(
+    report: RunReport,
+    metrics: &Metrics,
+    statuses: &[Arc<CameraStatus>],
+) -> Result<RunReport, RunError> {
     let secs = report.elapsed.as_secs_f64().max(1e-6);
     tracing::info!(
         clips = report.clips,
@@ -973,8 +981,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// What a reload works with, shared with the supervisor loop.
 struct ReloadCtx {
     path: PathBuf,
-    starter: Arc<Starter>,
-    running: Arc<Mutex<HashMap<String, Running>>>,
+    cameras: Arc<Cameras>,
+    running: Arc<Mutex<HashMap<String, RunningCamera>>>,
     language: Arc<Language>,
     shutdown: Shutdown,
 }
@@ -992,10 +1000,10 @@ impl ReloadCtx {
     async fn report_error(&self, camera: Option<&str>, error: String) {
         let report = json!({"schema": 1, "source": "reload", "camera": camera, "error": error});
         let _ = self
-            .starter
+            .cameras
             .out
             .send(OutMsg::error(
-                self.starter.topics.errors(),
+                self.cameras.topics.errors(),
                 report.to_string().into_bytes(),
             ))
             .await;
@@ -1003,7 +1011,7 @@ impl ReloadCtx {
 
     /// Sends a message into the clip queue from a blocking thread (the queue may be full; the workers make room).
     async fn send_clip_msg(&self, msg: ClipMsg) {
-        let clips = self.starter.clips.clone();
+        let clips = self.cameras.clips.clone();
         let _ = tokio::task::spawn_blocking(move || clips.send(msg)).await;
     }
 }
@@ -1101,6 +1109,24 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
             }
         }
     }
+    // the new cameras built before any old one stops: one that cannot be built is left running as it was
+    let mut built: HashMap<String, BuiltCamera> = HashMap::new();
+    for name in diff.changed.iter().chain(&diff.added) {
+        let (Some(cam), true) = (new_cams.get(name.as_str()), prepared.contains_key(name)) else {
+            continue;
+        };
+        match ctx.cameras.build(cam) {
+            Ok(b) => {
+                built.insert(name.clone(), b);
+            }
+            Err(e) => {
+                tracing::error!(camera = %name, error = %e, "reload: the camera could not be built; it keeps its running config");
+                ctx.report_error(Some(name), e.to_string()).await;
+                prepared.remove(name);
+                not_prepared.push(name.clone());
+            }
+        }
+    }
 
     for name in diff.removed.iter().chain(&diff.changed) {
         let setup = match prepared.get(name) {
@@ -1112,17 +1138,11 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
         // config below
         let old = lock(&ctx.running).remove(name);
         if let Some(r) = old {
-            r.stop.trigger();
-            let threads = r.threads;
+            r.stop();
             // the assembler sends the camera's last clip and End into a possibly full queue: the workers make room
-            let _ = tokio::task::spawn_blocking(move || {
-                for t in threads {
-                    let _ = t.join();
-                }
-            })
-            .await;
+            let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
-        lock(&ctx.starter.registry).remove(name);
+        lock(&ctx.cameras.registry).remove(name);
         // behind the old camera's last clip and End, so no old result meets the new rules, and the new prompts
         // and pose need apply from the new camera's first clip
         ctx.send_clip_msg(ClipMsg::Configure {
@@ -1134,10 +1154,10 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
         if diff.removed.contains(name) {
             let payload = json!({"schema": 1, "camera": name, "state": "ended", "reason": "removed from config"});
             let _ = ctx
-                .starter
+                .cameras
                 .out
                 .send(OutMsg::retained(
-                    ctx.starter.topics.camera_state(name),
+                    ctx.cameras.topics.camera_state(name),
                     payload.to_string().into_bytes(),
                 ))
                 .await;
@@ -1146,7 +1166,11 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
     let mut started = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     for name in diff.changed.iter().chain(&diff.added) {
-        let (Some(cam), Some(setup)) = (new_cams.get(name.as_str()), prepared.get(name)) else {
+        let (Some(cam), Some(setup), Some(camera)) = (
+            new_cams.get(name.as_str()),
+            prepared.get(name),
+            built.remove(name),
+        ) else {
             continue;
         };
         if ctx.shutdown.is_triggered() {
@@ -1162,7 +1186,7 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
             })
             .await;
         }
-        match ctx.starter.start(cam) {
+        match camera.start() {
             Ok(r) => {
                 started.push(r.status.clone());
                 lock(&ctx.running).insert(name.clone(), r);

@@ -1,6 +1,7 @@
 //! Ingest stage: one OS thread per camera runs its GStreamer pipeline (retrying live sources with backoff and
 //! a watchdog), and one per camera cuts the sampled frames into clips for the shared clip queue.
 
+pub mod camera;
 pub mod frame;
 pub mod motion;
 pub mod pipeline;
