@@ -605,4 +605,42 @@ mod tests {
             "{e}"
         );
     }
+
+    /// eval/dev.toml parses and checks against stand-in files (the real media may not be fetched here).
+    #[test]
+    fn the_dev_manifest_is_valid() {
+        let text = include_str!("../../eval/dev.toml");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let cache_dir = cache.path().as_os_str().to_os_string();
+        let env = move |n: &str| (n == "SCENEWATCH_CACHE").then(|| cache_dir.clone());
+        let raw: toml::Table = toml::from_str(text).expect("toml");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for kind in ["video", "photo", "prompt"] {
+            for e in raw[kind].as_array().expect("entries") {
+                let file = e["file"].as_str().expect("file");
+                let p = resolve_file(file, &repo.join("eval"), &env).expect("resolves");
+                assert!(p.starts_with(cache.path()), "{file} is not under the cache");
+                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&p, b"").expect("stand-in");
+            }
+        }
+        let m = Manifest::from_str_at(text, &repo.join("eval/dev.toml"), &env).expect("valid");
+        assert_eq!(
+            (m.videos.len(), m.photos.len(), m.prompts.len()),
+            (5, 13, 14)
+        );
+        assert_eq!(
+            m.truth_labels(),
+            vec!["person".to_string(), "vehicle".to_string()]
+        );
+        let held: Vec<&str> = m
+            .videos
+            .iter()
+            .filter(|v| v.held_apart)
+            .map(|v| v.file.as_str())
+            .collect();
+        assert_eq!(held, vec!["$SCENEWATCH_CACHE/timelines/tl_person_b.mkv"]);
+        assert!(m.photos.iter().any(|p| p.held_apart) && m.photos.iter().any(|p| !p.held_apart));
+        assert!(m.prompts.iter().any(|p| p.held_apart) && m.prompts.iter().any(|p| !p.held_apart));
+    }
 }

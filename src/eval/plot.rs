@@ -120,7 +120,7 @@ pub fn render_svg(t: &Timeline) -> Result<String, String> {
 
         let mut chart = ChartBuilder::on(&upper)
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(40)
             .y_label_area_size(110)
             .build_cartesian_2d(0f64..duration, 0f64..1f64)
             .map_err(|e| e.to_string())?;
@@ -171,12 +171,13 @@ pub fn render_svg(t: &Timeline) -> Result<String, String> {
             .iter()
             .flat_map(|l| [format!("{l} truth"), format!("{l} alerts")])
             .collect();
+        // a segmented 0..k range has k + 1 slots: rows n - 1 ..= 0, top to bottom
         let n = rows as i32;
         let mut bands = ChartBuilder::on(&lower)
             .margin(8)
-            .x_label_area_size(28)
+            .x_label_area_size(40)
             .y_label_area_size(110)
-            .build_cartesian_2d(0f64..duration, (0..n).into_segmented())
+            .build_cartesian_2d(0f64..duration, (0..n - 1).into_segmented())
             .map_err(|e| e.to_string())?;
         bands
             .configure_mesh()
