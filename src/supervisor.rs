@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{CameraConfig, Config};
-use crate::control::{self, Command};
+use crate::control::{Command, ControlStage};
 use crate::events::{self, Engine};
 use crate::infer::runtime::InferError;
 use crate::infer::worker::{self, ClipMsg, InferOut};
@@ -30,6 +30,7 @@ use crate::ingest::camera::{
     state_message, BuiltCamera, CameraError, Cameras, Registry, RunningCamera,
 };
 use crate::ingest::{self, CameraStatus};
+use crate::publish::discovery::Discovery;
 use crate::publish::mqtt::{self, Incoming, PublishReport, Publisher};
 use crate::publish::spool::Spool;
 use crate::publish::topics::Topics;
@@ -104,123 +105,6 @@ fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
 fn notify(states: &[sd_notify::NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "sd_notify failed");
-    }
-}
-
-/// Home Assistant discovery state: what to announce, and where.
-#[derive(Clone)]
-struct Discovery {
-    prefix: String,
-    node: String,
-    cameras: Arc<Mutex<Vec<CameraConfig>>>,
-}
-
-impl Discovery {
-    fn status_topic(&self) -> String {
-        format!("{}/status", self.prefix)
-    }
-    /// Retained config messages for `cameras`; `remove` = empty payloads, which delete the entities.
-    fn messages(&self, topics: &Topics, cameras: &[CameraConfig], remove: bool) -> Vec<OutMsg> {
-        crate::publish::discovery::configs(topics, &self.prefix, &self.node, cameras)
-            .into_iter()
-            .map(|(t, v)| {
-                let payload = if remove {
-                    Vec::new()
-                } else {
-                    v.to_string().into_bytes()
-                };
-                OutMsg::retained(t, payload)
-            })
-            .collect()
-    }
-    async fn announce(&self, topics: &Topics, out: &mpsc::Sender<OutMsg>) {
-        let cams = self.cameras.lock().map(|c| c.clone()).unwrap_or_default();
-        for m in self.messages(topics, &cams, false) {
-            let _ = out.send(m).await;
-        }
-    }
-}
-
-/// Applies `set` commands from the publisher until its channel closes (or this task is aborted at drain); answers
-/// broker connects and Home Assistant's birth message with discovery configs.
-#[allow(clippy::too_many_arguments)]
-async fn control_loop(
-    mut commands: mpsc::Receiver<Incoming>,
-    registry: Registry,
-    events: mpsc::Sender<(String, Command)>,
-    out: mpsc::Sender<OutMsg>,
-    topics: Topics,
-    providers: serde_json::Value,
-    metrics: Arc<Metrics>,
-    discovery: Option<Discovery>,
-) {
-    while let Some(msg) = commands.recv().await {
-        if let Some(d) = &discovery {
-            let connected = msg.topic.is_empty();
-            let ha_online = msg.topic == d.status_topic() && msg.payload.trim_ascii() == b"online";
-            if connected || ha_online {
-                d.announce(&topics, &out).await;
-                continue;
-            }
-            if msg.topic == d.status_topic() {
-                continue;
-            }
-        }
-        let Some(camera) = topics.camera_of_set(&msg.topic).map(str::to_string) else {
-            continue;
-        };
-        let handle = registry.lock().ok().and_then(|r| r.get(&camera).cloned());
-        let parsed = match &handle {
-            None => Err(control::CommandError::UnknownCamera(camera.clone())),
-            Some(h) => control::parse(&camera, &msg.payload, &h.rules),
-        };
-        let (cmd, h) = match (parsed, handle) {
-            (Ok(cmd), Some(h)) => (cmd, h),
-            (Err(e), _) => {
-                metrics.commands_rejected.inc();
-                tracing::warn!(topic = %msg.topic, error = %e, "rejected a command");
-                let report = json!({
-                    "schema": 1,
-                    "source": "command",
-                    "topic": msg.topic,
-                    "error": e.to_string(),
-                    "payload": control::excerpt(&msg.payload),
-                    "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                });
-                let _ = out
-                    .send(OutMsg::error(
-                        topics.errors(),
-                        report.to_string().into_bytes(),
-                    ))
-                    .await;
-                continue;
-            }
-            (Ok(_), None) => continue,
-        };
-        match &cmd {
-            Command::Detect(on) => h
-                .status
-                .detect
-                .store(*on, std::sync::atomic::Ordering::Relaxed),
-            Command::Snapshot => {}
-            Command::Arm { rule, armed } => {
-                if let Ok(mut d) = h.status.disarmed.lock() {
-                    if *armed {
-                        d.remove(rule);
-                    } else {
-                        d.insert(rule.clone());
-                    }
-                }
-            }
-        }
-        metrics.commands_applied.inc();
-        tracing::info!(camera = %camera, command = ?cmd, "command applied");
-        if events.send((camera, cmd)).await.is_err() {
-            return;
-        }
-        let _ = out
-            .send(state_message(&topics, &h.status, &providers))
-            .await;
     }
 }
 
@@ -763,16 +647,17 @@ pub async fn run_with(
     }
     let running = Arc::new(Mutex::new(running));
     let camera_count = lock(&running).len();
-    let control = tokio::spawn(control_loop(
-        cmd_rx,
-        registry.clone(),
-        ctl_tx,
-        out_tx.clone(),
-        topics.clone(),
-        providers.clone(),
-        metrics.clone(),
-        discovery.clone(),
-    ));
+    let control = ControlStage {
+        commands: cmd_rx,
+        registry: registry.clone(),
+        events: ctl_tx,
+        out: out_tx.clone(),
+        topics: topics.clone(),
+        providers: providers.clone(),
+        metrics: metrics.clone(),
+        discovery: discovery.clone(),
+    }
+    .spawn();
     let refresh = spawn_refresh(
         out_tx.clone(),
         topics.clone(),
