@@ -1,6 +1,7 @@
 //! Control: JSON commands on `<prefix>/<camera>/set`. Parsing is a pure function over untrusted bytes (fuzzed in
-//! tests/fuzz.rs); the supervisor applies a parsed command to the camera's runtime switches and the events stage,
-//! and answers anything malformed or unknown on `<prefix>/errors` — a bad payload is never a crash.
+//! tests/fuzz.rs); the control stage ([`ControlStage`], a task) applies a parsed command to the camera's runtime
+//! switches and the events stage, and answers anything malformed or unknown on `<prefix>/errors` — a bad payload
+//! is never a crash. It also answers broker connects and Home Assistant's birth message with discovery configs.
 //!
 //! Commands (one per message):
 //! - `{"detect": false}` / `{"detect": true}` (also `"on"`/`"off"`): stop or resume inference for the camera;
@@ -11,7 +12,18 @@
 //!
 //! Switches live for the daemon's run; the config file is the state after a restart.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::ingest::camera::{state_message, Registry};
+use crate::publish::discovery::Discovery;
+use crate::publish::mqtt::Incoming;
+use crate::publish::topics::Topics;
+use crate::publish::OutMsg;
+use crate::telemetry::Metrics;
 
 /// Largest accepted payload; commands are tiny, so anything bigger is a mistake or an attack.
 pub const MAX_COMMAND_BYTES: usize = 4096;
@@ -154,6 +166,111 @@ pub fn excerpt(payload: &[u8]) -> String {
     s.chars()
         .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
         .collect()
+}
+
+/// The control stage: what applying `set` commands needs. Started after the cameras; aborted at drain (the
+/// publisher, which feeds it, outlives it).
+pub struct ControlStage {
+    /// `set` messages, broker connects (empty topic) and Home Assistant status, from the publisher.
+    pub commands: mpsc::Receiver<Incoming>,
+    pub registry: Registry,
+    /// Applied commands go on to the events stage.
+    pub events: mpsc::Sender<(String, Command)>,
+    pub out: mpsc::Sender<OutMsg>,
+    pub topics: Topics,
+    pub providers: serde_json::Value,
+    pub metrics: Arc<Metrics>,
+    pub discovery: Option<Discovery>,
+}
+
+impl ControlStage {
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run())
+    }
+
+    /// Applies `set` commands until the publisher's channel closes (or this task is aborted at drain); answers
+    /// broker connects and Home Assistant's birth message with discovery configs.
+    async fn run(self) {
+        let Self {
+            mut commands,
+            registry,
+            events,
+            out,
+            topics,
+            providers,
+            metrics,
+            discovery,
+        } = self;
+        while let Some(msg) = commands.recv().await {
+            if let Some(d) = &discovery {
+                let connected = msg.topic.is_empty();
+                let ha_online =
+                    msg.topic == d.status_topic() && msg.payload.trim_ascii() == b"online";
+                if connected || ha_online {
+                    d.announce(&topics, &out).await;
+                    continue;
+                }
+                if msg.topic == d.status_topic() {
+                    continue;
+                }
+            }
+            let Some(camera) = topics.camera_of_set(&msg.topic).map(str::to_string) else {
+                continue;
+            };
+            let handle = registry.lock().ok().and_then(|r| r.get(&camera).cloned());
+            let parsed = match &handle {
+                None => Err(CommandError::UnknownCamera(camera.clone())),
+                Some(h) => parse(&camera, &msg.payload, &h.rules),
+            };
+            let (cmd, h) = match (parsed, handle) {
+                (Ok(cmd), Some(h)) => (cmd, h),
+                (Err(e), _) => {
+                    metrics.commands_rejected.inc();
+                    tracing::warn!(topic = %msg.topic, error = %e, "rejected a command");
+                    let report = json!({
+                        "schema": 1,
+                        "source": "command",
+                        "topic": msg.topic,
+                        "error": e.to_string(),
+                        "payload": excerpt(&msg.payload),
+                        "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    });
+                    let _ = out
+                        .send(OutMsg::error(
+                            topics.errors(),
+                            report.to_string().into_bytes(),
+                        ))
+                        .await;
+                    continue;
+                }
+                (Ok(_), None) => continue,
+            };
+            match &cmd {
+                Command::Detect(on) => h
+                    .status
+                    .detect
+                    .store(*on, std::sync::atomic::Ordering::Relaxed),
+                Command::Snapshot => {}
+                Command::Arm { rule, armed } => {
+                    if let Ok(mut d) = h.status.disarmed.lock() {
+                        if *armed {
+                            d.remove(rule);
+                        } else {
+                            d.insert(rule.clone());
+                        }
+                    }
+                }
+            }
+            metrics.commands_applied.inc();
+            tracing::info!(camera = %camera, command = ?cmd, "command applied");
+            if events.send((camera, cmd)).await.is_err() {
+                return;
+            }
+            let _ = out
+                .send(state_message(&topics, &h.status, &providers))
+                .await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! everything for it).
 //!
 //! A deliberately small HTTP/1.1 responder on the async runtime: two read-only GET routes, requests capped at
-//! 8 KiB and 5 s, one response per connection. Nothing here blocks.
+//! 8 KiB and 5 s, one response per connection. Nothing here blocks. [`HttpServer::bind`] binds at start-up (an
+//! address in use is a start-up error); [`HttpServer::spawn`] serves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,35 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::config::MetricsConfig;
 use crate::telemetry::{self, CameraFigures, Metrics};
+
+/// The HTTP stage, bound and not serving yet.
+pub struct HttpServer {
+    listener: TcpListener,
+}
+
+impl HttpServer {
+    /// None when `[metrics] listen` is unset. Bound now: an address in use is a start-up error naming the key, not
+    /// a silent missing endpoint.
+    pub async fn bind(cfg: &MetricsConfig) -> Result<Option<Self>, String> {
+        let Some(addr) = &cfg.listen else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("metrics.listen: cannot listen on {addr}: {e}"))?;
+        Ok(Some(Self { listener }))
+    }
+
+    /// Serves until aborted (at drain).
+    pub fn spawn(self, sources: Sources) -> tokio::task::JoinHandle<()> {
+        if let Ok(a) = self.listener.local_addr() {
+            tracing::info!(address = %a, "serving /metrics and /healthz");
+        }
+        tokio::spawn(serve(self.listener, sources))
+    }
+}
 
 /// What the endpoints report, gathered on each request.
 pub struct Sources {

@@ -1,8 +1,9 @@
-//! Builds every stage first (`build`: spool, models, listener, broker options, each camera; a failure there leaves
-//! nothing running), then starts them from the publisher back to the cameras, reports camera states, applies `set`
-//! commands and config reloads, talks to systemd, and waits for the drain: cameras end (EOS or shutdown) → clip assemblers flush → inference
-//! finishes → events end open alerts → the publisher delivers everything (or leaves it in the spool) and says
-//! `stopped`.
+//! Wires the stages and drains them. `build` builds every stage first (each stage's own `build`: the publisher
+//! with its spool and broker options, the inference workers with their models, the HTTP listener, the events
+//! stage, each camera; a failure there leaves nothing running), then `run_with` starts them from the publisher
+//! back to the cameras, reports camera states, talks to systemd, runs config reloads, and at the end calls
+//! `Running::drain`, which stops them in data-path order: cameras → inference → recordings flush → helper tasks
+//! → outbox → events → publisher (which delivers everything, or leaves it in the spool, and says `stopped`).
 //!
 //! Reload (SIGHUP) re-reads the config file: cameras that were added, removed or changed are started or stopped
 //! without touching the others (the new camera is built first and a camera that cannot be built keeps running as
@@ -21,17 +22,20 @@ use tokio::sync::mpsc;
 
 use crate::clock::Clock;
 use crate::config::{CameraConfig, Config};
-use crate::control::{self, Command};
-use crate::events::{self, Engine};
+use crate::control::ControlStage;
+use crate::events;
+use crate::events::EventsStage;
+use crate::http::HttpServer;
 use crate::infer::runtime::InferError;
-use crate::infer::worker::{self, ClipMsg, InferOut};
-use crate::infer::{CameraSetup, Language, ModelReport, Models};
+use crate::infer::worker::{ClipMsg, Workers, WorkersError};
+use crate::infer::{Language, ModelReport};
 use crate::ingest::camera::{
     state_message, BuiltCamera, CameraError, Cameras, Registry, RunningCamera,
 };
 use crate::ingest::{self, CameraStatus};
-use crate::publish::mqtt::{self, Incoming, PublishReport, Publisher};
-use crate::publish::spool::Spool;
+use crate::publish::discovery::Discovery;
+use crate::publish::mqtt::{Incoming, PublishReport};
+use crate::publish::stage::PublisherStage;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::shutdown::Shutdown;
@@ -104,123 +108,6 @@ fn camera_figures(st: &CameraStatus) -> crate::telemetry::CameraFigures {
 fn notify(states: &[sd_notify::NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {
         tracing::warn!(error = %e, "sd_notify failed");
-    }
-}
-
-/// Home Assistant discovery state: what to announce, and where.
-#[derive(Clone)]
-struct Discovery {
-    prefix: String,
-    node: String,
-    cameras: Arc<Mutex<Vec<CameraConfig>>>,
-}
-
-impl Discovery {
-    fn status_topic(&self) -> String {
-        format!("{}/status", self.prefix)
-    }
-    /// Retained config messages for `cameras`; `remove` = empty payloads, which delete the entities.
-    fn messages(&self, topics: &Topics, cameras: &[CameraConfig], remove: bool) -> Vec<OutMsg> {
-        crate::publish::discovery::configs(topics, &self.prefix, &self.node, cameras)
-            .into_iter()
-            .map(|(t, v)| {
-                let payload = if remove {
-                    Vec::new()
-                } else {
-                    v.to_string().into_bytes()
-                };
-                OutMsg::retained(t, payload)
-            })
-            .collect()
-    }
-    async fn announce(&self, topics: &Topics, out: &mpsc::Sender<OutMsg>) {
-        let cams = self.cameras.lock().map(|c| c.clone()).unwrap_or_default();
-        for m in self.messages(topics, &cams, false) {
-            let _ = out.send(m).await;
-        }
-    }
-}
-
-/// Applies `set` commands from the publisher until its channel closes (or this task is aborted at drain); answers
-/// broker connects and Home Assistant's birth message with discovery configs.
-#[allow(clippy::too_many_arguments)]
-async fn control_loop(
-    mut commands: mpsc::Receiver<Incoming>,
-    registry: Registry,
-    events: mpsc::Sender<(String, Command)>,
-    out: mpsc::Sender<OutMsg>,
-    topics: Topics,
-    providers: serde_json::Value,
-    metrics: Arc<Metrics>,
-    discovery: Option<Discovery>,
-) {
-    while let Some(msg) = commands.recv().await {
-        if let Some(d) = &discovery {
-            let connected = msg.topic.is_empty();
-            let ha_online = msg.topic == d.status_topic() && msg.payload.trim_ascii() == b"online";
-            if connected || ha_online {
-                d.announce(&topics, &out).await;
-                continue;
-            }
-            if msg.topic == d.status_topic() {
-                continue;
-            }
-        }
-        let Some(camera) = topics.camera_of_set(&msg.topic).map(str::to_string) else {
-            continue;
-        };
-        let handle = registry.lock().ok().and_then(|r| r.get(&camera).cloned());
-        let parsed = match &handle {
-            None => Err(control::CommandError::UnknownCamera(camera.clone())),
-            Some(h) => control::parse(&camera, &msg.payload, &h.rules),
-        };
-        let (cmd, h) = match (parsed, handle) {
-            (Ok(cmd), Some(h)) => (cmd, h),
-            (Err(e), _) => {
-                metrics.commands_rejected.inc();
-                tracing::warn!(topic = %msg.topic, error = %e, "rejected a command");
-                let report = json!({
-                    "schema": 1,
-                    "source": "command",
-                    "topic": msg.topic,
-                    "error": e.to_string(),
-                    "payload": control::excerpt(&msg.payload),
-                    "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                });
-                let _ = out
-                    .send(OutMsg::error(
-                        topics.errors(),
-                        report.to_string().into_bytes(),
-                    ))
-                    .await;
-                continue;
-            }
-            (Ok(_), None) => continue,
-        };
-        match &cmd {
-            Command::Detect(on) => h
-                .status
-                .detect
-                .store(*on, std::sync::atomic::Ordering::Relaxed),
-            Command::Snapshot => {}
-            Command::Arm { rule, armed } => {
-                if let Ok(mut d) = h.status.disarmed.lock() {
-                    if *armed {
-                        d.remove(rule);
-                    } else {
-                        d.insert(rule.clone());
-                    }
-                }
-            }
-        }
-        metrics.commands_applied.inc();
-        tracing::info!(camera = %camera, command = ?cmd, "command applied");
-        if events.send((camera, cmd)).await.is_err() {
-            return;
-        }
-        let _ = out
-            .send(state_message(&topics, &h.status, &providers))
-            .await;
     }
 }
 
@@ -368,29 +255,17 @@ pub async fn run(
 /// Every stage built and checked, nothing started: a failure up to here leaves no thread or task behind.
 struct Built {
     topics: Topics,
-    reports: Vec<ModelReport>,
     providers: serde_json::Value,
-    /// Output: the spool opened, the broker options checked.
-    publisher: Publisher,
-    out_tx: mpsc::Sender<OutMsg>,
-    out_rx: mpsc::Receiver<OutMsg>,
-    cmd_rx: mpsc::Receiver<Incoming>,
-    /// Events: the engine, what feeds it and where its evidence goes.
-    engine: Engine,
-    evidence: events::Evidence,
-    infer_tx: mpsc::Sender<InferOut>,
-    infer_rx: mpsc::Receiver<InferOut>,
-    ctl_tx: mpsc::Sender<(String, Command)>,
-    ctl_rx: mpsc::Receiver<(String, Command)>,
+    /// Output: the spool opened, the broker options checked; what the broker sends goes to the control stage.
+    publisher: PublisherStage,
+    commands: mpsc::Receiver<Incoming>,
+    events: EventsStage,
     /// Media retention: the directory, the age and the size it keeps.
     retention: (PathBuf, Duration, u64),
     /// Inference: every worker's models loaded, each camera's start-up setup.
-    models: Vec<Models>,
-    setups: HashMap<String, CameraSetup>,
-    language: Arc<Language>,
-    clip_rx: crossbeam_channel::Receiver<ClipMsg>,
+    workers: Workers,
     /// `/metrics` and `/healthz`, bound.
-    http: Option<tokio::net::TcpListener>,
+    http: Option<HttpServer>,
     /// Ingest: the camera component (reloads build with it too) and the cameras enabled at start-up.
     cameras: Arc<Cameras>,
     first: Vec<BuiltCamera>,
@@ -409,119 +284,31 @@ async fn build(
     gstreamer::init()
         .map_err(|e| RunError::Start(format!("GStreamer could not be initialised: {e}")))?;
     let topics = Topics::new(&cfg.mqtt.topic_prefix);
-    // TLS files are read now: a wrong CA path is a start-up error, not an endless reconnect loop
-    mqtt::options(&cfg.mqtt, &topics).map_err(RunError::Start)?;
-    let drain_timeout = cfg
-        .shutdown
-        .drain_timeout()
-        .map_err(|p| RunError::Start(p.to_string()))?;
     let (age, bytes) = cfg
         .media
         .retention()
         .map_err(|p| RunError::Start(p.to_string()))?;
-    let spool_path = cfg.spool.resolved_path();
-    let max_bytes = cfg.spool.max_bytes();
-    let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max_bytes))
+    let (publisher, commands) = PublisherStage::build(cfg, &topics, metrics)
         .await
-        .map_err(|e| RunError::Start(format!("opening the spool panicked: {e}")))?
-        .map_err(|e| RunError::Start(format!("cannot open the delivery spool: {e}")))?;
-
-    // Models first: a missing or wrong model is a start-up error, before any camera is opened.
-    let load_cfg = cfg.clone();
-    let plan = cfg.inference_plan();
-    let models = tokio::task::spawn_blocking(move || Models::load_workers(&load_cfg))
+        .map_err(RunError::Start)?;
+    let workers = Workers::build(cfg).await.map_err(|e| match e {
+        WorkersError::Infer(e) => RunError::Infer(e),
+        WorkersError::Start(m) => RunError::Start(m),
+    })?;
+    let providers = workers.providers();
+    let http = HttpServer::bind(&cfg.metrics)
         .await
-        .map_err(|e| RunError::Start(format!("model loading panicked: {e}")))??;
-    tracing::info!(
-        workers = plan.workers,
-        threads_per_worker = plan.threads,
-        "inference workers"
-    );
-    let reports: Vec<ModelReport> = models.first().map(|m| m.reports()).unwrap_or_default();
-    for r in &reports {
-        match &r.fallback_reason {
-            None => {
-                tracing::info!(model = r.name, provider = r.provider, path = %r.path, load_ms = format!("{:.0}", r.load_ms), "model loaded")
-            }
-            Some(why) => {
-                tracing::warn!(model = r.name, provider = r.provider, path = %r.path, reason = %why, "model loaded; CUDA not available, using CPU")
-            }
-        }
-    }
-    let providers = serde_json::Value::Object(
-        reports
-            .iter()
-            .map(|r| (r.name.to_string(), json!(r.provider)))
-            .collect(),
-    );
-    // reloads make camera setups with the first worker's language head (or open one when a reload brings the
-    // first prompts)
-    let language = Arc::new(
-        models
-            .first()
-            .map(Models::language)
-            .ok_or_else(|| RunError::Start("no inference worker configured".into()))?,
-    );
-    let setups = models
-        .first()
-        .map(Models::camera_setups)
-        .unwrap_or_default();
-
-    // bound now: an address in use is a start-up error naming the key, not a silent missing endpoint
-    let http = match &cfg.metrics.listen {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-            RunError::Start(format!("metrics.listen: cannot listen on {addr}: {e}"))
-        })?),
-        None => None,
-    };
-
-    let (out_tx, out_rx) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
-    let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
-    let publisher = Publisher {
-        cfg: cfg.mqtt.clone(),
-        topics: topics.clone(),
-        drain_timeout,
-        metrics: metrics.clone(),
-        spool: Some(spool),
-        commands: Some(cmd_tx),
-        subscriptions: if cfg.homeassistant.enabled {
-            vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
-        } else {
-            Vec::new()
-        },
-    };
-
-    // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
-    let (infer_tx, infer_rx) = mpsc::channel(4);
-    let (ctl_tx, ctl_rx) = mpsc::channel(32);
-    let media_dir = cfg.media.resolved_dir();
+        .map_err(RunError::Start)?;
     let recorders: events::Recorders = Arc::default();
-    let evidence = events::Evidence {
-        snapshots: cfg.media.snapshots.then(|| events::Snapshots {
-            dir: media_dir.clone(),
-            quality: cfg.media.jpeg_quality,
-        }),
-        recordings: cfg
-            .media
-            .clips
-            .then(|| (recorders.clone(), media_dir.clone())),
-    };
-    let engine = Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string()))
-        .with_summaries(
-            cfg.summaries
-                .enabled
-                .then_some(cfg.summaries.period_minutes * 60.0),
-        );
-
-    let (clip_tx, clip_rx) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
+    let events = EventsStage::build(cfg, &recorders);
     let cameras = Arc::new(Cameras {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
         shutdown: shutdown.clone(),
-        out: out_tx.clone(),
+        out: publisher.outbox(),
         topics: topics.clone(),
         providers: providers.clone(),
-        clips: clip_tx,
+        clips: workers.clips(),
         registry: Registry::default(),
         recording: cfg.media.clips.then(|| cfg.media.clone()),
         recorders: recorders.clone(),
@@ -540,29 +327,87 @@ async fn build(
     });
     Ok(Built {
         topics,
-        reports,
         providers,
         publisher,
-        out_tx,
-        out_rx,
-        cmd_rx,
-        engine,
-        evidence,
-        infer_tx,
-        infer_rx,
-        ctl_tx,
-        ctl_rx,
-        retention: (media_dir, age, bytes),
-        models,
-        setups,
-        language,
-        clip_rx,
+        commands,
+        events,
+        retention: (cfg.media.resolved_dir(), age, bytes),
+        workers,
         http,
         cameras,
         first,
         recorders,
         discovery,
     })
+}
+
+/// Every stage started, held in data-path order for [`Running::drain`].
+struct Running {
+    /// The camera component holds a clip-queue sender (as does each camera); dropped first at drain.
+    cameras: Arc<Cameras>,
+    running: Arc<Mutex<HashMap<String, RunningCamera>>>,
+    workers: std::thread::JoinHandle<()>,
+    recorders: events::Recorders,
+    /// Refresh, control, janitor and the HTTP server: they stop only when aborted.
+    helpers: Vec<tokio::task::JoinHandle<()>>,
+    /// The supervisor's own outbox sender (info, discovery after a reload).
+    outbox: mpsc::Sender<OutMsg>,
+    events: tokio::task::JoinHandle<()>,
+    publisher: tokio::task::JoinHandle<PublishReport>,
+}
+
+impl Running {
+    /// Stops everything in data-path order, so each stage sees its input close only after everything upstream has
+    /// sent its last message, and nothing is lost on the way:
+    /// 1. cameras: their threads end on EOS or shutdown, and the camera component's clip sender is dropped, so the
+    ///    clip queue closes once the assemblers have sent their last clips;
+    /// 2. inference workers: they finish the queued clips and end when the queue closes, closing the events input;
+    /// 3. recordings flush: each camera closed its open recordings as it ended; their muxers finish on helper
+    ///    threads and then announce the file, which must happen before the outbox closes (bounded by
+    ///    `RECORDING_FLUSH`);
+    /// 4. helper tasks (refresh, control, janitor, HTTP) are aborted: they only hold outbox senders;
+    /// 5. the outbox closes with the supervisor's sender;
+    /// 6. events: it ends its open alerts once inference's channel is closed, and drops its outbox sender;
+    /// 7. publisher: it delivers what is left (or spools it) within the drain timeout and reports.
+    ///
+    /// The caller drops every other holder of a clip sender (the reload context) first.
+    async fn drain(self) -> Result<PublishReport, RunError> {
+        let Self {
+            cameras,
+            running,
+            workers,
+            recorders,
+            helpers,
+            outbox,
+            events,
+            publisher,
+        } = self;
+        // the clip queue closes when its last sender goes: the camera component's, then each camera's
+        drop(cameras);
+        let stopped: Vec<RunningCamera> =
+            std::mem::take(&mut *lock(&running)).into_values().collect();
+        tokio::task::spawn_blocking(move || {
+            for r in stopped {
+                r.join();
+            }
+            let _ = workers.join();
+            let recs: Vec<_> = lock(&recorders).values().cloned().collect();
+            let deadline = std::time::Instant::now() + RECORDING_FLUSH;
+            for r in recs {
+                r.flush(deadline.saturating_duration_since(std::time::Instant::now()));
+            }
+        })
+        .await
+        .map_err(|e| RunError::Start(format!("joining stage threads: {e}")))?;
+        for h in helpers {
+            h.abort();
+        }
+        drop(outbox);
+        let _ = events.await;
+        publisher
+            .await
+            .map_err(|e| RunError::Start(format!("publisher task failed: {e}")))
+    }
 }
 
 /// The retained `<prefix>/info` message: version, models and the cameras enabled.
@@ -703,56 +548,36 @@ pub async fn run_with(
     let metrics = opts.metrics.clone().unwrap_or_default();
     let Built {
         topics,
-        reports,
         providers,
         publisher,
-        out_tx,
-        out_rx,
-        cmd_rx,
-        engine,
-        evidence,
-        infer_tx,
-        infer_rx,
-        ctl_tx,
-        ctl_rx,
+        commands,
+        events,
         retention,
-        models,
-        setups,
-        language,
-        clip_rx,
+        workers,
         http,
         cameras,
         first,
         recorders,
         discovery,
     } = build(&cfg, &clock, &shutdown, &metrics).await?;
+    let reports = workers.reports.clone();
+    let language = workers.language.clone();
 
     // Start from the sink back to the sources, so no stage sends into one that has not started.
-    let publisher = tokio::spawn(publisher.run(out_rx));
+    let out_tx = publisher.outbox();
+    let publisher = publisher.spawn();
     let _ = out_tx
         .send(info_message(&topics, &reports, &*clock, &cfg.cameras))
         .await;
     let janitor = spawn_janitor(retention);
-    let events = tokio::spawn(events::run(
-        engine,
-        infer_rx,
-        ctl_rx,
-        out_tx.clone(),
-        topics.clone(),
-        metrics.clone(),
-        evidence,
-    ));
-    let worker = worker::spawn(models, setups, clip_rx, infer_tx, metrics.clone())
+    let (infer_tx, ctl_tx) = (events.input(), events.commands());
+    let events = events.spawn(out_tx.clone(), topics.clone(), metrics.clone());
+    let worker = workers
+        .spawn(infer_tx, metrics.clone())
         .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
     let registry = cameras.registry.clone();
     let alive = Alive::new();
-    let http = http.map(|listener| {
-        if let Ok(a) = listener.local_addr() {
-            tracing::info!(address = %a, "serving /metrics and /healthz");
-        }
-        let sources = http_sources(&metrics, &registry, &alive, &reports);
-        tokio::spawn(crate::http::serve(listener, sources))
-    });
+    let http = http.map(|server| server.spawn(http_sources(&metrics, &registry, &alive, &reports)));
     let mut running: HashMap<String, RunningCamera> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
     for camera in first {
@@ -763,22 +588,36 @@ pub async fn run_with(
     }
     let running = Arc::new(Mutex::new(running));
     let camera_count = lock(&running).len();
-    let control = tokio::spawn(control_loop(
-        cmd_rx,
-        registry.clone(),
-        ctl_tx,
-        out_tx.clone(),
-        topics.clone(),
-        providers.clone(),
-        metrics.clone(),
-        discovery.clone(),
-    ));
+    let control = ControlStage {
+        commands,
+        registry: registry.clone(),
+        events: ctl_tx,
+        out: out_tx.clone(),
+        topics: topics.clone(),
+        providers: providers.clone(),
+        metrics: metrics.clone(),
+        discovery: discovery.clone(),
+    }
+    .spawn();
     let refresh = spawn_refresh(
         out_tx.clone(),
         topics.clone(),
         providers.clone(),
         registry.clone(),
     );
+    let stages = Running {
+        cameras: cameras.clone(),
+        running: running.clone(),
+        workers: worker,
+        recorders,
+        helpers: [refresh, control, janitor]
+            .into_iter()
+            .chain(http)
+            .collect(),
+        outbox: out_tx.clone(),
+        events,
+        publisher,
+    };
 
     notify(&[
         sd_notify::NotifyState::Ready,
@@ -847,10 +686,10 @@ pub async fn run_with(
                 notify(&[sd_notify::NotifyState::Ready]);
             }
             _ = tick.tick() => {
-                alive.publisher.store(!publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
-                alive.worker.store(!worker.is_finished(), std::sync::atomic::Ordering::Relaxed);
+                alive.publisher.store(!stages.publisher.is_finished(), std::sync::atomic::Ordering::Relaxed);
+                alive.worker.store(!stages.workers.is_finished(), std::sync::atomic::Ordering::Relaxed);
                 if let Some(every) = watchdog {
-                    if last_ping.elapsed() >= every && !publisher.is_finished() {
+                    if last_ping.elapsed() >= every && !stages.publisher.is_finished() {
                         notify(&[sd_notify::NotifyState::Watchdog]);
                         last_ping = std::time::Instant::now();
                     }
@@ -874,38 +713,12 @@ pub async fn run_with(
             Err(e) => tracing::error!(error = %e, "the reload task failed"),
         }
     }
-    // the clip queue closes when its last sender goes: the camera component's, the reload's, then each camera's
+    // the reload's camera component holds a clip sender: gone before the drain waits for the queue to close
     drop(reload_ctx);
     drop(cameras);
-
-    // camera + assembler threads end on EOS or shutdown; then the worker sees the clip queue close
-    let stopped: Vec<RunningCamera> = std::mem::take(&mut *lock(&running)).into_values().collect();
-    tokio::task::spawn_blocking(move || {
-        for r in stopped {
-            r.join();
-        }
-        let _ = worker.join();
-        // each camera closed its open recordings as it ended; their muxers finish on helper threads and then
-        // announce the file on `<prefix>/<camera>/recordings`: wait for that before the publisher's input closes
-        let recs: Vec<_> = lock(&recorders).values().cloned().collect();
-        let deadline = std::time::Instant::now() + RECORDING_FLUSH;
-        for r in recs {
-            r.flush(deadline.saturating_duration_since(std::time::Instant::now()));
-        }
-    })
-    .await
-    .map_err(|e| RunError::Start(format!("joining stage threads: {e}")))?;
-    refresh.abort();
-    control.abort();
-    janitor.abort();
-    if let Some(h) = http {
-        h.abort();
-    }
     drop(out_tx);
-    let _ = events.await;
-    let publish = publisher
-        .await
-        .map_err(|e| RunError::Start(format!("publisher task failed: {e}")))?;
+
+    let publish = stages.drain().await?;
     let report = RunReport {
         clips: metrics.clips_inferred.get(),
         frames: metrics.frames_inferred.get(),

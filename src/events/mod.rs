@@ -12,7 +12,7 @@ pub mod task;
 pub mod track;
 
 pub use evidence::{Evidence, Recorders, Snapshots};
-pub use task::run;
+pub use task::{run, EventsStage};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

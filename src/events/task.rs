@@ -1,20 +1,96 @@
 //! The events task: feeds each inference output and `set` command to the rule [`Engine`], attaches evidence
 //! (snapshots, recordings) to the alerts it returns, and publishes alerts, counts and summaries. Ends when
-//! inference closes its channel.
+//! inference closes its channel. [`EventsStage::build`] makes the engine and the stage's input channels;
+//! [`EventsStage::spawn`] starts the task.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use crate::config::Config;
 use crate::control::Command;
 use crate::infer::worker::InferOut;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
 
-use super::evidence::Evidence;
+use super::evidence::{Evidence, Recorders, Snapshots};
 use super::rules;
 use super::Engine;
+
+/// The events stage, built and not started: the rule engine, where its evidence goes, and its two inputs.
+pub struct EventsStage {
+    engine: Engine,
+    evidence: Evidence,
+    /// The senders are kept only to hand out clones: dropped when the stage starts, so each input closes with its
+    /// last producer.
+    input_tx: mpsc::Sender<InferOut>,
+    input: mpsc::Receiver<InferOut>,
+    commands_tx: mpsc::Sender<(String, Command)>,
+    commands: mpsc::Receiver<(String, Command)>,
+}
+
+impl EventsStage {
+    /// Nothing here can fail. `recorders`: the cameras' recorders, shared with the ingest stage.
+    pub fn build(cfg: &Config, recorders: &Recorders) -> Self {
+        // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
+        let (input_tx, input) = mpsc::channel(4);
+        let (commands_tx, commands) = mpsc::channel(32);
+        let media_dir = cfg.media.resolved_dir();
+        let evidence = Evidence {
+            snapshots: cfg.media.snapshots.then(|| Snapshots {
+                dir: media_dir.clone(),
+                quality: cfg.media.jpeg_quality,
+            }),
+            recordings: cfg
+                .media
+                .clips
+                .then(|| (recorders.clone(), media_dir.clone())),
+        };
+        let engine = Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string()))
+            .with_summaries(
+                cfg.summaries
+                    .enabled
+                    .then_some(cfg.summaries.period_minutes * 60.0),
+            );
+        Self {
+            engine,
+            evidence,
+            input_tx,
+            input,
+            commands_tx,
+            commands,
+        }
+    }
+
+    /// Inference's end of the input.
+    pub fn input(&self) -> mpsc::Sender<InferOut> {
+        self.input_tx.clone()
+    }
+
+    /// The control stage's end: `set` commands, by camera.
+    pub fn commands(&self) -> mpsc::Sender<(String, Command)> {
+        self.commands_tx.clone()
+    }
+
+    /// Starts the task; it ends when inference closes the input.
+    pub fn spawn(
+        self,
+        out: mpsc::Sender<OutMsg>,
+        topics: Topics,
+        metrics: Arc<Metrics>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(run(
+            self.engine,
+            self.input,
+            self.commands,
+            out,
+            topics,
+            metrics,
+            self.evidence,
+        ))
+    }
+}
 
 /// Runs until inference closes `input`; `control` carries `set` commands (camera, command).
 pub async fn run(

@@ -1,6 +1,7 @@
 //! The inference workers: dedicated OS threads that each own a copy of the models, take clips from the shared
 //! bounded clip queue (one camera's clips one at a time, in order) and hand results to the async events stage.
-//! They end when the clip queue closes (shutdown drains through them).
+//! They end when the clip queue closes (shutdown drains through them). [`Workers::build`] loads every worker's
+//! models and makes the clip queue without starting a thread; [`Workers::spawn`] starts them.
 //!
 //! Which worker runs what is decided by a `Board` (plain bookkeeping, unit-tested without threads): a worker
 //! never waits for another worker's camera. A message whose camera is busy is parked, and the worker that is
@@ -15,9 +16,12 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use tokio::sync::mpsc;
 
+use serde_json::json;
+
 use super::runtime::InferError;
-use super::{CameraSetup, Carried, ClipResult, Models};
+use super::{CameraSetup, Carried, ClipResult, Language, ModelReport, Models};
 use crate::clip::Clip;
+use crate::config::Config;
 use crate::telemetry::Metrics;
 
 /// Messages on the clip queue.
@@ -179,6 +183,101 @@ struct Shared {
 /// A poisoned lock only means another worker panicked; the data it guards is still whole.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Why the inference stage could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkersError {
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    #[error("{0}")]
+    Start(String),
+}
+
+/// The inference stage, built and not started: every worker's models loaded, each camera's start-up setup, and
+/// the bounded clip queue the cameras feed.
+pub struct Workers {
+    models: Vec<Models>,
+    setups: HashMap<String, CameraSetup>,
+    /// Kept only to hand out clones: dropped when the workers start, so the queue closes with its last camera.
+    clips: crossbeam_channel::Sender<ClipMsg>,
+    queue: Receiver<ClipMsg>,
+    /// The first worker's models, as loaded (for `<prefix>/info`, `/metrics` and the end-of-run log).
+    pub reports: Vec<ModelReport>,
+    /// The first worker's language head: reloads make camera setups with it (or open one when a reload brings
+    /// the first prompts).
+    pub language: Arc<Language>,
+}
+
+impl Workers {
+    /// Loads the models on a blocking thread: a missing or wrong model is a start-up error, before any camera is
+    /// opened.
+    pub async fn build(cfg: &Config) -> Result<Self, WorkersError> {
+        let load_cfg = cfg.clone();
+        let plan = cfg.inference_plan();
+        let models = tokio::task::spawn_blocking(move || Models::load_workers(&load_cfg))
+            .await
+            .map_err(|e| WorkersError::Start(format!("model loading panicked: {e}")))??;
+        tracing::info!(
+            workers = plan.workers,
+            threads_per_worker = plan.threads,
+            "inference workers"
+        );
+        let reports: Vec<ModelReport> = models.first().map(|m| m.reports()).unwrap_or_default();
+        for r in &reports {
+            match &r.fallback_reason {
+                None => {
+                    tracing::info!(model = r.name, provider = r.provider, path = %r.path, load_ms = format!("{:.0}", r.load_ms), "model loaded")
+                }
+                Some(why) => {
+                    tracing::warn!(model = r.name, provider = r.provider, path = %r.path, reason = %why, "model loaded; CUDA not available, using CPU")
+                }
+            }
+        }
+        let language = Arc::new(
+            models
+                .first()
+                .map(Models::language)
+                .ok_or_else(|| WorkersError::Start("no inference worker configured".into()))?,
+        );
+        let setups = models
+            .first()
+            .map(Models::camera_setups)
+            .unwrap_or_default();
+        let (clips, queue) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
+        Ok(Self {
+            models,
+            setups,
+            clips,
+            queue,
+            reports,
+            language,
+        })
+    }
+
+    /// The execution provider of each model, by name (for camera state messages).
+    pub fn providers(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.reports
+                .iter()
+                .map(|r| (r.name.to_string(), json!(r.provider)))
+                .collect(),
+        )
+    }
+
+    /// A camera's end of the clip queue.
+    pub fn clips(&self) -> crossbeam_channel::Sender<ClipMsg> {
+        self.clips.clone()
+    }
+
+    /// Starts the worker threads; the handle's thread ends when they all have (the clip queue closed).
+    pub fn spawn(
+        self,
+        out: mpsc::Sender<InferOut>,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<JoinHandle<()>> {
+        spawn(self.models, self.setups, self.queue, out, metrics)
+    }
 }
 
 /// Starts one inference worker per `Models` (the config's plan). Any idle worker takes the next message from the

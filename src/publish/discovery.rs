@@ -1,12 +1,17 @@
 //! Home Assistant MQTT discovery: retained entity configs under `<discovery_prefix>/<component>/<object_id>/config`
 //! for each camera: an occupancy binary_sensor, a count sensor and a snapshot image per watched label, and a
 //! detection switch. All entities of a camera share one device; availability follows `<prefix>/status` (anything
-//! but `online` — `offline`, `stopped` — is unavailable). Built as plain data here; the supervisor publishes it at
-//! start, on every broker connect, when `homeassistant/status` says `online`, and after a reload.
+//! but `online` — `offline`, `stopped` — is unavailable). Built as plain data here ([`configs`]); [`Discovery`]
+//! holds what to announce and where, and is sent at start, on every broker connect, when `homeassistant/status`
+//! says `online` (the control stage) and after a reload (the supervisor).
+
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use super::topics::Topics;
+use super::OutMsg;
 use crate::config::CameraConfig;
 
 /// `[a-zA-Z0-9_-]` only, as Home Assistant wants in object ids.
@@ -136,6 +141,41 @@ pub fn configs(
         ));
     }
     out
+}
+
+/// Home Assistant discovery state: what to announce, and where.
+#[derive(Clone)]
+pub struct Discovery {
+    pub prefix: String,
+    pub node: String,
+    /// The cameras announced; a reload replaces them.
+    pub cameras: Arc<Mutex<Vec<CameraConfig>>>,
+}
+
+impl Discovery {
+    pub fn status_topic(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+    /// Retained config messages for `cameras`; `remove` = empty payloads, which delete the entities.
+    pub fn messages(&self, topics: &Topics, cameras: &[CameraConfig], remove: bool) -> Vec<OutMsg> {
+        configs(topics, &self.prefix, &self.node, cameras)
+            .into_iter()
+            .map(|(t, v)| {
+                let payload = if remove {
+                    Vec::new()
+                } else {
+                    v.to_string().into_bytes()
+                };
+                OutMsg::retained(t, payload)
+            })
+            .collect()
+    }
+    pub async fn announce(&self, topics: &Topics, out: &mpsc::Sender<OutMsg>) {
+        let cams = self.cameras.lock().map(|c| c.clone()).unwrap_or_default();
+        for m in self.messages(topics, &cams, false) {
+            let _ = out.send(m).await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! Publish stage: everything scenewatch says goes out through one ordered outbox to the MQTT broker.
+//! Publish stage: everything scenewatch says goes out through one ordered outbox to the MQTT broker
+//! ([`stage::PublisherStage`] builds and starts it).
 
 pub mod discovery;
 pub mod mqtt;
 pub mod spool;
+pub mod stage;
 pub mod tls;
 pub mod topics;
 

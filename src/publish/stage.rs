@@ -1,0 +1,76 @@
+//! The publish stage as the supervisor wires it: [`PublisherStage::build`] checks the broker options (TLS files are
+//! read), the drain timeout and opens the spool, and makes the outbox; [`PublisherStage::spawn`] starts the
+//! publisher task, which ends once every outbox sender is gone and it has delivered (or spooled) what was left.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::mqtt::{self, Incoming, PublishReport, Publisher};
+use super::spool::Spool;
+use super::topics::Topics;
+use super::OutMsg;
+use crate::config::Config;
+use crate::telemetry::Metrics;
+
+/// The publisher, checked and with its spool open, not started.
+pub struct PublisherStage {
+    publisher: Publisher,
+    /// Kept only to hand out clones: dropped when the stage starts, so the outbox closes with its last producer.
+    outbox: mpsc::Sender<OutMsg>,
+    input: mpsc::Receiver<OutMsg>,
+}
+
+impl PublisherStage {
+    /// Also returns what the broker sends scenewatch (`set` commands, connects, Home Assistant's status) for the
+    /// control stage. Errors name the config key.
+    pub async fn build(
+        cfg: &Config,
+        topics: &Topics,
+        metrics: &Arc<Metrics>,
+    ) -> Result<(Self, mpsc::Receiver<Incoming>), String> {
+        // TLS files are read now: a wrong CA path is a start-up error, not an endless reconnect loop
+        mqtt::options(&cfg.mqtt, topics)?;
+        let drain_timeout = cfg.shutdown.drain_timeout().map_err(|p| p.to_string())?;
+        let spool_path = cfg.spool.resolved_path();
+        let max_bytes = cfg.spool.max_bytes();
+        let spool = tokio::task::spawn_blocking(move || Spool::open(&spool_path, max_bytes))
+            .await
+            .map_err(|e| format!("opening the spool panicked: {e}"))?
+            .map_err(|e| format!("cannot open the delivery spool: {e}"))?;
+        let (outbox, input) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
+        let publisher = Publisher {
+            cfg: cfg.mqtt.clone(),
+            topics: topics.clone(),
+            drain_timeout,
+            metrics: metrics.clone(),
+            spool: Some(spool),
+            commands: Some(cmd_tx),
+            subscriptions: if cfg.homeassistant.enabled {
+                vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
+            } else {
+                Vec::new()
+            },
+        };
+        Ok((
+            Self {
+                publisher,
+                outbox,
+                input,
+            },
+            cmd_rx,
+        ))
+    }
+
+    /// A producer's end of the outbox.
+    pub fn outbox(&self) -> mpsc::Sender<OutMsg> {
+        self.outbox.clone()
+    }
+
+    /// Starts the publisher task; it returns what it delivered once the outbox has closed.
+    pub fn spawn(self) -> JoinHandle<PublishReport> {
+        tokio::spawn(self.publisher.run(self.input))
+    }
+}
