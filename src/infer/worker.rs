@@ -470,6 +470,19 @@ fn run_one<M: RunClip>(
 mod tests {
     use super::*;
 
+    /// What the stand-in models return: the clip's identity and nothing found.
+    fn empty_result(clip: &Clip) -> ClipResult {
+        ClipResult {
+            camera: clip.camera.clone(),
+            clip_index: clip.index,
+            start: clip.start,
+            end: clip.end,
+            frames: Vec::new(),
+            prompts: None,
+            timings: Default::default(),
+        }
+    }
+
     /// Takes a varying time per clip, like models on clips with more or fewer people.
     struct Slow(u64, Arc<std::sync::atomic::AtomicU64>);
 
@@ -487,15 +500,7 @@ mod tests {
                     message: "a failed clip is skipped".into(),
                 });
             }
-            Ok(ClipResult {
-                camera: clip.camera.clone(),
-                clip_index: clip.index,
-                start: clip.start,
-                end: clip.end,
-                frames: Vec::new(),
-                prompts: None,
-                timings: Default::default(),
-            })
+            Ok(empty_result(clip))
         }
     }
 
@@ -628,15 +633,7 @@ mod tests {
             if &*clip.camera == "x" && clip.index == 0 {
                 let _ = self.0.recv_timeout(Duration::from_secs(5));
             }
-            Ok(ClipResult {
-                camera: clip.camera.clone(),
-                clip_index: clip.index,
-                start: clip.start,
-                end: clip.end,
-                frames: Vec::new(),
-                prompts: None,
-                timings: Default::default(),
-            })
+            Ok(empty_result(clip))
         }
     }
 
