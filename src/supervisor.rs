@@ -545,10 +545,7 @@ fn http_sources(
 /// Puts `observe` between inference and the events stage: a task that shows it each output and passes the
 /// output on. It ends when inference closes its sender, and closes the events input in turn, so the drain order
 /// is unchanged.
-fn spawn_observer(
-    events: mpsc::Sender<InferOut>,
-    mut observe: Observer,
-) -> mpsc::Sender<InferOut> {
+fn spawn_observer(events: mpsc::Sender<InferOut>, mut observe: Observer) -> mpsc::Sender<InferOut> {
     let (tx, mut rx) = mpsc::channel::<InferOut>(4);
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
