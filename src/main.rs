@@ -220,11 +220,11 @@ fn main() -> ExitCode {
             manifest,
             json,
             plot,
-        } => exit_code(cmd::eval::run(cmd::eval::EvalArgs {
+        } => cmd::eval::exit_code(cmd::eval::EvalArgs {
             manifest,
             json,
             plot,
-        })),
+        }),
         Command::Detect {
             config,
             images,

@@ -300,7 +300,7 @@ async fn build(
         .retention()
         .map_err(|p| RunError::Start(p.to_string()))?;
     let (publisher, commands) = match sink {
-        Some(sink) => PublisherStage::local(cfg, sink),
+        Some(sink) => PublisherStage::local(cfg.mqtt.outbox_capacity.max(16), sink),
         None => PublisherStage::build(cfg, &topics, metrics)
             .await
             .map_err(RunError::Start)?,

@@ -62,10 +62,30 @@ fn camera_name(kind: &str, i: usize) -> String {
     format!("{kind}_{i}")
 }
 
-/// Runs the manifest and prints the report; the manifest or the generated config being bad is an error naming
-/// every problem.
+/// A manifest that cannot be used: every problem listed (exit code 2, as a bad config for `run`).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadManifest(String);
+
+/// `run` as an exit code: 0 ok, 1 the run failed, 2 the manifest (or a camera key in it) is bad.
+pub fn exit_code(args: EvalArgs) -> std::process::ExitCode {
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.is::<BadManifest>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Runs the manifest and prints the report; the manifest or the generated config being bad is a [`BadManifest`]
+/// naming every problem.
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
-    let manifest = Manifest::load(&args.manifest)?;
+    let manifest = Manifest::load(&args.manifest).map_err(|e| BadManifest(e.to_string()))?;
     let cfg = load_config(&manifest)?;
     let cameras: HashMap<String, CameraConfig> = cfg
         .cameras
@@ -236,12 +256,13 @@ fn load_config(manifest: &Manifest) -> anyhow::Result<Config> {
                     format!("  {key}: {}", p.message)
                 })
                 .collect();
-            anyhow::bail!(
+            Err(BadManifest(format!(
                 "{}: the camera keys are not a valid camera ({} problem(s)):\n{}",
                 manifest.path.display(),
                 lines.len(),
                 lines.join("\n")
-            )
+            ))
+            .into())
         }
         Err(e) => Err(anyhow::anyhow!("{}: {e}", manifest.path.display())),
     }
