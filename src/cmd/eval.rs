@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -29,6 +30,7 @@ use crate::eval::plot::{self, ScoreSeries, Timeline};
 use crate::infer::worker::InferOut;
 use crate::infer::Models;
 use crate::ingest::frame::Frame;
+use crate::ingest::CameraStatus;
 use crate::labels::label_matches;
 use crate::publish::{MsgClass, OutMsg};
 use crate::shutdown::Shutdown;
@@ -345,9 +347,11 @@ fn run_videos(
         .build()
         .context("could not start the async runtime")?;
     let (sink, mut messages) = mpsc::channel::<OutMsg>(256);
+    let statuses: Arc<Mutex<Vec<Arc<CameraStatus>>>> = Arc::default();
     let opts = RunOptions {
         sink: Some(sink),
         observe: Some(observe),
+        statuses: Some(statuses.clone()),
         ..Default::default()
     };
     let run_cfg = cfg.clone();
@@ -371,8 +375,29 @@ fn run_videos(
         anyhow::Ok(alerts)
     })?;
 
-    let mut observed =
-        std::mem::take(&mut *observed.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    // a video that failed part-way would be scored as if nothing had been there: refuse the figures instead
+    let statuses = statuses.lock().map(|v| v.clone()).unwrap_or_default();
+    for st in &statuses {
+        let entry = st
+            .name
+            .strip_prefix("video_")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| manifest.videos.get(n))
+            .map_or_else(|| st.name.to_string(), |e| e.file.clone());
+        if st.failed.load(Ordering::Relaxed) {
+            let reason = st.info().reason.unwrap_or_default();
+            anyhow::bail!("{entry}: the video could not be played to its end: {reason}");
+        }
+        let dropped = st.queue.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(video = %entry, dropped, "frames were dropped before inference (the camera's drop policy): the figures miss them");
+        }
+    }
+    let mut observed = std::mem::take(
+        &mut *observed
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the score observer panicked"))?,
+    );
     Ok(manifest
         .videos
         .iter()
