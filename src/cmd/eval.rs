@@ -95,6 +95,28 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         .map(|c| (c.name.clone(), c.clone()))
         .collect();
     let camera = |kind: &str, i: usize| camera_of(&cameras, kind, i);
+    // a label present in a video that no rule of its camera watches can never be found
+    let mut unwatched = Vec::new();
+    for (i, e) in manifest.videos.iter().enumerate() {
+        let rules = camera("video", i)?.effective_rules();
+        for (label, intervals) in &e.truth {
+            if !intervals.is_empty() && !rules.iter().any(|r| &r.label == label) {
+                unwatched.push(format!(
+                    "  video[{i}] ({}): truth.{label}: the camera has no rule for '{label}' (add one to camera.rules)",
+                    e.file
+                ));
+            }
+        }
+    }
+    if !unwatched.is_empty() {
+        return Err(BadManifest(format!(
+            "{}: {} problem(s):\n{}",
+            manifest.path.display(),
+            unwatched.len(),
+            unwatched.join("\n")
+        ))
+        .into());
+    }
 
     let videos = if manifest.videos.is_empty() {
         Vec::new()
