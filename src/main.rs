@@ -88,6 +88,17 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
     },
+    /// Measure alerts, photo detections and prompt rankings against a manifest of labelled media (docs/eval.md).
+    Eval {
+        /// The manifest (TOML: [[video]], [[photo]], [[prompt]] entries with their truth).
+        manifest: PathBuf,
+        /// Print one JSON object instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Directory to write one SVG timeline per video.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+    },
     /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
     Detect {
         #[arg(long, short)]
@@ -205,6 +216,15 @@ fn main() -> ExitCode {
             repeat,
             skip,
         })),
+        Command::Eval {
+            manifest,
+            json,
+            plot,
+        } => cmd::eval::exit_code(cmd::eval::EvalArgs {
+            manifest,
+            json,
+            plot,
+        }),
         Command::Detect {
             config,
             images,

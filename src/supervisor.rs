@@ -27,7 +27,7 @@ use crate::events;
 use crate::events::EventsStage;
 use crate::http::HttpServer;
 use crate::infer::runtime::InferError;
-use crate::infer::worker::{ClipMsg, Workers, WorkersError};
+use crate::infer::worker::{ClipMsg, InferOut, Workers, WorkersError};
 use crate::infer::{Language, ModelReport};
 use crate::ingest::camera::{
     state_message, BuiltCamera, CameraError, Cameras, Registry, RunningCamera,
@@ -70,6 +70,9 @@ pub struct RunReport {
 /// Longest a drain waits for recordings that are still being finalized (their muxers write the index).
 const RECORDING_FLUSH: Duration = Duration::from_secs(10);
 
+/// Sees each inference output on its way to the events stage (see [`RunOptions::observe`]).
+pub type Observer = Box<dyn FnMut(&InferOut) + Send>;
+
 /// Optional run-time inputs from `main`.
 #[derive(Default)]
 pub struct RunOptions {
@@ -81,6 +84,13 @@ pub struct RunOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Filled with every camera's status as cameras start (for the soak command's sampler).
     pub statuses: Option<Arc<Mutex<Vec<Arc<CameraStatus>>>>>,
+    /// Replaces the MQTT publisher with an in-process one: no broker and no spool; every message the stages
+    /// publish goes to this sender (bounded: a slow reader holds the stages back) and counts as delivered
+    /// (`scenewatch eval`).
+    pub sink: Option<mpsc::Sender<OutMsg>>,
+    /// Called with every inference output on its way to the events stage, in order, on a task of its own (eval's
+    /// per-frame scores). Keep it cheap: it runs between inference and the events stage.
+    pub observe: Option<Observer>,
 }
 
 /// A camera's figures for `/metrics`.
@@ -280,6 +290,7 @@ async fn build(
     clock: &Arc<dyn Clock>,
     shutdown: &Shutdown,
     metrics: &Arc<Metrics>,
+    sink: Option<mpsc::Sender<OutMsg>>,
 ) -> Result<Built, RunError> {
     gstreamer::init()
         .map_err(|e| RunError::Start(format!("GStreamer could not be initialised: {e}")))?;
@@ -288,9 +299,12 @@ async fn build(
         .media
         .retention()
         .map_err(|p| RunError::Start(p.to_string()))?;
-    let (publisher, commands) = PublisherStage::build(cfg, &topics, metrics)
-        .await
-        .map_err(RunError::Start)?;
+    let (publisher, commands) = match sink {
+        Some(sink) => PublisherStage::local(cfg.mqtt.outbox_capacity.max(16), sink),
+        None => PublisherStage::build(cfg, &topics, metrics)
+            .await
+            .map_err(RunError::Start)?,
+    };
     let workers = Workers::build(cfg).await.map_err(|e| match e {
         WorkersError::Infer(e) => RunError::Infer(e),
         WorkersError::Start(m) => RunError::Start(m),
@@ -528,6 +542,22 @@ fn http_sources(
     }
 }
 
+/// Puts `observe` between inference and the events stage: a task that shows it each output and passes the
+/// output on. It ends when inference closes its sender, and closes the events input in turn, so the drain order
+/// is unchanged.
+fn spawn_observer(events: mpsc::Sender<InferOut>, mut observe: Observer) -> mpsc::Sender<InferOut> {
+    let (tx, mut rx) = mpsc::channel::<InferOut>(4);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            observe(&msg);
+            if events.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    tx
+}
+
 /// Shares a started camera's status with the soak sampler and the end-of-run report.
 fn track(all: &mut Vec<Arc<CameraStatus>>, opts: &RunOptions, st: Arc<CameraStatus>) {
     if let Some(shared) = &opts.statuses {
@@ -559,7 +589,7 @@ pub async fn run_with(
         first,
         recorders,
         discovery,
-    } = build(&cfg, &clock, &shutdown, &metrics).await?;
+    } = build(&cfg, &clock, &shutdown, &metrics, opts.sink.take()).await?;
     let reports = workers.reports.clone();
     let language = workers.language.clone();
 
@@ -572,6 +602,10 @@ pub async fn run_with(
     let janitor = spawn_janitor(retention);
     let (infer_tx, ctl_tx) = (events.input(), events.commands());
     let events = events.spawn(out_tx.clone(), topics.clone(), metrics.clone());
+    let infer_tx = match opts.observe.take() {
+        Some(observe) => spawn_observer(infer_tx, observe),
+        None => infer_tx,
+    };
     let worker = workers
         .spawn(infer_tx, metrics.clone())
         .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;

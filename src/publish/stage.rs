@@ -14,9 +14,17 @@ use super::OutMsg;
 use crate::config::Config;
 use crate::telemetry::Metrics;
 
+/// Where the outbox goes.
+enum Output {
+    /// The MQTT broker, through the spool.
+    Mqtt(Box<Publisher>),
+    /// An in-process receiver (see [`PublisherStage::local`]).
+    Local(mpsc::Sender<OutMsg>),
+}
+
 /// The publisher, checked and with its spool open, not started.
 pub struct PublisherStage {
-    publisher: Publisher,
+    output: Output,
     /// Kept only to hand out clones: dropped when the stage starts, so the outbox closes with its last producer.
     outbox: mpsc::Sender<OutMsg>,
     input: mpsc::Receiver<OutMsg>,
@@ -56,12 +64,30 @@ impl PublisherStage {
         };
         Ok((
             Self {
-                publisher,
+                output: Output::Mqtt(Box::new(publisher)),
                 outbox,
                 input,
             },
             cmd_rx,
         ))
+    }
+
+    /// A stage with no broker and no spool: every message is handed to `sink` in order and counts as delivered
+    /// once `sink` took it (for `scenewatch eval`, which reads the alerts in-process). `sink` is bounded, so a slow
+    /// reader holds the stages back rather than losing messages; a reader that went away gets nothing more and the
+    /// rest is discarded. The commands receiver never yields (no broker sends commands).
+    /// `capacity`: the outbox's, as `[mqtt] outbox_capacity` for the broker.
+    pub fn local(capacity: usize, sink: mpsc::Sender<OutMsg>) -> (Self, mpsc::Receiver<Incoming>) {
+        let (outbox, input) = mpsc::channel::<OutMsg>(capacity.max(1));
+        let (_, cmd_rx) = mpsc::channel::<Incoming>(1);
+        (
+            Self {
+                output: Output::Local(sink),
+                outbox,
+                input,
+            },
+            cmd_rx,
+        )
     }
 
     /// A producer's end of the outbox.
@@ -71,6 +97,92 @@ impl PublisherStage {
 
     /// Starts the publisher task; it returns what it delivered once the outbox has closed.
     pub fn spawn(self) -> JoinHandle<PublishReport> {
-        tokio::spawn(self.publisher.run(self.input))
+        match self.output {
+            Output::Mqtt(publisher) => tokio::spawn(publisher.run(self.input)),
+            Output::Local(sink) => tokio::spawn(run_local(sink, self.input)),
+        }
+    }
+}
+
+async fn run_local(sink: mpsc::Sender<OutMsg>, mut input: mpsc::Receiver<OutMsg>) -> PublishReport {
+    let mut delivered = 0;
+    let mut reader = true;
+    while let Some(msg) = input.recv().await {
+        if reader && sink.send(msg).await.is_err() {
+            tracing::warn!(
+                "the in-process reader of published messages went away; discarding the rest"
+            );
+            reader = false;
+        }
+        delivered += 1;
+    }
+    PublishReport {
+        delivered,
+        undelivered: 0,
+        spooled: 0,
+        stopped_published: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_stage_hands_over_everything_in_order_and_counts_it_delivered() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (sink, mut read) = mpsc::channel(2);
+            let (stage, mut commands) = PublisherStage::local(4, sink);
+            let out = stage.outbox();
+            let task = stage.spawn();
+            let reader = tokio::spawn(async move {
+                let mut topics = Vec::new();
+                while let Some(m) = read.recv().await {
+                    topics.push(m.topic);
+                }
+                topics
+            });
+            for i in 0..10 {
+                out.send(OutMsg::alert(format!("t/{i}"), Vec::new()))
+                    .await
+                    .expect("send");
+            }
+            drop(out);
+            let report = task.await.expect("stage");
+            assert_eq!(
+                (report.delivered, report.undelivered, report.spooled),
+                (10, 0, 0)
+            );
+            let want: Vec<String> = (0..10).map(|i| format!("t/{i}")).collect();
+            assert_eq!(reader.await.expect("reader"), want);
+            // no broker: the commands input is closed from the start
+            assert!(commands.recv().await.is_none());
+        });
+    }
+
+    #[test]
+    fn a_reader_that_went_away_does_not_block_the_stages() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (sink, read) = mpsc::channel(1);
+            drop(read);
+            let (stage, _commands) = PublisherStage::local(1, sink);
+            let out = stage.outbox();
+            let task = stage.spawn();
+            for i in 0..5 {
+                out.send(OutMsg::alert(format!("t/{i}"), Vec::new()))
+                    .await
+                    .expect("send");
+            }
+            drop(out);
+            assert_eq!(task.await.expect("stage").delivered, 5);
+        });
     }
 }
