@@ -19,6 +19,27 @@ pub struct Clip {
 }
 
 impl Clip {
+    /// A clip of one still picture (packed RGB8), at stream time 0: how photos go through the clip path.
+    pub fn of_photo(camera: &str, width: u32, height: u32, rgb: Vec<u8>) -> Self {
+        let camera: Arc<str> = Arc::from(camera);
+        Self {
+            camera: camera.clone(),
+            index: 0,
+            start: Duration::ZERO,
+            end: Duration::ZERO,
+            frames: vec![Frame {
+                camera,
+                seq: 0,
+                pts: Duration::ZERO,
+                wall: chrono::Utc::now(),
+                width,
+                height,
+                rgb: Arc::new(rgb),
+                moved: None,
+            }],
+        }
+    }
+
     /// True when the camera's motion gate judged every frame still (false without a gate).
     pub fn still(&self) -> bool {
         !self.frames.is_empty() && self.frames.iter().all(|f| f.moved == Some(false))

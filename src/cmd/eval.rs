@@ -29,7 +29,6 @@ use crate::eval::metrics::{
 use crate::eval::plot::{self, ScoreSeries, Timeline};
 use crate::infer::worker::InferOut;
 use crate::infer::Models;
-use crate::ingest::frame::Frame;
 use crate::ingest::CameraStatus;
 use crate::labels::label_matches;
 use crate::publish::{MsgClass, OutMsg};
@@ -572,23 +571,7 @@ fn run_stills(
         }
         let img = read(&e.path)?;
         let (w, h) = img.dimensions();
-        let frame = Frame {
-            camera: Arc::from("eval"),
-            seq: 0,
-            pts: std::time::Duration::ZERO,
-            wall: chrono::Utc::now(),
-            width: w,
-            height: h,
-            rgb: Arc::new(img.into_raw()),
-            moved: None,
-        };
-        let clip = Clip {
-            camera: Arc::from("eval"),
-            index: 0,
-            start: std::time::Duration::ZERO,
-            end: std::time::Duration::ZERO,
-            frames: vec![frame],
-        };
+        let clip = Clip::of_photo("eval", w, h, img.into_raw());
         let r = models.infer_clip(&clip)?;
         let p = r
             .prompts

@@ -122,23 +122,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
                 .with_context(|| input.display().to_string())?
                 .to_rgb8();
             let (w, h) = img.dimensions();
-            let frame = Frame {
-                camera: Arc::from("test"),
-                seq: 0,
-                pts: std::time::Duration::ZERO,
-                wall: chrono::Utc::now(),
-                width: w,
-                height: h,
-                rgb: Arc::new(img.into_raw()),
-                moved: None,
-            };
-            let clip = Clip {
-                camera: Arc::from("test"),
-                index: 0,
-                start: std::time::Duration::ZERO,
-                end: std::time::Duration::ZERO,
-                frames: vec![frame],
-            };
+            let clip = Clip::of_photo("test", w, h, img.into_raw());
             let r = models.infer_clip(&clip)?;
             let p = r.prompts.context("no prompt scores")?;
             lines.push(Line {
