@@ -258,6 +258,8 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         if produced > 0 {
             attempt = 0;
         }
+        // GStreamer's debug text of an error, for the log only
+        let mut detail = None;
         let reason = match outcome {
             RunOutcome::Stopped => {
                 set(CameraState::Ended, Some("shutdown".into()), 0);
@@ -267,45 +269,31 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
                 tracing::debug!(camera = %name, frames = produced, "end of file; looping");
                 continue;
             }
-            RunOutcome::Eos if !live && status.sampled.load(Ordering::Relaxed) == 0 => {
-                // a header without media data, or a file whose only streams are not video we can decode
-                let reason =
-                    "error: the file ended before any video frame was decoded (no media data)";
-                tracing::error!(camera = %name, reason, "camera failed");
-                status.failed.store(true, Ordering::Relaxed);
-                set(CameraState::Error, Some(reason.into()), 0);
-                break;
-            }
-            RunOutcome::Eos if !live => {
+            RunOutcome::Eos if !live && status.sampled.load(Ordering::Relaxed) > 0 => {
                 tracing::info!(camera = %name, frames = produced, "end of stream");
                 set(CameraState::Ended, Some("end of stream".into()), 0);
                 break;
             }
-            RunOutcome::Failed(e) if !live => {
-                tracing::error!(camera = %name, error = %e, debug = e.debug.as_deref().unwrap_or(""), "camera failed");
-                status.failed.store(true, Ordering::Relaxed);
-                set(CameraState::Error, Some(format!("error: {e}")), 0);
-                break;
-            }
-            RunOutcome::StartTimeout(d, why) if !live => {
-                let reason = start_timeout_reason(d, &why);
-                tracing::error!(camera = %name, %reason, "camera failed");
-                status.failed.store(true, Ordering::Relaxed);
-                set(CameraState::Error, Some(reason), 0);
-                break;
-            }
-            RunOutcome::Stalled(d) if !live => {
-                let reason = stall_reason(d);
-                tracing::error!(camera = %name, %reason, "camera failed");
-                status.failed.store(true, Ordering::Relaxed);
-                set(CameraState::Error, Some(reason), 0);
-                break;
+            // a header without media data, or a file whose only streams are not video we can decode
+            RunOutcome::Eos if !live => {
+                "error: the file ended before any video frame was decoded (no media data)"
+                    .to_string()
             }
             RunOutcome::Eos => "stream ended".to_string(),
-            RunOutcome::Failed(e) => format!("error: {e}"),
+            RunOutcome::Failed(e) => {
+                detail = e.debug.clone();
+                format!("error: {e}")
+            }
             RunOutcome::StartTimeout(d, why) => start_timeout_reason(d, &why),
             RunOutcome::Stalled(d) => stall_reason(d),
         };
+        // files are not retried: whatever went wrong is final
+        if !live {
+            tracing::error!(camera = %name, %reason, debug = detail.as_deref().unwrap_or(""), "camera failed");
+            status.failed.store(true, Ordering::Relaxed);
+            set(CameraState::Error, Some(reason), 0);
+            break;
+        }
         attempt += 1;
         let jitter = (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
