@@ -165,3 +165,37 @@ mod tests {
         assert_eq!(coco_label_index("toothbrush"), Some(79));
     }
 }
+
+/// A detector's two score levels for one rule label (from its model card, `[thresholds.<label>]`): a detection
+/// joins or continues a track at `track`; a track becomes an alert when its score over its history reaches
+/// `alert` (see `events::track`). Both are properties of the detector, calibrated on labelled media.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelThresholds {
+    pub alert: f32,
+    pub track: f32,
+}
+
+impl Default for LabelThresholds {
+    /// For a label nobody calibrated: the levels the rules used before model cards existed.
+    fn default() -> Self {
+        Self {
+            alert: 0.5,
+            track: 0.35,
+        }
+    }
+}
+
+/// Per rule label (`person`, `vehicle`, any class the detector has) the detector's thresholds, with a fallback
+/// for labels not listed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thresholds {
+    pub per_label: std::collections::BTreeMap<String, LabelThresholds>,
+    pub fallback: LabelThresholds,
+}
+
+impl Thresholds {
+    pub fn for_label(&self, label: &str) -> LabelThresholds {
+        self.per_label.get(label).copied().unwrap_or(self.fallback)
+    }
+}

@@ -2,6 +2,8 @@
 //! PID), an MQTT recorder, and a way to run the real `scenewatch` binary on a generated config.
 #![allow(dead_code)]
 
+pub mod onnx;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
