@@ -124,6 +124,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     };
     let (photos, prompts) = run_stills(&manifest, &cfg, &cameras)?;
 
+    // the detector's levels for rules that set none (its model card)
+    let detector = crate::labels::Thresholds::default();
     if let Some(dir) = &args.plot {
         for (i, (v, scores)) in videos.iter().enumerate() {
             let cam = camera("video", i)?;
@@ -138,7 +140,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         .filter(|(_, l, _)| l == &r.label)
                         .map(|(t, _, s)| (*t, *s))
                         .collect(),
-                    threshold: r.min_score,
+                    threshold: r.levels(&detector).alert,
                 })
                 .collect();
             let t = Timeline {
@@ -537,11 +539,15 @@ fn run_stills(
         let dets = models.detector.detect(img.as_raw(), w, h)?;
         let mut detections = Vec::new();
         for label in e.truth.keys() {
+            // a photo is one frame: its detections count at the rule's alert level
+            let detector = crate::labels::Thresholds::default();
             let threshold = rules
                 .iter()
                 .find(|r| &r.label == label && r.posture.is_none())
-                .map(|r| r.min_score)
-                .unwrap_or_else(|| crate::config::RuleConfig::with_label(label).min_score);
+                .cloned()
+                .unwrap_or_else(|| crate::config::RuleConfig::with_label(label))
+                .levels(&detector)
+                .alert;
             detections.extend(
                 dets.iter()
                     .filter(|d| label_matches(label, d.label) && d.score >= threshold)
