@@ -249,7 +249,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .collect();
         let points = sweep::sweep(label, &settings, &svideos, &sphotos, &detector);
         if args.json {
-            println!("{}", serde_json::json!({ "sweep": { "label": label, "points": points } }));
+            println!(
+                "{}",
+                serde_json::json!({ "sweep": { "label": label, "points": points } })
+            );
         } else {
             println!("\n{}", sweep::table(label, &points));
         }
@@ -519,7 +522,11 @@ fn run_videos(
                 .as_mut()
                 .and_then(|o| o.remove(&name))
                 .unwrap_or_default();
-            (v, observed.scores.remove(&name).unwrap_or_default(), outputs)
+            (
+                v,
+                observed.scores.remove(&name).unwrap_or_default(),
+                outputs,
+            )
         })
         .collect())
 }
@@ -544,6 +551,10 @@ fn read_alert(payload: &[u8], open: &mut HashMap<String, OpenAlert>, done: &mut 
                     .and_then(|x| x.as_f64())
                     .unwrap_or(0.0),
                 stream_end: f64::NAN,
+                noticed: v
+                    .pointer("/clip/stream_end")
+                    .and_then(|x| x.as_f64())
+                    .unwrap_or(f64::NAN),
             };
             open.insert(
                 id,
@@ -694,7 +705,7 @@ mod tests {
         let (mut open, mut done) = (HashMap::new(), Vec::new());
         let msg = |t: &str, id: &str, kind: &str, s: f64, e: Option<f64>| {
             serde_json::json!({"type": t, "id": id, "kind": kind, "camera": "video_0", "label": "person",
-                               "stream_start": s, "stream_end": e})
+                               "stream_start": s, "stream_end": e, "clip": {"stream_end": 4.0}})
             .to_string()
             .into_bytes()
         };
@@ -719,7 +730,8 @@ mod tests {
             Alert {
                 label: "person".into(),
                 stream_start: 1.0,
-                stream_end: 9.5
+                stream_end: 9.5,
+                noticed: 4.0
             }
         );
     }

@@ -627,7 +627,7 @@ mod tests {
         let m = Manifest::from_str_at(text, &repo.join("eval/dev.toml"), &env).expect("valid");
         assert_eq!(
             (m.videos.len(), m.photos.len(), m.prompts.len()),
-            (5, 13, 14)
+            (7, 20, 14)
         );
         assert_eq!(
             m.truth_labels(),

@@ -53,6 +53,10 @@ pub struct Alert {
     pub label: String,
     pub stream_start: f64,
     pub stream_end: f64,
+    /// Stream time by which the daemon said so: the end of the clip whose result opened the alert (the `new`
+    /// message's `clip.stream_end`). `stream_start` is when the object was first seen, which track confirmation
+    /// can date back to before the clip that confirmed it.
+    pub noticed: f64,
 }
 
 /// One video: its truth, the alerts raised on it and how long it played.
@@ -115,6 +119,8 @@ pub struct VideoCounts {
     pub found: usize,
     /// One per found interval, in seconds, in manifest order.
     pub latencies_s: Vec<f64>,
+    /// Truth start → the earliest overlapping alert's `noticed`, per found interval.
+    pub notice_latencies_s: Vec<f64>,
     pub alerts: usize,
     pub false_alerts: usize,
     pub hours: f64,
@@ -155,6 +161,12 @@ pub fn video_counts(videos: &[VideoResult], label: &str) -> VideoCounts {
             if let Some(s) = earliest {
                 c.found += 1;
                 c.latencies_s.push((s - t.start).max(0.0));
+                let noticed = alerts
+                    .iter()
+                    .filter(|a| t.overlaps(a))
+                    .map(|a| a.noticed)
+                    .fold(f64::INFINITY, f64::min);
+                c.notice_latencies_s.push((noticed - t.start).max(0.0));
             }
         }
         c.false_alerts += alerts
@@ -231,6 +243,9 @@ pub struct LabelFigures {
     pub false_alerts_per_hour: Option<f64>,
     pub start_latency_median_s: Option<f64>,
     pub start_latency_p95_s: Option<f64>,
+    /// Truth start → the end of the clip that raised the alert: when a person could first have read it.
+    pub notice_latency_median_s: Option<f64>,
+    pub notice_latency_p95_s: Option<f64>,
     pub photo_precision: Option<f64>,
     pub photo_recall: Option<f64>,
     #[serde(skip)]
@@ -289,6 +304,8 @@ impl Report {
                     false_alerts_per_hour: ratio(video.false_alerts as f64, video.hours),
                     start_latency_median_s: median(&video.latencies_s),
                     start_latency_p95_s: p95(&video.latencies_s),
+                    notice_latency_median_s: median(&video.notice_latencies_s),
+                    notice_latency_p95_s: p95(&video.notice_latencies_s),
                     photo_precision: ratio(photo.tp as f64, (photo.tp + photo.fp) as f64),
                     photo_recall: ratio(photo.tp as f64, (photo.tp + photo.fn_) as f64),
                     counts: LabelCounts { video, photo },
@@ -324,11 +341,12 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<12} {:>14} {:>10} {:>10} {:>16} {:>14} {:>14}",
+            "{:<12} {:>14} {:>10} {:>10} {:>12} {:>16} {:>14} {:>14}",
             "label",
             "recall",
             "lat med s",
             "lat p95 s",
+            "notice med s",
             "false alerts/h",
             "photo prec",
             "photo recall"
@@ -337,7 +355,7 @@ impl Report {
             let c = &f.counts;
             let _ = writeln!(
                 out,
-                "{:<12} {:>14} {:>10} {:>10} {:>16} {:>14} {:>14}",
+                "{:<12} {:>14} {:>10} {:>10} {:>12} {:>16} {:>14} {:>14}",
                 label,
                 frac(
                     f.recall,
@@ -346,6 +364,7 @@ impl Report {
                 ),
                 num(f.start_latency_median_s, 2),
                 num(f.start_latency_p95_s, 2),
+                num(f.notice_latency_median_s, 2),
                 match f.false_alerts_per_hour {
                     Some(r) => format!("{r:.1} ({})", c.video.false_alerts),
                     None => "–".into(),
@@ -388,6 +407,7 @@ mod tests {
 
     fn alert(label: &str, s: f64, e: f64) -> Alert {
         Alert {
+            noticed: s,
             label: label.into(),
             stream_start: s,
             stream_end: e,
@@ -676,10 +696,11 @@ mod tests {
             "labels": {"person": {
                 "recall": 1.0, "false_alerts_per_hour": 0.0,
                 "start_latency_median_s": 1.0, "start_latency_p95_s": 1.0,
+                "notice_latency_median_s": 1.0, "notice_latency_p95_s": 1.0,
                 "photo_precision": null, "photo_recall": null
             }},
             "prompts": {"top1": null},
-            "videos": [{"file": "v.mkv", "alerts": [{"label": "person", "stream_start": 11.0, "stream_end": 19.0}]}]
+            "videos": [{"file": "v.mkv", "alerts": [{"label": "person", "stream_start": 11.0, "stream_end": 19.0, "noticed": 11.0}]}]
         });
         assert_eq!(j, want);
     }

@@ -241,11 +241,13 @@ mod tests {
                     label: "person".into(),
                     stream_start: 11.5,
                     stream_end: 22.0,
+                    noticed: 12.0,
                 },
                 Alert {
                     label: "vehicle".into(),
                     stream_start: 2.0,
                     stream_end: 4.0,
+                    noticed: 4.0,
                 },
             ],
             scores: vec![

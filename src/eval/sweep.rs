@@ -98,6 +98,7 @@ pub fn replay(
                             label: a.label.clone(),
                             stream_start: a.stream_start,
                             stream_end: f64::NAN,
+                            noticed: a.clip.stream_end,
                         },
                     );
                 }
@@ -184,7 +185,8 @@ pub fn sweep(
                 };
                 Report::compute(&input).labels.remove(label)
             };
-            let any_held = videos.iter().any(|v| v.held_apart) || photos.iter().any(|p| p.held_apart);
+            let any_held =
+                videos.iter().any(|v| v.held_apart) || photos.iter().any(|p| p.held_apart);
             Point {
                 setting: *s,
                 tuning: figures(false).unwrap_or_default(),
@@ -205,13 +207,14 @@ pub fn table(label: &str, points: &[Point]) -> String {
         let t = &p.tuning;
         let h = p.held_apart.clone().unwrap_or_default();
         out.push_str(&format!(
-            "{:>9.3} {:>6} {:>7} {:>8} {:>8} {:>8} {:>7} {:>7} | {:>7} {:>8} {:>7}\n",
+            "{:>9.3} {:>6} {:>7} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} | {:>7} {:>8} {:>7}\n",
             p.setting.min_score,
             p.setting.min_frames,
             f(t.recall, 2),
             f(t.false_alerts_per_hour, 1),
             f(t.start_latency_median_s, 1),
             f(t.start_latency_p95_s, 1),
+            f(t.notice_latency_median_s, 1),
             f(t.photo_precision, 2),
             f(t.photo_recall, 2),
             f(h.recall, 2),

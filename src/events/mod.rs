@@ -399,7 +399,10 @@ mod tests {
         // a person standing still whose per-frame score wavers either side of 0.5: one alert, from the first
         // sighting (1.0 s), although only 3 of the 8 frames reach 0.5
         let mut e = levels(3);
-        let a = e.handle(&clip_scored(0, &[0.0, 0.0, 0.47, 0.55, 0.44, 0.58, 0.49, 0.52]));
+        let a = e.handle(&clip_scored(
+            0,
+            &[0.0, 0.0, 0.47, 0.55, 0.44, 0.58, 0.49, 0.52],
+        ));
         assert_eq!(types(&a), vec![AlertType::New]);
         assert_eq!(a[0].stream_start, 1.0, "since the person was first seen");
         // per-frame spikes of 0.9 in single frames, 2 s apart, never alert

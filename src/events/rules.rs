@@ -16,9 +16,9 @@ use serde::Serialize;
 use super::schedule::Schedule;
 use super::track::{Confirm, Tracker};
 use crate::config::{RuleConfig, Severity, ZoneConfig};
-use crate::labels::{LabelThresholds, Thresholds};
 use crate::infer::labels::{label_matches, plural};
 use crate::infer::FrameResult;
+use crate::labels::{LabelThresholds, Thresholds};
 
 /// What one frame says about one rule's label.
 #[derive(Debug, Clone, PartialEq)]

@@ -53,11 +53,11 @@ impl EventsStage {
             detector,
             Box::new(|| uuid::Uuid::new_v4().to_string()),
         )
-            .with_summaries(
-                cfg.summaries
-                    .enabled
-                    .then_some(cfg.summaries.period_minutes * 60.0),
-            );
+        .with_summaries(
+            cfg.summaries
+                .enabled
+                .then_some(cfg.summaries.period_minutes * 60.0),
+        );
         Self {
             engine,
             evidence,

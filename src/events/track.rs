@@ -249,9 +249,7 @@ impl Tracker {
                 t.scores.pop_front();
             }
             t.scores.push_back(dets[bi].1);
-            if !t.confirmed
-                && t.hits >= self.confirm.min_frames
-                && t.score() >= self.confirm.alert
+            if !t.confirmed && t.hits >= self.confirm.min_frames && t.score() >= self.confirm.alert
             {
                 t.confirmed = true;
             }
@@ -288,8 +286,12 @@ mod tests {
     #[test]
     fn walking_objects_keep_their_ids_and_dwell_grows() {
         let mut t = Tracker::new(0.3, 2.0);
-        let a = t.update(0.0, &[(b(0.0), 0.9), (b(100.0), 0.9)]).unwrap_or_default();
-        let c = t.update(0.5, &[(b(103.0), 0.9), (b(3.0), 0.9)]).unwrap_or_default();
+        let a = t
+            .update(0.0, &[(b(0.0), 0.9), (b(100.0), 0.9)])
+            .unwrap_or_default();
+        let c = t
+            .update(0.5, &[(b(103.0), 0.9), (b(3.0), 0.9)])
+            .unwrap_or_default();
         assert_eq!((a[0].id, a[1].id), (1, 2));
         assert_eq!((c[0].id, c[1].id), (2, 1), "matched by overlap, not order");
         let d = t.update(1.0, &[(b(6.0), 0.9)]).unwrap_or_default();
@@ -357,7 +359,9 @@ mod tests {
         let scores = [0.47, 0.55, 0.44, 0.58, 0.52];
         let mut states = Vec::new();
         for (i, s) in scores.iter().enumerate() {
-            let tr = t.update(i as f64 * 0.5, &[(b(0.0), *s)]).unwrap_or_default();
+            let tr = t
+                .update(i as f64 * 0.5, &[(b(0.0), *s)])
+                .unwrap_or_default();
             states.push((tr[0].id, tr[0].confirmed, tr[0].score()));
         }
         assert!(states.iter().all(|s| s.0 == 1), "one object throughout");
@@ -368,7 +372,9 @@ mod tests {
         );
         // once confirmed it stays so through a bad stretch
         for i in 5..10 {
-            let tr = t.update(i as f64 * 0.5, &[(b(0.0), 0.36)]).unwrap_or_default();
+            let tr = t
+                .update(i as f64 * 0.5, &[(b(0.0), 0.36)])
+                .unwrap_or_default();
             assert!(tr[0].confirmed);
         }
     }
@@ -378,7 +384,9 @@ mod tests {
         let mut t = confirming();
         // a spike of 0.95 between frames of nothing: a new track each time (gap > 2.5 s)
         for i in 0..5 {
-            let tr = t.update(i as f64 * 3.0, &[(b(0.0), 0.95)]).unwrap_or_default();
+            let tr = t
+                .update(i as f64 * 3.0, &[(b(0.0), 0.95)])
+                .unwrap_or_default();
             assert!(!tr[0].confirmed, "sighting {i}");
         }
         // a steady object that never scores above 0.45
