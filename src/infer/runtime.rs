@@ -49,6 +49,9 @@ pub enum InferError {
     },
     #[error("{what}: {message}")]
     Data { what: &'static str, message: String },
+    /// The image–text card (`models.image_text`) or one of the files it names is wrong.
+    #[error("image-text card {card}: {message}")]
+    Card { card: PathBuf, message: String },
 }
 
 /// Where `setup.sh` installs the library, in the order they are tried after the config and `$ORT_DYLIB_PATH`.
