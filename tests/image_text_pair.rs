@@ -463,20 +463,23 @@ fn plumbing_eval_prompt_entries_are_ranked_by_the_pair() {
         ),
     )
     .expect("manifest");
-    let child = std::process::Command::new(bin())
-        .current_dir(pair.dir.path())
-        .args(["eval", "manifest.toml", "--json"])
-        .env("RUST_LOG", "warn,ort=warn")
-        .env("SCENEWATCH__MODELS__DIR", repo().join("models"))
-        .env("SCENEWATCH__MODELS__IMAGE_TEXT", &card)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start scenewatch eval");
-    let out = wait_with_timeout(child, Duration::from_secs(120));
-    let err = no_panic(&out);
-    assert!(out.status.success(), "eval failed: {err}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let eval = || -> serde_json::Value {
+        let child = std::process::Command::new(bin())
+            .current_dir(pair.dir.path())
+            .args(["eval", "manifest.toml", "--json"])
+            .env("RUST_LOG", "warn,ort=warn")
+            .env("SCENEWATCH__MODELS__DIR", repo().join("models"))
+            .env("SCENEWATCH__MODELS__IMAGE_TEXT", &card)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start scenewatch eval");
+        let out = wait_with_timeout(child, Duration::from_secs(120));
+        let err = no_panic(&out);
+        assert!(out.status.success(), "eval failed: {err}");
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    };
+    let report = eval();
     assert_eq!(
         report["prompts"]["top1"],
         serde_json::json!(1.0),
@@ -489,20 +492,7 @@ fn plumbing_eval_prompt_entries_are_ranked_by_the_pair() {
         .replace("expect = \"blue\"", "expect = \"red\"")
         .replace("expect = \"RED\"", "expect = \"blue\"");
     std::fs::write(&manifest, swapped).expect("manifest");
-    let child = std::process::Command::new(bin())
-        .current_dir(pair.dir.path())
-        .args(["eval", "manifest.toml", "--json"])
-        .env("RUST_LOG", "warn,ort=warn")
-        .env("SCENEWATCH__MODELS__DIR", repo().join("models"))
-        .env("SCENEWATCH__MODELS__IMAGE_TEXT", &card)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start scenewatch eval");
-    let out = wait_with_timeout(child, Duration::from_secs(120));
-    let err = no_panic(&out);
-    assert!(out.status.success(), "eval failed: {err}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let report = eval();
     assert_eq!(
         report["prompts"]["top1"],
         serde_json::json!(0.0),
