@@ -499,3 +499,52 @@ fn plumbing_eval_prompt_entries_are_ranked_by_the_pair() {
         "{report}"
     );
 }
+
+/// A reload gives a running camera its first prompts: the reload opens the pair's text side, the worker opens
+/// its image encoder (checked against it), and the prompt alerts follow.
+#[test]
+fn plumbing_a_reload_brings_the_first_prompts_to_a_pair() {
+    let pair = Pair::standard(true);
+    let card = pair.card(&clip_card());
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "itr/#");
+    let cam =
+        "[[cameras]]\nname = \"wall\"\nurl = \"test://red\"\nsample_fps = 2.0\nclip_seconds = 1.0\n";
+    let cfg = config(broker.port, "itr", &card, cam);
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    d.wait_log("the camera running", Duration::from_secs(60), |l| {
+        l.contains("state=Running")
+    });
+    assert!(
+        !d.log().contains("image_text.image_encoder"),
+        "no prompts at start-up: the pair is not opened"
+    );
+    let text = std::fs::read_to_string(&cfg.path).expect("config");
+    let with_prompt = text.replace(
+        cam,
+        &format!("{cam}[[cameras.prompts]]\ntext = \"red\"\nthreshold = 0.9\n"),
+    );
+    assert_ne!(text, with_prompt);
+    std::fs::write(&cfg.path, with_prompt).expect("rewrite");
+    d.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rec
+        .on("itr/wall/alerts")
+        .iter()
+        .any(|m| m.json()["prompt"] == "red")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no prompt alert after the reload:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("image-text image encoder opened for a reloaded camera's prompts"),
+        "{log}"
+    );
+}
