@@ -548,3 +548,69 @@ fn plumbing_a_reload_brings_the_first_prompts_to_a_pair() {
         "{log}"
     );
 }
+
+/// Tiny CLIP and SigLIP of the real architectures (attention, layer norms, CLIP's end-of-text pooling, SigLIP's
+/// attention-pooling head) with *random* weights, exported by models/export/export_image_text.py --random
+/// (tests/data/image_text/README.md): the graphs the export recipe writes pass the checks, run, and give scores in
+/// 0..1. Random weights: the scores mean nothing, and nothing here is asserted about them beyond their range.
+#[test]
+fn plumbing_random_weight_clip_and_siglip_exports_load_and_score() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let photo = dir.path().join("red.png");
+    image::RgbImage::from_pixel(80, 60, image::Rgb([200, 30, 30]))
+        .save(&photo)
+        .expect("png");
+    for format in ["clip", "siglip"] {
+        let card = repo().join(format!("tests/data/image_text/{format}/card.toml"));
+        let cfg = config(1883, "itx", &card, CAMERA);
+        let prompts = ["a red car", "a dog", "a person on a path"];
+        let lines = prompts_test(&cfg, &prompts, std::slice::from_ref(&photo))
+            .unwrap_or_else(|e| panic!("{format}: {e:#}"));
+        let got = scores(&lines[0]);
+        assert_eq!(got.len(), 3, "{format}: {got:?}");
+        for (p, score, raw) in &got {
+            assert!((0.0..=1.0).contains(score), "{format} {p}: {score}");
+            assert!((-1.0..=1.0).contains(raw), "{format} {p}: {raw}");
+        }
+        let again = prompts_test(&cfg, &prompts, std::slice::from_ref(&photo)).expect("again");
+        assert_eq!(
+            scores(&again[0]),
+            got,
+            "{format}: the same scores on a second run"
+        );
+    }
+}
+
+/// The pair's tokenization on the exported tokenizer (WordLevel, an end-of-text token added after the text, as
+/// CLIP's): padded to `context_length` with the card's pad token, and a prompt longer than that truncated with
+/// its end-of-text token kept (CLIP's text pooling reads it).
+#[test]
+fn plumbing_prompts_are_padded_and_truncated_with_the_end_token_kept() {
+    use scenewatch::infer::imagetext::{Card, TextEncoder};
+    use scenewatch::infer::runtime::{self, SessionOptions};
+    let card = Card::load(&repo().join("tests/data/image_text/clip/card.toml")).expect("card");
+    let env = runtime::init(None, None).expect("ONNX Runtime (run scripts/deps.sh)");
+    let opts = SessionOptions {
+        provider: scenewatch::config::ProviderChoice::Cpu,
+        intra_threads: 1,
+        shared_pool: false,
+    };
+    let text = TextEncoder::open(env, &card, opts).expect("text encoder");
+    let long = "a photo of a red car a blue car a green car a dog a person a red dog a blue dog"
+        .to_string();
+    let (ids, mask) = text
+        .tokenize(&["a red car".to_string(), long])
+        .expect("tokenize");
+    let l = card.context_length;
+    assert_eq!((ids.len(), mask.len()), (2 * l, 2 * l));
+    let (eos, pad) = (11, 0); // [EOS] and [PAD] in tests/data/image_text/clip/tokenizer.json
+    assert_eq!(&ids[..4], &[2, 5, 9, eos], "a red car [EOS]");
+    assert!(ids[4..l].iter().all(|i| *i == pad), "{ids:?}");
+    assert_eq!(mask[..l].iter().sum::<i64>(), 4);
+    assert_eq!(
+        ids[2 * l - 1],
+        eos,
+        "truncated, the end token kept: {ids:?}"
+    );
+    assert!(mask[l..].iter().all(|m| *m == 1));
+}

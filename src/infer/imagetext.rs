@@ -922,15 +922,16 @@ impl TextEncoder {
         })
     }
 
-    fn run_raw(&mut self, texts: &[String]) -> Result<((usize, usize), Vec<f32>), InferError> {
-        let tok_err = |e: tokenizers::Error| InferError::Data {
-            what: "image_text tokenizer",
-            message: e.to_string(),
-        };
+    /// The text encoder's inputs for `texts` as written: `input_ids` and `attention_mask`, each
+    /// `texts.len() × context_length`, truncated (the tokenizer's special tokens kept) and padded.
+    pub fn tokenize(&self, texts: &[String]) -> Result<(Vec<i64>, Vec<i64>), InferError> {
         let encs = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(tok_err)?;
+            .map_err(|e| InferError::Data {
+                what: "image_text tokenizer",
+                message: e.to_string(),
+            })?;
         let (n, l) = (texts.len(), self.context_length);
         let (mut ids, mut mask) = (vec![0i64; n * l], vec![0i64; n * l]);
         for (i, e) in encs.iter().enumerate() {
@@ -945,6 +946,12 @@ impl TextEncoder {
                 mask[i * l + j] = *m as i64;
             }
         }
+        Ok((ids, mask))
+    }
+
+    fn run_raw(&mut self, texts: &[String]) -> Result<((usize, usize), Vec<f32>), InferError> {
+        let (n, l) = (texts.len(), self.context_length);
+        let (ids, mask) = self.tokenize(texts)?;
         let run_err = |e: ort::Error| InferError::Run {
             model: "image_text.text_encoder",
             message: e.to_string(),
