@@ -614,3 +614,33 @@ fn plumbing_prompts_are_padded_and_truncated_with_the_end_token_kept() {
     );
     assert!(mask[l..].iter().all(|m| *m == 1));
 }
+
+/// `scenewatch validate` reads the card and looks for its files (no model is opened).
+#[test]
+fn plumbing_validate_reads_the_card() {
+    let pair = Pair::standard(true);
+    let validate = |card: &Path| {
+        let cfg = config(1883, "itv", card, CAMERA);
+        let out = std::process::Command::new(bin())
+            .args(["validate"])
+            .arg(&cfg.path)
+            .output()
+            .expect("scenewatch validate");
+        (out.status.code(), stderr(&out))
+    };
+    let good = pair.card(&clip_card());
+    assert_eq!(validate(&good).0, Some(0), "{}", validate(&good).1);
+    let gone = pair.card(&clip_card().replace("image.onnx", "gone.onnx"));
+    let (code, err) = validate(&gone);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("models.image_text")
+            && err.contains("image_encoder")
+            && err.contains("gone.onnx"),
+        "{err}"
+    );
+    let bad = pair.card(&clip_card().replace("format = \"clip\"", "format = \"clap\""));
+    let (code, err) = validate(&bad);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("card.toml") && err.contains("clap"), "{err}");
+}

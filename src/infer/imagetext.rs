@@ -329,6 +329,29 @@ impl Card {
         })
     }
 
+    /// The card's files that do not exist, as one error naming the card (a check without opening anything).
+    pub fn missing_files(&self) -> Result<(), String> {
+        let missing: Vec<String> = [
+            ("image_encoder", &self.image_encoder),
+            ("text_encoder", &self.text_encoder),
+            ("tokenizer", &self.tokenizer),
+        ]
+        .into_iter()
+        .filter(|(_, p)| !p.is_file())
+        .map(|(k, p)| format!("{k}: {} does not exist", p.display()))
+        .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(self
+                .err(format!(
+                    "{} (file names in the card are relative to the card's folder)",
+                    missing.join("; ")
+                ))
+                .to_string())
+        }
+    }
+
     fn err(&self, message: String) -> InferError {
         InferError::Card {
             card: self.path.clone(),
