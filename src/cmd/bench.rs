@@ -482,6 +482,13 @@ pub fn step_capacity(max: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let base = Config::load(&args.config)?;
+    // its inference bound and Python reference run the shipped models: with a pair they would time other models
+    // than the daemon runs (the pair's cost per frame is in the daemon's end-of-run log, `encoder_ms_per_frame`)
+    anyhow::ensure!(
+        base.models.image_text.is_none(),
+        "scenewatch bench measures the shipped models; unset [models] image_text to run it (a pair's cost: \
+         `scenewatch run` on a file logs encoder_ms_per_frame at the end; docs/image_text.md)"
+    );
     let input = match &args.input {
         Some(p) => std::path::absolute(p)?,
         None => {

@@ -6,10 +6,22 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 
-/// 0 when the config loads, 2 (and every problem on stderr) when it does not.
+/// 0 when the config loads, 2 (and every problem on stderr) when it does not. An image–text card
+/// (`[models] image_text`) is read and its files looked for too (its graphs are checked when they are opened).
 pub fn run(path: &Path) -> ExitCode {
     match Config::load(path) {
         Ok(cfg) => {
+            if let Some(card) = &cfg.models.image_text {
+                let card = cfg.models.resolve(card);
+                let problem = match crate::infer::imagetext::Card::load(&card) {
+                    Ok(c) => c.missing_files().err(),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(problem) = problem {
+                    eprintln!("{}: models.image_text: {problem}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
             println!(
                 "{}: OK ({} camera(s): {})",
                 path.display(),

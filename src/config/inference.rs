@@ -34,6 +34,10 @@ pub struct ModelsConfig {
     pub language_head: PathBuf,
     /// MoveNet multipose, loaded only when a rule has a `posture`.
     pub pose: PathBuf,
+    /// A card (TOML) describing a CLIP or SigLIP image–text pair the user brings (docs/image_text.md): when set,
+    /// it scores the prompts instead of the shipped ConSE head (`encoder`, `text_encoder`, `language_head`), and
+    /// EfficientNet is not loaded for prompts. Unset: the ConSE head.
+    pub image_text: Option<PathBuf>,
     /// Where label-bank embeddings are cached (keyed by model hash + texts). Unset: no cache.
     pub cache_dir: Option<PathBuf>,
 }
@@ -53,6 +57,7 @@ impl Default for ModelsConfig {
             tokenizer: "minilm_tokenizer.json".into(),
             language_head: "language_head.onnx".into(),
             pose: "movenet_multipose.onnx".into(),
+            image_text: None,
             cache_dir: Some("/var/cache/scenewatch/embeddings".into()),
         }
     }
@@ -86,7 +91,9 @@ pub struct InferenceConfig {
     pub detector_threshold: f32,
     pub nms_iou: f32,
     /// Load the image encoder (ImageNet probabilities + 1280-d embedding per frame) even when no camera has
-    /// prompts. It runs only on clips of cameras with prompts, whose language head is its one consumer.
+    /// prompts. It runs only on clips of cameras with prompts, whose language head is its one consumer. Ignored
+    /// with `[models] image_text` (the pair's image encoder takes its place; EfficientNet is not loaded, and
+    /// `scenewatch detect` prints no ImageNet top-5).
     pub encoder: bool,
     /// Long side (pixels) frames are scaled to for the pose model; small, distant people need ≥ 384.
     pub pose_input: u32,

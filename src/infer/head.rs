@@ -11,18 +11,18 @@ use crate::config::LanguageConfig;
 /// The head's settings are the `[language]` config section; this is their former name.
 pub use crate::config::LanguageConfig as HeadConfig;
 
-/// Prompts embedded once (per camera).
+/// Prompts embedded once (per camera), by the ConSE head's MiniLM or an image–text pair's text encoder.
 #[derive(Debug, Clone)]
 pub struct PromptSet {
     pub texts: Vec<String>,
-    /// `texts.len() × 384`, unit rows.
+    /// `texts.len() × D`, unit rows (D = 384 for MiniLM; the pair's embedding size).
     pub embeddings: Vec<f32>,
 }
 
-/// Scores of one clip.
+/// Scores of one clip (either head).
 #[derive(Debug, Clone, Default)]
 pub struct HeadOutput {
-    /// Calibrated clip score per prompt, 0..1 (0.5 = as close as an average class name).
+    /// Calibrated clip score per prompt, 0..1 (ConSE: 0.5 = as close as an average class name).
     pub clip_scores: Vec<f32>,
     /// Raw pooled cosine per prompt.
     pub clip_raw: Vec<f32>,

@@ -1,6 +1,11 @@
 //! Inference stage: owns the ORT sessions (on a dedicated OS thread, never the async runtime) and turns each
 //! clip into a `ClipResult`: detections and image-encoder outputs per frame.
 //!
+//! Prompts are scored by one of two heads (`PromptHead`): the shipped ConSE language head (EfficientNet per
+//! frame, MiniLM for the prompts; `head.rs`), or the CLIP/SigLIP pair a user brings with `[models] image_text`
+//! (its image encoder per frame, its text encoder for the prompts; `imagetext.rs`). Both give the same
+//! `PromptScores`, so prompt rules, `prompts test` and eval do not know which one ran.
+//!
 //! What runs on a camera's clips (its embedded prompts, whether the pose model runs) is the camera's
 //! `CameraSetup`: made at start-up and again by a reload (`Language::setup_for`), and carried to the workers
 //! in-band on the clip queue, so a reload's new prompts and posture rules apply from the camera's first new clip.
@@ -8,6 +13,7 @@
 pub mod detector;
 pub mod encoder;
 pub mod head;
+pub mod imagetext;
 pub mod pose;
 pub mod preprocess;
 pub mod runtime;
@@ -40,14 +46,23 @@ pub struct FrameResult {
     pub width: u32,
     pub height: u32,
     pub detections: Vec<Detection>,
-    /// ImageNet probabilities + embedding (None when the encoder is off).
-    pub encoding: Option<Encoding>,
+    /// What the prompt head's image side said about the frame (None when no prompts are scored).
+    pub encoding: Option<FrameEncoding>,
     /// Posture per detection, aligned with `detections` (empty when the pose model did not run on this frame).
     pub postures: Vec<Option<pose::Posture>>,
     /// People only the pose model found (for posture rules).
     pub pose_only: Vec<pose::PoseOnly>,
     /// The frame's pixels (shared with ingest, not copied), for snapshots of alerts.
     pub pixels: Pixels,
+}
+
+/// One frame's image-side output, for the camera's prompt head.
+#[derive(Debug, Clone)]
+pub enum FrameEncoding {
+    /// EfficientNet: ImageNet probabilities + pooled feature (the ConSE head's input).
+    Classifier(Encoding),
+    /// The image–text pair's image embedding, unit length.
+    ImageText(Arc<[f32]>),
 }
 
 /// Packed RGB8 pixels of a frame; `Debug` prints only the size.
@@ -193,11 +208,47 @@ impl From<&LoadedModel> for ModelReport {
     }
 }
 
-/// A camera's prompts, embedded, with the language head that scores them.
+/// What scores prompts: the shipped ConSE language head, or the user's image–text pair (`[models] image_text`).
+#[derive(Clone)]
+pub enum PromptHead {
+    Conse(Arc<Mutex<LanguageHead>>),
+    Pair(Arc<imagetext::PairText>),
+}
+
+impl PromptHead {
+    /// Embeds prompts for this head.
+    pub fn prompts(&self, texts: &[String]) -> Result<PromptSet, InferError> {
+        match self {
+            Self::Conse(h) => locked(h)?.prompts(texts),
+            Self::Pair(p) => p.prompts(texts),
+        }
+    }
+
+    fn reports(&self) -> Vec<ModelReport> {
+        match self {
+            Self::Conse(h) => h
+                .lock()
+                .map(|h| {
+                    vec![
+                        ModelReport::from(&h.text.model),
+                        ModelReport::from(&h.model),
+                    ]
+                })
+                .unwrap_or_default(),
+            Self::Pair(p) => p
+                .text
+                .lock()
+                .map(|t| vec![ModelReport::from(&t.model)])
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A camera's prompts, embedded, with the head that scores them.
 pub struct PromptBinding {
     pub texts: Arc<Vec<String>>,
     pub set: PromptSet,
-    pub head: Arc<Mutex<LanguageHead>>,
+    pub head: PromptHead,
 }
 
 impl std::fmt::Debug for PromptBinding {
@@ -212,7 +263,8 @@ impl std::fmt::Debug for PromptBinding {
 /// (`Language::setup_for`); a reload hands it to the workers in its `ClipMsg::Configure`.
 #[derive(Debug, Clone, Default)]
 pub struct CameraSetup {
-    /// Encoder + language head on every clip (None: the camera has no prompts and does not pay for them).
+    /// The prompt head's image side + the head on every clip (None: the camera has no prompts and does not pay
+    /// for them).
     pub prompts: Option<Arc<PromptBinding>>,
     /// Pose model on every frame (some rule has a `posture`).
     pub pose: bool,
@@ -221,11 +273,17 @@ pub struct CameraSetup {
 /// The models one worker runs.
 pub struct Models {
     pub detector: Detector,
+    /// EfficientNet, the ConSE head's image side (not loaded with an image–text pair).
     pub encoder: Option<Encoder>,
+    /// The image–text pair's image encoder (`[models] image_text`), a session per worker like the detector.
+    pub pair_image: Option<imagetext::ImageEncoder>,
+    /// The image–text card, read at start-up (None: the ConSE head scores prompts).
+    pub card: Option<Arc<imagetext::Card>>,
     pub imagenet_labels: Arc<Vec<String>>,
-    /// The sentence encoder and language head: one copy, shared by the inference workers (a clip's head run is
-    /// ≈ 0.2 ms, so they hardly wait on each other, and MiniLM is the largest model).
-    pub head: Option<Arc<Mutex<LanguageHead>>>,
+    /// The prompt head: one copy, shared by the inference workers (a clip's ConSE head run is ≈ 0.2 ms, so they
+    /// hardly wait on each other, and MiniLM is the largest model; a pair's text encoder runs only when prompts
+    /// are embedded).
+    pub head: Option<PromptHead>,
     /// Each camera's embedded prompts at start-up (the workers then keep them per camera, see `camera_setups`).
     pub prompt_sets: HashMap<String, (Arc<Vec<String>>, PromptSet)>,
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for at start-up.
@@ -264,6 +322,40 @@ fn open_encoder(cfg: &Config) -> Result<Encoder, InferError> {
         &path,
         SessionOptions::from_config(cfg),
     )?)
+}
+
+/// Reads the image–text card of `[models] image_text`, if set.
+fn load_card(cfg: &Config) -> Result<Option<Arc<imagetext::Card>>, InferError> {
+    cfg.models
+        .image_text
+        .as_ref()
+        .map(|p| imagetext::Card::load(&cfg.models.resolve(p)).map(Arc::new))
+        .transpose()
+}
+
+fn open_pair_image(
+    cfg: &Config,
+    card: &imagetext::Card,
+) -> Result<imagetext::ImageEncoder, InferError> {
+    let env = runtime::init_for(cfg)?;
+    imagetext::ImageEncoder::open(env, card, SessionOptions::from_config(cfg))
+}
+
+/// Opens the pair's text side; `image_dim` (when an image encoder is open) is checked against its embedding size.
+fn open_pair_text(
+    cfg: &Config,
+    card: &Arc<imagetext::Card>,
+    image_dim: Option<usize>,
+) -> Result<PromptHead, InferError> {
+    let env = runtime::init_for(cfg)?;
+    let pair = imagetext::PairText::open(
+        env,
+        card.clone(),
+        SessionOptions::from_config(cfg),
+        image_dim,
+        cfg.language.alpha,
+    )?;
+    Ok(PromptHead::Pair(Arc::new(pair)))
 }
 
 fn locked(
@@ -312,16 +404,30 @@ fn open_head(
 
 /// Scores a camera's prompts on already-inferred frames.
 fn score_prompts(b: &PromptBinding, frames: &[FrameResult]) -> Result<PromptScores, InferError> {
-    let mut probs = Vec::with_capacity(frames.len() * 1000);
-    let mut det = Vec::with_capacity(frames.len() * 80);
-    for f in frames {
-        match &f.encoding {
-            Some(e) => probs.extend_from_slice(&e.probs),
-            None => probs.extend(std::iter::repeat_n(1.0 / 1000.0, 1000)),
+    let out = match &b.head {
+        PromptHead::Conse(h) => {
+            let mut probs = Vec::with_capacity(frames.len() * 1000);
+            let mut det = Vec::with_capacity(frames.len() * 80);
+            for f in frames {
+                match &f.encoding {
+                    Some(FrameEncoding::Classifier(e)) => probs.extend_from_slice(&e.probs),
+                    _ => probs.extend(std::iter::repeat_n(1.0 / 1000.0, 1000)),
+                }
+                det.extend_from_slice(&head::detection_evidence(&f.detections));
+            }
+            locked(h)?.score(&probs, &det, frames.len(), &b.set)?
         }
-        det.extend_from_slice(&head::detection_evidence(&f.detections));
-    }
-    let out = locked(&b.head)?.score(&probs, &det, frames.len(), &b.set)?;
+        PromptHead::Pair(p) => {
+            let images: Vec<Option<&[f32]>> = frames
+                .iter()
+                .map(|f| match &f.encoding {
+                    Some(FrameEncoding::ImageText(e)) => Some(&e[..]),
+                    _ => None,
+                })
+                .collect();
+            p.scoring.score(&images, &b.set)
+        }
+    };
     Ok(PromptScores {
         texts: b.texts.clone(),
         clip: out.clip_scores,
@@ -330,12 +436,13 @@ fn score_prompts(b: &PromptBinding, frames: &[FrameResult]) -> Result<PromptScor
     })
 }
 
-/// Makes camera setups for a reload: embeds the camera's prompts, opening the language head the first time a
+/// Makes camera setups for a reload: embeds the camera's prompts, opening the prompt head the first time a
 /// camera needs it (no camera had prompts at start-up). Blocking (MiniLM, and the label banks when their cache is
 /// cold, take seconds): run it on a thread of its own, never on the async runtime.
 pub struct Language {
     cfg: Arc<Config>,
-    head: Mutex<Option<Arc<Mutex<LanguageHead>>>>,
+    card: Option<Arc<imagetext::Card>>,
+    head: Mutex<Option<PromptHead>>,
 }
 
 impl Language {
@@ -355,18 +462,24 @@ impl Language {
             match slot.as_ref() {
                 Some(h) => h.clone(),
                 None => {
-                    tracing::info!(camera = %cam.name, "reload: opening the language head for the first camera with prompts");
-                    let labels = encoder::load_imagenet_labels(
-                        &self.cfg.models.resolve(&self.cfg.models.imagenet_labels),
-                    )?;
-                    let h = open_head(&self.cfg, &labels)?;
+                    tracing::info!(camera = %cam.name, "reload: opening the prompt head for the first camera with prompts");
+                    let h = match &self.card {
+                        // each worker checks its own image encoder against it when it opens one
+                        Some(card) => open_pair_text(&self.cfg, card, None)?,
+                        None => {
+                            let labels = encoder::load_imagenet_labels(
+                                &self.cfg.models.resolve(&self.cfg.models.imagenet_labels),
+                            )?;
+                            PromptHead::Conse(open_head(&self.cfg, &labels)?)
+                        }
+                    };
                     *slot = Some(h.clone());
                     h
                 }
             }
         };
         let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
-        let set = locked(&head)?.prompts(&texts)?;
+        let set = head.prompts(&texts)?;
         Ok(CameraSetup {
             prompts: Some(Arc::new(PromptBinding {
                 texts: Arc::new(texts),
@@ -381,12 +494,14 @@ impl Language {
 impl Models {
     /// Loads the ORT library and every configured model; fails with an error naming the model and file.
     pub fn load(cfg: &Config) -> Result<Self, InferError> {
+        // the card first: a wrong card is a start-up error even before any camera has prompts
+        let card = load_card(cfg)?;
         let detector = open_detector(cfg)?;
         let want_head = cfg
             .cameras
             .iter()
             .any(|c| c.enabled && !c.prompts.is_empty());
-        let (encoder, imagenet_labels) = if cfg.inference.encoder || want_head {
+        let (encoder, imagenet_labels) = if card.is_none() && (cfg.inference.encoder || want_head) {
             let labels =
                 encoder::load_imagenet_labels(&cfg.models.resolve(&cfg.models.imagenet_labels))?;
             (Some(open_encoder(cfg)?), labels)
@@ -403,6 +518,8 @@ impl Models {
         let mut models = Self {
             detector,
             encoder,
+            pair_image: None,
+            card,
             imagenet_labels: Arc::new(imagenet_labels),
             head: None,
             prompt_sets: HashMap::new(),
@@ -449,6 +566,11 @@ impl Models {
                 .as_ref()
                 .map(|_| open_encoder(cfg))
                 .transpose()?,
+            pair_image: match (&self.pair_image, &self.card) {
+                (Some(_), Some(card)) => Some(open_pair_image(cfg, card)?),
+                _ => None,
+            },
+            card: self.card.clone(),
             imagenet_labels: self.imagenet_labels.clone(),
             head: self.head.clone(),
             prompt_sets: self.prompt_sets.clone(),
@@ -475,21 +597,35 @@ impl Models {
         Ok(())
     }
 
-    /// Loads the sentence encoder and the language head (and embeds the label banks, cached on disk).
+    /// Loads what scoring prompts needs: with an image–text card, the pair's image and text encoders (checked
+    /// against each other); otherwise EfficientNet, the sentence encoder and the language head (and embeds the
+    /// label banks, cached on disk).
     pub fn load_head(&mut self, cfg: &Config) -> Result<(), InferError> {
+        if let Some(card) = self.card.clone() {
+            if self.pair_image.is_none() {
+                self.pair_image = Some(open_pair_image(cfg, &card)?);
+            }
+            let dim = self.pair_image.as_ref().map(|e| e.dim);
+            self.head = Some(open_pair_text(cfg, &card, dim)?);
+            return Ok(());
+        }
         if self.imagenet_labels.is_empty() {
             self.imagenet_labels = Arc::new(encoder::load_imagenet_labels(
                 &cfg.models.resolve(&cfg.models.imagenet_labels),
             )?);
         }
-        self.head = Some(open_head(cfg, &self.imagenet_labels)?);
+        if self.encoder.is_none() {
+            self.encoder = Some(open_encoder(cfg)?);
+        }
+        self.head = Some(PromptHead::Conse(open_head(cfg, &self.imagenet_labels)?));
         Ok(())
     }
 
-    /// A handle that makes camera setups for reloads, sharing this worker's language head (if loaded).
+    /// A handle that makes camera setups for reloads, sharing this worker's prompt head (if loaded).
     pub fn language(&self) -> Language {
         Language {
             cfg: self.source.clone(),
+            card: self.card.clone(),
             head: Mutex::new(self.head.clone()),
         }
     }
@@ -520,12 +656,39 @@ impl Models {
         }
     }
 
-    /// Opens what `setup` needs and this worker has not opened: the encoder for prompts, the pose model for
-    /// posture rules (a reload gave a camera the first of them). A model that cannot be opened is logged once
+    /// Opens what `setup` needs and this worker has not opened: the prompt head's image encoder, the pose model
+    /// for posture rules (a reload gave a camera the first of them). A model that cannot be opened is logged once
     /// and left out; the clip still gets its detections.
     fn open_for(&mut self, setup: &CameraSetup) {
         let cfg = self.source.clone();
-        if setup.prompts.is_some() && self.encoder.is_none() && !self.failed.contains("encoder") {
+        let pair = setup.prompts.as_ref().and_then(|b| match &b.head {
+            PromptHead::Pair(p) => Some(p.clone()),
+            PromptHead::Conse(_) => None,
+        });
+        if let Some(pair) = pair.filter(|_| self.pair_image.is_none()) {
+            if !self.failed.contains("image_text.image_encoder") {
+                let opened = open_pair_image(&cfg, &pair.card)
+                    .and_then(|e| pair.check_image(&e).map(|()| e));
+                match opened {
+                    Ok(e) => {
+                        tracing::info!(
+                            provider = e.model.provider,
+                            "image-text image encoder opened for a reloaded camera's prompts"
+                        );
+                        self.pair_image = Some(e);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not open the image-text image encoder: prompts are not scored by this worker");
+                        self.failed.insert("image_text.image_encoder");
+                    }
+                }
+            }
+        }
+        let conse = setup
+            .prompts
+            .as_ref()
+            .is_some_and(|b| matches!(b.head, PromptHead::Conse(_)));
+        if conse && self.encoder.is_none() && !self.failed.contains("encoder") {
             match open_encoder(&cfg) {
                 Ok(e) => {
                     tracing::info!(
@@ -554,9 +717,9 @@ impl Models {
     pub fn set_prompts(&mut self, camera: &str, texts: &[String]) -> Result<(), InferError> {
         let head = self.head.as_ref().ok_or(InferError::Data {
             what: "prompts",
-            message: "language head not loaded".into(),
+            message: "prompt head not loaded".into(),
         })?;
-        let set = locked(head)?.prompts(texts)?;
+        let set = head.prompts(texts)?;
         self.prompt_sets
             .insert(camera.to_string(), (Arc::new(texts.to_vec()), set));
         Ok(())
@@ -579,12 +742,14 @@ impl Models {
         if let Some(e) = &self.encoder {
             r.push(ModelReport::from(&e.model));
         }
+        if let Some(e) = &self.pair_image {
+            r.push(ModelReport::from(&e.model));
+        }
         if let Some(p) = &self.pose {
             r.push(ModelReport::from(&p.model));
         }
-        if let Some(h) = self.head.as_ref().and_then(|h| h.lock().ok()) {
-            r.push(ModelReport::from(&h.text.model));
-            r.push(ModelReport::from(&h.model));
+        if let Some(h) = &self.head {
+            r.extend(h.reports());
         }
         r
     }
@@ -643,26 +808,17 @@ impl Models {
             }
         }
         let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
+        // the prompt head is the image encoder's only consumer: cameras without prompts do not pay for it
+        let enc: Option<&mut dyn FrameEncoder> = match setup.prompts.as_ref().map(|b| &b.head) {
+            Some(PromptHead::Conse(_)) => self.encoder.as_mut().map(|e| e as _),
+            Some(PromptHead::Pair(_)) => self.pair_image.as_mut().map(|e| e as _),
+            None => None,
+        };
         let mut encoder_ms = 0.0;
-        // the language head is the encoder's only consumer: cameras without prompts do not pay for it
-        let wants_encoding = setup.prompts.is_some();
-        if let Some(enc) = self.encoder.as_mut().filter(|_| wants_encoding) {
-            let stride = self.encoder_stride;
-            let batch: Vec<(&[u8], u32, u32)> = clip
-                .frames
-                .iter()
-                .step_by(stride)
-                .map(|f| (f.rgb.as_slice(), f.width, f.height))
-                .collect();
-            let tp = Instant::now();
-            enc.prepare(&batch)?;
-            preprocess += tp.elapsed();
-            let t1 = Instant::now();
-            let encodings = enc.run()?;
-            for (i, fr) in frames.iter_mut().enumerate() {
-                fr.encoding = encodings.get(i / stride).cloned();
-            }
-            encoder_ms = t1.elapsed().as_secs_f64() * 1e3;
+        if let Some(enc) = enc {
+            let (prep, ms) = encode_strided(enc, clip, &mut frames, self.encoder_stride)?;
+            preprocess += prep;
+            encoder_ms = ms;
         }
         let t2 = Instant::now();
         let prompts = match &setup.prompts {
@@ -688,6 +844,64 @@ impl Models {
             },
         })
     }
+}
+
+/// A prompt head's image side: EfficientNet (ConSE) or the pair's image encoder. Preprocessing is timed apart.
+trait FrameEncoder {
+    fn prepare(&mut self, frames: &[(&[u8], u32, u32)]) -> Result<(), InferError>;
+    fn encode(&mut self) -> Result<Vec<FrameEncoding>, InferError>;
+}
+
+impl FrameEncoder for Encoder {
+    fn prepare(&mut self, frames: &[(&[u8], u32, u32)]) -> Result<(), InferError> {
+        Encoder::prepare(self, frames)
+    }
+    fn encode(&mut self) -> Result<Vec<FrameEncoding>, InferError> {
+        Ok(self
+            .run()?
+            .into_iter()
+            .map(FrameEncoding::Classifier)
+            .collect())
+    }
+}
+
+impl FrameEncoder for imagetext::ImageEncoder {
+    fn prepare(&mut self, frames: &[(&[u8], u32, u32)]) -> Result<(), InferError> {
+        imagetext::ImageEncoder::prepare(self, frames)
+    }
+    fn encode(&mut self) -> Result<Vec<FrameEncoding>, InferError> {
+        Ok(self
+            .run()?
+            .into_iter()
+            .map(FrameEncoding::ImageText)
+            .collect())
+    }
+}
+
+/// Encodes every `stride`-th frame of the clip in one batch; the frames between reuse the encoding before them.
+/// Returns the preprocessing time and the model's milliseconds.
+fn encode_strided(
+    enc: &mut dyn FrameEncoder,
+    clip: &Clip,
+    frames: &mut [FrameResult],
+    stride: usize,
+) -> Result<(Duration, f64), InferError> {
+    let stride = stride.max(1);
+    let batch: Vec<(&[u8], u32, u32)> = clip
+        .frames
+        .iter()
+        .step_by(stride)
+        .map(|f| (f.rgb.as_slice(), f.width, f.height))
+        .collect();
+    let tp = Instant::now();
+    enc.prepare(&batch)?;
+    let prep = tp.elapsed();
+    let t1 = Instant::now();
+    let encodings = enc.encode()?;
+    for (i, fr) in frames.iter_mut().enumerate() {
+        fr.encoding = encodings.get(i / stride).cloned();
+    }
+    Ok((prep, t1.elapsed().as_secs_f64() * 1e3))
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@ pub enum InferError {
     },
     #[error("{what}: {message}")]
     Data { what: &'static str, message: String },
+    /// The image–text card (`models.image_text`) or one of the files it names is wrong.
+    #[error("image-text card {card}: {message}")]
+    Card { card: PathBuf, message: String },
 }
 
 /// Where `setup.sh` installs the library, in the order they are tried after the config and `$ORT_DYLIB_PATH`.
@@ -61,6 +64,7 @@ pub const DEFAULT_ORT_PATHS: [&str; 3] = [
 static ENV: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 static LIB_PATH: OnceLock<PathBuf> = OnceLock::new();
 static SHARED_POOL: OnceLock<Option<usize>> = OnceLock::new();
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Finds the library to load: explicit path, then `$ORT_DYLIB_PATH`, then the install locations.
 pub fn find_library(configured: Option<&Path>) -> Result<PathBuf, InferError> {
@@ -99,6 +103,9 @@ pub fn init(
     configured: Option<&Path>,
     shared_pool: Option<usize>,
 ) -> Result<&'static ort::environment::Environment, InferError> {
+    // one caller creates the environment; a concurrent first caller waits for it (tests open models from
+    // several threads at once), so the environment and the pool it was made with are always recorded together
+    let _first = (ENV.get().is_none()).then(|| INIT.lock().unwrap_or_else(|p| p.into_inner()));
     if ENV.get().is_none() {
         let path = find_library(configured)?;
         let _ = LIB_PATH.set(path.clone());
