@@ -42,10 +42,15 @@ fn plumbing_graph_written_by_hand_runs_in_ort_with_known_outputs() {
         },
     )
     .expect("ORT opens the hand-written graph");
-    runtime::check_signature(&model, &[("x", &[1, -1])], &[("y", &[1, -1]), ("z", &[2, 3])])
-        .expect("signature");
+    runtime::check_signature(
+        &model,
+        &[("x", &[1, -1])],
+        &[("y", &[1, -1]), ("z", &[2, 3])],
+    )
+    .expect("signature");
     let mut session = model.session;
-    let x = ort::value::Tensor::from_array(([1usize, 4], vec![0.0f32, 1.0, -1.0, 10.0])).expect("x");
+    let x =
+        ort::value::Tensor::from_array(([1usize, 4], vec![0.0f32, 1.0, -1.0, 10.0])).expect("x");
     let out = session.run(ort::inputs!["x" => x]).expect("run");
     let (_, y) = out["y"].try_extract_tensor::<f32>().expect("y");
     assert_eq!(y, &[0.5, 2.5, -1.5, 20.5]);

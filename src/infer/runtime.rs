@@ -49,6 +49,9 @@ pub enum InferError {
     },
     #[error("{what}: {message}")]
     Data { what: &'static str, message: String },
+    /// The detector's model card is missing or wrong (names the card file and the key).
+    #[error(transparent)]
+    Card(#[from] super::card::CardError),
 }
 
 /// Where `setup.sh` installs the library, in the order they are tried after the config and `$ORT_DYLIB_PATH`.

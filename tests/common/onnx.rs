@@ -199,7 +199,11 @@ fn node_bytes(n: &Node) -> Vec<u8> {
     for o in &n.outputs {
         string(&mut b, 2, o);
     }
-    string(&mut b, 3, n.outputs.first().map(String::as_str).unwrap_or("node"));
+    string(
+        &mut b,
+        3,
+        n.outputs.first().map(String::as_str).unwrap_or("node"),
+    );
     string(&mut b, 4, &n.op);
     for (name, a) in &n.attrs {
         let mut ab = Vec::new();
@@ -253,10 +257,7 @@ fn value_info(name: &str, elem: Elem, dims: &[Dim]) -> Vec<u8> {
 
 /// A graph that declares `input` (ORT accepts an input no node reads) and returns fixed tensors: each output is
 /// a `Constant` node, so what the model "says" is exactly what the test put in.
-pub fn constant_output(
-    input: (&str, Elem, Vec<Dim>),
-    outputs: Vec<(&str, Tensor)>,
-) -> Graph {
+pub fn constant_output(input: (&str, Elem, Vec<Dim>), outputs: Vec<(&str, Tensor)>) -> Graph {
     let mut g = Graph::default().input(input.0, input.1, input.2);
     for (name, t) in outputs {
         let dims = t.dims.iter().map(|d| Dim::Fixed(*d)).collect();
@@ -265,7 +266,12 @@ pub fn constant_output(
             TensorData::I64(_) => Elem::I64,
         };
         g = g
-            .node(node("Constant", &[], &[name], vec![("value", Attr::Tensor(t))]))
+            .node(node(
+                "Constant",
+                &[],
+                &[name],
+                vec![("value", Attr::Tensor(t))],
+            ))
             .output(name, elem, dims);
     }
     g
