@@ -216,7 +216,7 @@ fn plumbing_yolox_raw_grid_offsets_are_decoded() {
 
 /// An RT-DETR / D-FINE deploy graph: boxes = normalised constants × (w, h, w, h) of `orig_target_sizes`, so the
 /// boxes are right only if the detector feeds (width, height) of its input.
-fn detr_deploy_graph(path: &Path, w: i64, h: i64) {
+fn detr_deploy_graph(path: &Path, w: i64, h: i64, sizes: Elem) {
     let q = 4;
     let norm = vec![
         0.1, 0.25, 0.3, 0.75, // person
@@ -226,7 +226,7 @@ fn detr_deploy_graph(path: &Path, w: i64, h: i64) {
     ];
     Graph::default()
         .input("images", Elem::F32, fixed(&[1, 3, h, w]))
-        .input("orig_target_sizes", Elem::I64, fixed(&[1, 2]))
+        .input("orig_target_sizes", sizes, fixed(&[1, 2]))
         .output("labels", Elem::I64, fixed(&[1, q]))
         .output("boxes", Elem::F32, fixed(&[1, q, 4]))
         .output("scores", Elem::F32, fixed(&[1, q]))
@@ -275,20 +275,23 @@ fn detr_deploy_graph(path: &Path, w: i64, h: i64) {
 #[test]
 fn plumbing_detr_deploy_feeds_width_then_height_and_resizes_back() {
     let dir = tempfile::tempdir().expect("tmp");
-    // a non-square input, 96 wide and 64 high: (h, w) instead of (w, h) would put every box elsewhere
-    detr_deploy_graph(&dir.path().join("dfine_s.onnx"), 96, 64);
-    let card_path = write(
-        dir.path(),
-        "dfine_s.toml",
-        &card("detr", "dfine_s.onnx", [96, 64], "coco80", ""),
-    );
-    let dets = detect(&card_path);
-    assert_eq!(dets.len(), 2, "{dets:?}");
-    // plain resize of 128x96 to 96x64: x scale 0.75, y scale 2/3
-    // person (0.1, 0.25, 0.3, 0.75) x (96, 64, 96, 64) = (9.6, 16, 28.8, 48) → (12.8, 24, 38.4, 72)
-    assert_box(&dets[0], "person", 0.9, [12.8, 24.0, 38.4, 72.0]);
-    // car (48, 32, 86.4, 57.6) → (64, 48, 115.2, 86.4)
-    assert_box(&dets[1], "car", 0.7, [64.0, 48.0, 115.2, 86.4]);
+    // int64 sizes as the reference exports have them, float32 as some re-exports do
+    for sizes in [Elem::I64, Elem::F32] {
+        // a non-square input, 96 wide and 64 high: (h, w) instead of (w, h) would put every box elsewhere
+        detr_deploy_graph(&dir.path().join("dfine_s.onnx"), 96, 64, sizes);
+        let card_path = write(
+            dir.path(),
+            "dfine_s.toml",
+            &card("detr", "dfine_s.onnx", [96, 64], "coco80", ""),
+        );
+        let dets = detect(&card_path);
+        assert_eq!(dets.len(), 2, "{sizes:?}: {dets:?}");
+        // plain resize of 128x96 to 96x64: x scale 0.75, y scale 2/3
+        // person (0.1, 0.25, 0.3, 0.75) x (96, 64, 96, 64) = (9.6, 16, 28.8, 48) → (12.8, 24, 38.4, 72)
+        assert_box(&dets[0], "person", 0.9, [12.8, 24.0, 38.4, 72.0]);
+        // car (48, 32, 86.4, 57.6) → (64, 48, 115.2, 86.4)
+        assert_box(&dets[1], "car", 0.7, [64.0, 48.0, 115.2, 86.4]);
+    }
 }
 
 #[test]

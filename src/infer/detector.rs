@@ -51,19 +51,24 @@ enum Plan {
         output: String,
         decoded: bool,
     },
+    /// Outputs `labels`, `boxes`, `scores`; the size input is fed as given.
     DetrDeploy {
         input: String,
-        labels: String,
-        boxes: String,
-        scores: String,
+        sizes: Sizes,
     },
+    /// Outputs `logits`, `pred_boxes`; a size input, when the export has one, is fed too.
     DetrRaw {
         input: String,
-        /// The optional size input, fed when the raw export has one.
-        sizes: Option<String>,
-        logits: String,
-        boxes: String,
+        sizes: Option<Sizes>,
     },
+}
+
+/// The element type of a DETR export's `orig_target_sizes` input: int64 in the reference exports, float32 in some
+/// re-exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sizes {
+    I64,
+    F32,
 }
 
 impl Plan {
@@ -77,10 +82,10 @@ impl Plan {
         }
     }
 
-    fn sizes_input(&self) -> Option<&str> {
+    fn sizes_input(&self) -> Option<Sizes> {
         match self {
-            Self::DetrDeploy { .. } => Some(DETR_SIZES),
-            Self::DetrRaw { sizes, .. } => sizes.as_deref(),
+            Self::DetrDeploy { sizes, .. } => Some(*sizes),
+            Self::DetrRaw { sizes, .. } => *sizes,
             _ => None,
         }
     }
@@ -250,11 +255,19 @@ fn inputs<'a>(
     let image = ort::value::TensorRef::from_array_view((dims, data)).map_err(run_err)?;
     let mut v: Vec<(Cow<'a, str>, SessionInputValue<'a>)> =
         vec![(Cow::from(plan.input()), image.into())];
-    if let Some(name) = plan.sizes_input() {
-        let sizes =
-            ort::value::Tensor::from_array(([1usize, 2], vec![lb.in_w as i64, lb.in_h as i64]))
+    let (w, h) = (lb.in_w, lb.in_h);
+    match plan.sizes_input() {
+        None => {}
+        Some(Sizes::I64) => {
+            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as i64, h as i64]))
                 .map_err(run_err)?;
-        v.push((Cow::from(name), sizes.into()));
+            v.push((Cow::from(DETR_SIZES), t.into()));
+        }
+        Some(Sizes::F32) => {
+            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as f32, h as f32]))
+                .map_err(run_err)?;
+            v.push((Cow::from(DETR_SIZES), t.into()));
+        }
     }
     Ok(v)
 }
@@ -324,28 +337,23 @@ fn decode_outputs(
                 0,
             )
         }
-        Plan::DetrDeploy {
-            labels,
-            boxes,
-            scores,
-            ..
-        } => {
-            let labels: Vec<i64> = match output::<i64>(outputs, labels) {
+        Plan::DetrDeploy { .. } => {
+            let labels: Vec<i64> = match output::<i64>(outputs, "labels") {
                 Ok((_, l)) => l.to_vec(),
                 // some exports give int32 ids
-                Err(_) => output::<i32>(outputs, labels)?
+                Err(_) => output::<i32>(outputs, "labels")?
                     .1
                     .iter()
                     .map(|l| *l as i64)
                     .collect(),
             };
-            let (_, boxes) = output::<f32>(outputs, boxes)?;
-            let (_, scores) = output::<f32>(outputs, scores)?;
+            let (_, boxes) = output::<f32>(outputs, "boxes")?;
+            let (_, scores) = output::<f32>(outputs, "scores")?;
             detr::decode_deploy(&labels, boxes, scores, ctx).map_err(bad_output)?
         }
-        Plan::DetrRaw { logits, boxes, .. } => {
-            let (_, logits) = output::<f32>(outputs, logits)?;
-            let (_, boxes) = output::<f32>(outputs, boxes)?;
+        Plan::DetrRaw { .. } => {
+            let (_, logits) = output::<f32>(outputs, "logits")?;
+            let (_, boxes) = output::<f32>(outputs, "pred_boxes")?;
             (detr::decode_raw(logits, boxes, ctx).map_err(bad_output)?, 0)
         }
     })
@@ -510,41 +518,35 @@ fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool), In
             }
         }
         Format::Detr => {
-            let sizes = ins.iter().find(|p| p.name == DETR_SIZES);
-            if let Some(s) = sizes {
-                if !fits(&s.shape, &[1, 2]) || s.ty != Some(TensorElementType::Int64) {
-                    return Err(mismatch(format!(
-                        "input '{DETR_SIZES}': expected int64 [1, 2] (width, height), found {:?} {}",
-                        s.ty,
-                        shape_text(&s.shape)
-                    )));
+            let sizes = match ins.iter().find(|p| p.name == DETR_SIZES) {
+                None => None,
+                Some(s) if fits(&s.shape, &[1, 2]) && s.ty == Some(TensorElementType::Int64) => {
+                    Some(Sizes::I64)
                 }
-            }
+                Some(s) if fits(&s.shape, &[1, 2]) && s.ty == Some(TensorElementType::Float32) => {
+                    Some(Sizes::F32)
+                }
+                Some(s) => return Err(mismatch(format!(
+                    "input '{DETR_SIZES}': expected int64 (or float32) [1, 2] (width, height), found {:?} {}",
+                    s.ty,
+                    shape_text(&s.shape)
+                ))),
+            };
             if find("labels").is_some() || find("scores").is_some() {
                 check("labels", &[1, -1])?;
                 check("boxes", &[1, -1, 4])?;
                 check("scores", &[1, -1])?;
-                if sizes.is_none() {
+                let Some(sizes) = sizes else {
                     return Err(mismatch(format!(
                         "outputs labels/boxes/scores without the '{DETR_SIZES}' input: boxes in unknown units \
                          (export with the post-processor's size input, docs/detectors.md)"
                     )));
-                }
-                Plan::DetrDeploy {
-                    input,
-                    labels: "labels".into(),
-                    boxes: "boxes".into(),
-                    scores: "scores".into(),
-                }
+                };
+                Plan::DetrDeploy { input, sizes }
             } else if find("logits").is_some() {
                 check("logits", &[1, -1, c])?;
                 check("pred_boxes", &[1, -1, 4])?;
-                Plan::DetrRaw {
-                    input,
-                    sizes: sizes.map(|s| s.name.clone()),
-                    logits: "logits".into(),
-                    boxes: "pred_boxes".into(),
-                }
+                Plan::DetrRaw { input, sizes }
             } else {
                 return Err(mismatch(format!(
                     "expected outputs labels [1, Q], boxes [1, Q, 4], scores [1, Q] (deploy export) or logits \
