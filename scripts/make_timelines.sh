@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Cuts the photo timelines of eval/dev.toml from the real sample photos (fetched by scripts/deps.sh): each
-# timeline is a sequence of whole photos, each held still for a number of seconds, scaled and letterboxed to
-# 768x576, 5 fps, MJPEG in Matroska (decoded by GStreamer's matroskademux + jpegdec). Nothing is composited:
-# a person is on screen exactly while a photo with a person is, so the truth follows from the cut list below.
+# Cuts the timelines of eval/dev.toml and eval/holdout.toml from the real sample media (fetched by
+# scripts/deps.sh): each timeline is a sequence of whole photos, each held for a number of seconds
+# (`photo:secs`), or stretches of a real video (`video@start+secs`), scaled and letterboxed to 768x576, 5 fps,
+# MJPEG in Matroska (decoded by GStreamer's matroskademux + jpegdec). Nothing is composited: a person is on
+# screen exactly while a photo or video stretch with a person is, so the truth follows from the cut list below.
+#
+# A timeline named `pan:NAME` moves a slow virtual camera over each photo (a zoom of up to 15 % drifting across
+# it) and adds temporal sensor-like noise, so that no two frames are the same: an hour of one still frame would
+# be one detection repeated, not an hour of evidence about false alerts.
 #
 # Deterministic and idempotent: ffmpeg runs bit-exact, and a timeline is rebuilt only when its cut list (kept in
 # a .recipe file next to it) or a source photo's sha256 changed.
@@ -27,20 +32,47 @@ TIMELINES=(
   "tl_empty leuvenA.jpg:60 rocket.jpg:60 chelsea.png:60 coffee.png:60 fruits.jpg:60"
   # HELD APART. person [[10, 20], [32, 40]]
   "tl_person_b leuvenB.jpg:10 basketball1.png:5 basketball2.png:5 leuvenB.jpg:12 messi5.jpg:8 leuvenB.jpg:10"
+  # TUNING. person [[10, 30]]: a man at a desk (webcam) between empty street views
+  "tl_webcam leuvenA.jpg:10 cap13_edit2.mp4@5+20 leuvenA.jpg:10"
+  # TUNING. no person, no vehicle, panned + noisy: 8 min, including the hard negatives that score as a person
+  # in single frames (hubble_deep_field 0.45, building's hedge 0.42)
+  "pan:tl_empty_pan hubble_deep_field.jpg:60 coins.png:60 leuvenA.jpg:60 rocket.jpg:60 chelsea.png:60 coffee.png:60 fruits.jpg:60 baboon.jpg:60"
+  # HOLDOUT (eval/holdout.toml only). person [[15, 25], [40, 50], [65, 75]]
+  "tl_holdout_people stuff.jpg:15 SeanConnery.jpg:10 board.jpg:15 camera.png:10 box_in_scene.png:15 cage.jpg:10 stuff.jpg:15"
+  # HOLDOUT. no person, no vehicle, panned + noisy: 24 min
+  "pan:tl_holdout_empty stuff.jpg:120 board.jpg:120 box_in_scene.png:120 horse.png:120 logo.png:120 cell.png:120 retina.jpg:120 page.png:120 text.png:120 brick.png:120 gravel.png:120 grass.png:120"
 )
 
 for spec in "${TIMELINES[@]}"; do
   set -- $spec
   name="$1"; shift
-  recipe="768x576 5fps mjpeg q5 bitexact 1thread:"
+  pan=0
+  case "$name" in pan:*) pan=1; name="${name#pan:}" ;; esac
+  recipe="768x576 5fps mjpeg q5 bitexact 1thread pan=$pan:"
   inputs=(); filters=""; i=0
   for cut in "$@"; do
-    photo="${cut%%:*}"; secs="${cut##*:}"
-    src="$MEDIA/$photo"
-    [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
-    recipe+=" $photo:$secs:$(sha256sum "$src" | cut -c1-16)"
-    inputs+=(-loop 1 -framerate 5 -t "$secs" -i "$src")
-    filters+="[$i:v]scale=768:576:force_original_aspect_ratio=decrease,pad=768:576:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuvj420p[v$i];"
+    if [[ "$cut" == *@* ]]; then      # video@start+secs
+      src_name="${cut%%@*}"; span="${cut#*@}"; from="${span%%+*}"; secs="${span#*+}"
+      src="$MEDIA/$src_name"
+      [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
+      recipe+=" $src_name@$from+$secs:$(sha256sum "$src" | cut -c1-16)"
+      inputs+=(-ss "$from" -t "$secs" -i "$src")
+      filters+="[$i:v]fps=5,scale=768:576:force_original_aspect_ratio=decrease,pad=768:576:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuvj420p,trim=duration=$secs,setpts=PTS-STARTPTS[v$i];"
+    else                               # photo:secs
+      photo="${cut%%:*}"; secs="${cut##*:}"
+      src="$MEDIA/$photo"
+      [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
+      recipe+=" $photo:$secs:$(sha256sum "$src" | cut -c1-16)"
+      inputs+=(-loop 1 -framerate 5 -t "$secs" -i "$src")
+      if [ "$pan" = 1 ]; then
+        # cover 960x720, then a zoom growing to 1.15 with the window drifting on a slow ellipse; noise per frame
+        filters+="[$i:v]scale=960:720:force_original_aspect_ratio=increase,crop=960:720,setsar=1,"
+        filters+="zoompan=z='1+0.15*(0.5-0.5*cos(on/40))':x='(iw-iw/zoom)*(0.5+0.5*sin(on/57))':y='(ih-ih/zoom)*(0.5+0.5*cos(on/73))':d=1:s=768x576:fps=5,"
+        filters+="noise=alls=8:allf=t,format=yuvj420p[v$i];"
+      else
+        filters+="[$i:v]scale=768:576:force_original_aspect_ratio=decrease,pad=768:576:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuvj420p[v$i];"
+      fi
+    fi
     i=$((i + 1))
   done
   concat=""; for ((j = 0; j < i; j++)); do concat+="[v$j]"; done
@@ -55,5 +87,14 @@ for spec in "${TIMELINES[@]}"; do
     -c:v mjpeg -q:v 5 -fflags +bitexact -flags:v +bitexact -map_metadata -1 "$tmp"
   mv "$tmp" "$out"
   printf '%s' "$recipe" >"$out.recipe"
+done
+# Single frames of vtest.avi (the [[photo]] entries vtest_tNN.png of eval/dev.toml: people counted by eye)
+for t in 05 15 25 35 45 65 75; do
+  out="$OUT/vtest_t$t.png"
+  [ -f "$out" ] && continue
+  src="$MEDIA/vtest.avi"
+  [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
+  ffmpeg -v error -y -ss "$t" -i "$src" -frames:v 1 -fflags +bitexact -flags:v +bitexact "$OUT/.vtest_t$t.png"
+  mv "$OUT/.vtest_t$t.png" "$out"
 done
 log "ready: $OUT"

@@ -98,6 +98,16 @@ enum Command {
         /// Directory to write one SVG timeline per video.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// Calibration sweep: replay the run with this label's rule at every `min_score` of --sweep-scores and
+        /// every `min_frames` of --sweep-frames, and print the curve (recall, false alerts per hour, latency).
+        #[arg(long)]
+        sweep: Option<String>,
+        /// LO:HI:STEP of the swept min_score.
+        #[arg(long, default_value = "0.35:0.7:0.025", value_parser = parse_range)]
+        sweep_scores: (f32, f32, f32),
+        /// The min_frames values swept.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,3,4")]
+        sweep_frames: Vec<usize>,
     },
     /// Run the detector and image encoder on photos; print what they see, optionally draw the boxes.
     Detect {
@@ -220,10 +230,16 @@ fn main() -> ExitCode {
             manifest,
             json,
             plot,
+            sweep,
+            sweep_scores,
+            sweep_frames,
         } => cmd::eval::exit_code(cmd::eval::EvalArgs {
             manifest,
             json,
             plot,
+            sweep,
+            sweep_scores,
+            sweep_frames,
         }),
         Command::Detect {
             config,
@@ -236,5 +252,21 @@ fn main() -> ExitCode {
             draw,
             pose,
         })),
+    }
+}
+
+/// `LO:HI:STEP` with 0 ≤ LO ≤ HI ≤ 1 and STEP > 0.
+fn parse_range(s: &str) -> Result<(f32, f32, f32), String> {
+    let parts: Vec<f32> = s
+        .split(':')
+        .map(|p| p.trim().parse::<f32>().map_err(|e| format!("'{p}': {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [lo, hi, step] if (0.0..=1.0).contains(&lo) && (lo..=1.0).contains(&hi) && step > 0.0 => {
+            Ok((lo, hi, step))
+        }
+        _ => Err(format!(
+            "expected LO:HI:STEP with 0 <= LO <= HI <= 1 and STEP > 0, got '{s}'"
+        )),
     }
 }

@@ -314,7 +314,7 @@ async fn build(
         .await
         .map_err(RunError::Start)?;
     let recorders: events::Recorders = Arc::default();
-    let events = EventsStage::build(cfg, &recorders);
+    let events = EventsStage::build(cfg, &recorders, workers.detector_thresholds());
     let cameras = Arc::new(Cameras {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),

@@ -27,6 +27,7 @@ use crate::eval::metrics::{
     VideoResult,
 };
 use crate::eval::plot::{self, ScoreSeries, Timeline};
+use crate::eval::sweep;
 use crate::infer::worker::InferOut;
 use crate::infer::Models;
 use crate::ingest::CameraStatus;
@@ -42,6 +43,11 @@ pub struct EvalArgs {
     pub json: bool,
     /// Directory for one SVG timeline per video.
     pub plot: Option<PathBuf>,
+    /// Calibration sweep of this label's rule (docs/eval.md): `min_score` over `sweep_scores` × `sweep_frames`.
+    pub sweep: Option<String>,
+    /// `(lo, hi, step)` of the swept `min_score`.
+    pub sweep_scores: (f32, f32, f32),
+    pub sweep_frames: Vec<usize>,
 }
 
 /// What one video's run produced, by camera name.
@@ -51,6 +57,8 @@ struct Observed {
     scores: HashMap<String, Vec<(f64, String, f32)>>,
     /// The end of the last clip (seconds of stream time), per camera.
     end_s: HashMap<String, f64>,
+    /// Every inference output (frames without pixels), per camera, when a sweep will replay them.
+    outputs: Option<HashMap<String, Vec<InferOut>>>,
 }
 
 /// An alert between its `new` and `end` messages.
@@ -120,12 +128,16 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let videos = if manifest.videos.is_empty() {
         Vec::new()
     } else {
-        run_videos(&manifest, &cfg)?
+        run_videos(&manifest, &cfg, args.sweep.is_some())?
     };
-    let (photos, prompts) = run_stills(&manifest, &cfg, &cameras)?;
+    let (photos, raw_photos, prompts) = run_stills(&manifest, &cfg, &cameras)?;
 
+    // the detector's levels for rules that set none (its model card)
+    let detector =
+        crate::infer::card::DetectorCard::for_setting(&cfg.models.resolve(&cfg.models.detector))?
+            .thresholds();
     if let Some(dir) = &args.plot {
-        for (i, (v, scores)) in videos.iter().enumerate() {
+        for (i, (v, scores, _)) in videos.iter().enumerate() {
             let cam = camera("video", i)?;
             let series = cam
                 .effective_rules()
@@ -138,7 +150,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                         .filter(|(_, l, _)| l == &r.label)
                         .map(|(t, _, s)| (*t, *s))
                         .collect(),
-                    threshold: r.min_score,
+                    threshold: r.levels(&detector).alert,
                 })
                 .collect();
             let t = Timeline {
@@ -164,7 +176,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             .iter()
             .zip(&videos)
             .filter(|(e, _)| e.held_apart == held)
-            .map(|(_, (v, _))| v.clone())
+            .map(|(_, (v, _, _))| v.clone())
             .collect(),
         photos: manifest
             .photos
@@ -207,6 +219,44 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
                 "\nHeld-apart entries (never tune on these)\n{}",
                 held_apart.table()
             );
+        }
+    }
+    if let Some(label) = &args.sweep {
+        let (lo, hi, step) = args.sweep_scores;
+        let settings = sweep::grid(lo, hi, step, &args.sweep_frames);
+        let svideos: Vec<sweep::SweepVideo> = manifest
+            .videos
+            .iter()
+            .zip(videos)
+            .enumerate()
+            .map(|(i, (e, (result, _, outputs)))| {
+                Ok(sweep::SweepVideo {
+                    rec: sweep::Recorded {
+                        camera: camera("video", i)?.clone(),
+                        outputs,
+                    },
+                    result,
+                    held_apart: e.held_apart,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let sphotos: Vec<sweep::SweepPhoto> = manifest
+            .photos
+            .iter()
+            .zip(raw_photos)
+            .map(|(e, raw)| sweep::SweepPhoto {
+                raw,
+                held_apart: e.held_apart,
+            })
+            .collect();
+        let points = sweep::sweep(label, &settings, &svideos, &sphotos, &detector);
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({ "sweep": { "label": label, "points": points } })
+            );
+        } else {
+            println!("\n{}", sweep::table(label, &points));
         }
     }
     Ok(())
@@ -323,7 +373,8 @@ type ScorePoints = Vec<(f64, String, f32)>;
 fn run_videos(
     manifest: &Manifest,
     cfg: &Config,
-) -> anyhow::Result<Vec<(VideoResult, ScorePoints)>> {
+    record: bool,
+) -> anyhow::Result<Vec<(VideoResult, ScorePoints, Vec<InferOut>)>> {
     let rules: HashMap<String, Vec<String>> = cfg
         .cameras
         .iter()
@@ -338,7 +389,10 @@ fn run_videos(
             (c.name.clone(), labels)
         })
         .collect();
-    let observed = Arc::new(Mutex::new(Observed::default()));
+    let observed = Arc::new(Mutex::new(Observed {
+        outputs: record.then(HashMap::new),
+        ..Default::default()
+    }));
     let obs = observed.clone();
     let observe = Box::new(move |msg: &InferOut| {
         let InferOut::Result(r) = msg else { return };
@@ -346,6 +400,17 @@ fn run_videos(
             return;
         };
         let Ok(mut o) = obs.lock() else { return };
+        if let Some(outputs) = o.outputs.as_mut() {
+            // the replay needs the detections, never the pixels (a frame's copy would hold them all in memory)
+            let mut r = r.clone();
+            for f in r.frames.iter_mut() {
+                f.pixels = Default::default();
+            }
+            outputs
+                .entry(r.camera.to_string())
+                .or_default()
+                .push(InferOut::Result(r));
+        }
         let end = o.end_s.entry(r.camera.to_string()).or_insert(0.0);
         *end = end.max(r.end.as_secs_f64());
         let series = o.scores.entry(r.camera.to_string()).or_default();
@@ -454,7 +519,16 @@ fn run_videos(
                 truth,
                 alerts,
             };
-            (v, observed.scores.remove(&name).unwrap_or_default())
+            let outputs = observed
+                .outputs
+                .as_mut()
+                .and_then(|o| o.remove(&name))
+                .unwrap_or_default();
+            (
+                v,
+                observed.scores.remove(&name).unwrap_or_default(),
+                outputs,
+            )
         })
         .collect())
 }
@@ -507,10 +581,10 @@ fn run_stills(
     manifest: &Manifest,
     cfg: &Config,
     cameras: &HashMap<String, CameraConfig>,
-) -> anyhow::Result<(Vec<PhotoResult>, Vec<PromptResult>)> {
+) -> anyhow::Result<(Vec<PhotoResult>, Vec<PhotoResult>, Vec<PromptResult>)> {
     let camera = |kind: &str, i: usize| camera_of(cameras, kind, i);
     if manifest.photos.is_empty() && manifest.prompts.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), Vec::new()));
     }
     let mut cfg = cfg.clone();
     let need_prompts = !manifest.prompts.is_empty();
@@ -530,30 +604,47 @@ fn run_stills(
     };
 
     let mut photos = Vec::new();
+    // every detection of each scored label, whatever its score (for sweeps)
+    let mut raw = Vec::new();
+    // the detector's levels for rules that set none (its model card)
+    let detector = models.detector.card().thresholds();
     for (i, e) in manifest.photos.iter().enumerate() {
         let rules = camera("photo", i)?.effective_rules();
         let img = read(&e.path)?;
         let (w, h) = img.dimensions();
         let dets = models.detector.detect(img.as_raw(), w, h)?;
         let mut detections = Vec::new();
+        let mut all = Vec::new();
         for label in e.truth.keys() {
+            // a photo is one frame: its detections count at the rule's alert level
             let threshold = rules
                 .iter()
                 .find(|r| &r.label == label && r.posture.is_none())
-                .map(|r| r.min_score)
-                .unwrap_or_else(|| crate::config::RuleConfig::with_label(label).min_score);
-            detections.extend(
+                .cloned()
+                .unwrap_or_else(|| crate::config::RuleConfig::with_label(label))
+                .levels(&detector)
+                .alert;
+            all.extend(
                 dets.iter()
-                    .filter(|d| label_matches(label, d.label) && d.score >= threshold)
+                    .filter(|d| label_matches(label, d.label))
                     .map(|d| Detection {
                         label: label.clone(),
                         score: d.score,
                     }),
             );
+            detections.extend(
+                all.iter()
+                    .filter(|d| &d.label == label && d.score >= threshold)
+                    .cloned(),
+            );
         }
         photos.push(PhotoResult {
             truth: e.truth.clone(),
             detections,
+        });
+        raw.push(PhotoResult {
+            truth: e.truth.clone(),
+            detections: all,
         });
     }
 
@@ -587,7 +678,7 @@ fn run_stills(
             top1,
         });
     }
-    Ok((photos, prompts))
+    Ok((photos, raw, prompts))
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{seconds, Checks, DropPolicy, IngestConfig, MediaConfig, Problem};
-use crate::labels::{ClassNames, Posture, VEHICLE_CLASSES, VEHICLE_GROUP};
+use crate::labels::{
+    ClassNames, LabelThresholds, Posture, Thresholds, VEHICLE_CLASSES, VEHICLE_GROUP,
+};
 
 /// What rule labels are checked against: the detector's classes, and the card they came from (None: the card
 /// could not be found, and COCO-80, the shipped detector's classes, stands in).
@@ -172,16 +174,23 @@ fn default_true() -> bool {
     true
 }
 
-/// "Label L present with score ≥ s in ≥ n frames of a clip" opens an alert; it ends after the label has been
-/// absent for `end_after_seconds` of stream time.
+/// "A tracked object of label L, seen in ≥ `min_frames` frames with a median score ≥ `min_score`" opens an
+/// alert; it ends after the label has been absent for `end_after_seconds` of stream time (see `events::track`).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// A class of the detector (its model card's labels; COCO-80 for the shipped NanoDet), or `vehicle` (car,
     /// truck, bus, motorcycle).
     pub label: String,
-    #[serde(default = "default_min_score")]
-    pub min_score: f32,
+    /// The track score (median of its recent detection scores) at which an object alerts. Unset: the detector's
+    /// calibrated level for this label, from its model card (`[thresholds.<label>] alert`).
+    #[serde(default)]
+    pub min_score: Option<f32>,
+    /// The per-frame score at which a detection joins or continues a track (never above `min_score`). Unset: the
+    /// model card's `[thresholds.<label>] track`.
+    #[serde(default)]
+    pub track_score: Option<f32>,
+    /// Frames an object must have been seen in before it can alert (one-frame spikes never do).
     #[serde(default = "default_min_frames")]
     pub min_frames: usize,
     #[serde(default = "default_end_after")]
@@ -261,9 +270,6 @@ fn default_min_count() -> usize {
     1
 }
 
-fn default_min_score() -> f32 {
-    0.5
-}
 fn default_min_frames() -> usize {
     2
 }
@@ -272,6 +278,17 @@ fn default_end_after() -> f64 {
 }
 
 impl RuleConfig {
+    /// The rule's two score levels: its own `min_score` / `track_score` where set, else the detector's for its
+    /// label; the track level never above the alert level.
+    pub fn levels(&self, detector: &Thresholds) -> LabelThresholds {
+        let card = detector.for_label(&self.label);
+        let alert = self.min_score.unwrap_or(card.alert);
+        LabelThresholds {
+            alert,
+            track: self.track_score.unwrap_or(card.track).min(alert),
+        }
+    }
+
     /// The rule's name in topics and commands: its label, or `<label>_<posture>` (`person_lying`), so that a
     /// "person down" rule and a plain person rule on one camera have their own count topic and switch.
     pub fn name(&self) -> String {
@@ -284,7 +301,8 @@ impl RuleConfig {
     pub fn with_label(label: &str) -> Self {
         Self {
             label: label.into(),
-            min_score: default_min_score(),
+            min_score: None,
+            track_score: None,
             min_frames: default_min_frames(),
             end_after_seconds: default_end_after(),
             cooldown_seconds: 0.0,
@@ -321,7 +339,12 @@ impl RuleConfig {
         if let Some(why) = vocabulary.and_then(|v| v.reject(&self.label)) {
             c.bad(k("label"), why);
         }
-        c.range(k("min_score"), self.min_score, 0.0, 1.0);
+        if let Some(v) = self.min_score {
+            c.range(k("min_score"), v, 0.0, 1.0);
+        }
+        if let Some(v) = self.track_score {
+            c.range(k("track_score"), v, 0.0, 1.0);
+        }
         // a clip holds at most 256 sampled frames (see clip_seconds)
         c.range(k("min_frames"), self.min_frames, 1, 256);
         c.range(

@@ -294,8 +294,9 @@ impl Config {
         }
         // the events stage: rule states (zones, schedules, trackers), prompt hysteresis, period summaries
         let period = self.summaries.period_minutes * 60.0;
-        let engine = crate::events::Engine::new(&self.cameras, Box::new(String::new))
-            .with_summaries(self.summaries.enabled.then_some(period));
+        let engine =
+            crate::events::Engine::new(&self.cameras, Default::default(), Box::new(String::new))
+                .with_summaries(self.summaries.enabled.then_some(period));
         drop(engine);
         for cam in &self.cameras {
             let _ = crate::events::summary::SummaryState::new(&cam.name, period);

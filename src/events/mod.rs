@@ -33,6 +33,8 @@ pub struct Engine {
     /// Per camera: rules (labels or prompt texts) disarmed by a command.
     disarmed: HashMap<String, HashSet<String>>,
     new_id: Box<dyn FnMut() -> String + Send>,
+    /// The detector's per-label levels (its model card), for rules that do not set their own.
+    detector: crate::labels::Thresholds,
     /// Period summaries (None = off) and the ones ready to publish.
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
@@ -40,8 +42,13 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(cameras: &[CameraConfig], new_id: Box<dyn FnMut() -> String + Send>) -> Self {
+    pub fn new(
+        cameras: &[CameraConfig],
+        detector: crate::labels::Thresholds,
+        new_id: Box<dyn FnMut() -> String + Send>,
+    ) -> Self {
         let mut e = Self {
+            detector,
             cameras: HashMap::new(),
             prompts: HashMap::new(),
             detect_off: HashSet::new(),
@@ -90,7 +97,8 @@ impl Engine {
                     // validated at load; an unparsable schedule (never reached) means always
                     let schedule = Schedule::parse(&c.timezone, &r.schedule)
                         .unwrap_or_else(|_| Schedule::always());
-                    RuleState::with_zones(name.clone(), r, zones).with_schedule(schedule)
+                    RuleState::with_zones(name.clone(), r, zones, &self.detector)
+                        .with_schedule(schedule)
                 })
                 .collect(),
         );
@@ -319,6 +327,7 @@ mod tests {
         let mut n = 0;
         Engine::new(
             &[camera()],
+            Default::default(),
             Box::new(move || {
                 n += 1;
                 format!("id{n}")
@@ -338,15 +347,83 @@ mod tests {
     }
 
     fn engine_for(cam: CameraConfig) -> Engine {
-        Engine::new(&[cam], Box::new(|| "id".to_string()))
+        Engine::new(&[cam], Default::default(), Box::new(|| "id".to_string()))
+    }
+
+    /// One clip of 8 frames at 2 fps starting at `4·index` s, one person box per frame with these scores (0 = not
+    /// detected in that frame).
+    fn clip_scored(index: u64, scores: &[f32]) -> InferOut {
+        let InferOut::Result(mut r) = clip(index, 0) else {
+            unreachable!("clip() makes results")
+        };
+        let t = Duration::from_secs(4 * index);
+        r.frames = scores
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut f = r.frames[0].clone();
+                f.seq = index * 8 + i as u64;
+                f.pts = t + Duration::from_millis(500 * i as u64);
+                f.detections = (*s > 0.0)
+                    .then(|| Detection {
+                        class_id: 0,
+                        label: "person",
+                        score: *s,
+                        bbox: BBox {
+                            x1: 100.0,
+                            y1: 100.0,
+                            x2: 160.0,
+                            y2: 260.0,
+                        },
+                    })
+                    .into_iter()
+                    .collect();
+                f
+            })
+            .collect();
+        InferOut::Result(r)
+    }
+
+    #[test]
+    fn track_confirmation_alerts_on_a_steady_person_near_the_threshold_and_never_on_spikes() {
+        // alert at a track median of 0.5, tracked from 0.35, min_frames 3
+        let levels = |min_frames: usize| -> Engine {
+            engine_for(
+                toml::from_str(&format!(
+                    "name = \"cam\"\nurl = \"test://\"\n[[rules]]\nlabel = \"person\"\nmin_score = 0.5\n\
+                     track_score = 0.35\nmin_frames = {min_frames}\nend_after_seconds = 4.0\n"
+                ))
+                .expect("camera config"),
+            )
+        };
+        // a person standing still whose per-frame score wavers either side of 0.5: one alert, from the first
+        // sighting (1.0 s), although only 3 of the 8 frames reach 0.5
+        let mut e = levels(3);
+        let a = e.handle(&clip_scored(
+            0,
+            &[0.0, 0.0, 0.47, 0.55, 0.44, 0.58, 0.49, 0.52],
+        ));
+        assert_eq!(types(&a), vec![AlertType::New]);
+        assert_eq!(a[0].stream_start, 1.0, "since the person was first seen");
+        // per-frame spikes of 0.9 in single frames, 2 s apart, never alert
+        let mut e = levels(3);
+        for i in 0..4 {
+            let a = e.handle(&clip_scored(i, &[0.9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]));
+            assert!(a.is_empty(), "clip {i}: {a:?}");
+        }
+        // a steady detection that stays at 0.4 (a poster) never alerts, however long
+        let mut e = levels(3);
+        for i in 0..4 {
+            assert!(e.handle(&clip_scored(i, &[0.4; 8])).is_empty());
+        }
     }
 
     #[test]
     fn a_person_down_rule_counts_only_people_lying_including_those_only_the_pose_model_found() {
         use crate::infer::pose::{PoseOnly, Posture};
         let mut e = engine_for(camera_with("posture = \"lying\"", ""));
-        let with = |postures: Vec<Option<Posture>>, pose_only: Vec<PoseOnly>| {
-            let InferOut::Result(mut r) = clip(0, postures.len()) else {
+        let with = |index: u64, postures: Vec<Option<Posture>>, pose_only: Vec<PoseOnly>| {
+            let InferOut::Result(mut r) = clip(index, postures.len()) else {
                 unreachable!("clip() makes results")
             };
             for f in r.frames.iter_mut() {
@@ -356,7 +433,7 @@ mod tests {
             InferOut::Result(r)
         };
         assert!(
-            e.handle(&with(vec![Some(Posture::Standing), None], vec![]))
+            e.handle(&with(0, vec![Some(Posture::Standing), None], vec![]))
                 .is_empty(),
             "standing or unclear people are not 'down'"
         );
@@ -370,7 +447,7 @@ mod tests {
             score: 0.3,
             posture: Posture::Lying,
         };
-        let a = e.handle(&with(vec![Some(Posture::Standing)], vec![down]));
+        let a = e.handle(&with(1, vec![Some(Posture::Standing)], vec![down]));
         assert_eq!(types(&a), vec![AlertType::New]);
         assert_eq!(a[0].count, 1);
         assert_eq!(a[0].posture, Some(Posture::Lying));

@@ -1,6 +1,8 @@
 //! Label rules and the alert lifecycle (new → update → end), as plain functions over plain data.
 //!
-//! A rule "label L with score ≥ s in ≥ n frames of a clip" opens an alert at once (`new`); `update` is sent when
+//! A rule opens an alert (`new`) as soon as one of the objects it tracks is confirmed (seen in `min_frames`
+//! frames with a median score at or above its alert level, `track::Confirm`); the alert's `stream_start` is
+//! when that object was first seen; `update` is sent when
 //! the number of objects in view changes; the alert ends when L has not been seen in any frame for
 //! `end_after_seconds` of stream time, or when the stream ends. After an end, `cooldown_seconds` must pass before
 //! the rule opens a new alert. Time is stream time (seconds from the start of the stream), which is what a file's
@@ -12,17 +14,18 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::schedule::Schedule;
-use super::track::Tracker;
+use super::track::{Confirm, Tracker};
 use crate::config::{RuleConfig, Severity, ZoneConfig};
 use crate::infer::labels::{label_matches, plural};
 use crate::infer::FrameResult;
+use crate::labels::{LabelThresholds, Thresholds};
 
 /// What one frame says about one rule's label.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FrameObs {
     pub pts: f64,
     pub wall: DateTime<Utc>,
-    /// Objects of the label at or above the rule's min_score.
+    /// Confirmed objects of the label in this frame (see [`RuleState::observe`]).
     pub count: usize,
     pub best_score: f32,
     /// Tracked objects counted in this frame.
@@ -35,6 +38,8 @@ pub struct FrameObs {
 pub struct TrackObs {
     pub id: u64,
     pub dwell: f64,
+    /// Stream time the object was first seen (at the track level).
+    pub first_seen: f64,
     pub x_first: f32,
     pub x_now: f32,
 }
@@ -201,6 +206,8 @@ struct Open {
 #[derive(Debug)]
 pub struct RuleState {
     pub rule: RuleConfig,
+    /// The rule's score levels, resolved against the detector's model card.
+    pub levels: LabelThresholds,
     /// Stable ids for the objects this rule counts.
     pub tracker: Tracker,
     /// The camera's zones this rule requires (resolved from `rule.zones`).
@@ -241,14 +248,26 @@ pub fn display_name(camera: &str) -> String {
 }
 
 impl RuleState {
-    pub fn new(camera: Arc<str>, rule: RuleConfig) -> Self {
-        Self::with_zones(camera, rule, Vec::new())
+    /// A rule whose unset levels come from `detector` (the detector's model card).
+    pub fn new(camera: Arc<str>, rule: RuleConfig, detector: &Thresholds) -> Self {
+        Self::with_zones(camera, rule, Vec::new(), detector)
     }
 
-    pub fn with_zones(camera: Arc<str>, rule: RuleConfig, zones: Vec<ZoneConfig>) -> Self {
+    pub fn with_zones(
+        camera: Arc<str>,
+        rule: RuleConfig,
+        zones: Vec<ZoneConfig>,
+        detector: &Thresholds,
+    ) -> Self {
+        let levels = rule.levels(detector);
+        let confirm = Confirm {
+            alert: levels.alert,
+            min_frames: rule.min_frames.try_into().unwrap_or(u32::MAX),
+        };
         Self {
             rule,
-            tracker: Tracker::new(0.3, 2.5),
+            levels,
+            tracker: Tracker::new(0.3, 2.5).with_confirmation(confirm),
             zones,
             schedule: Schedule::always(),
             camera,
@@ -262,11 +281,13 @@ impl RuleState {
         self
     }
 
-    /// Reduces a clip's detections to what the rule looks at: its label, at or above `min_score`, standing in one
-    /// of its zones (by the bottom centre of its box — where the object touches the ground — normalized by frame
-    /// size), in a frame inside the rule's schedule, and only frames with at least `min_count` such objects.
+    /// Reduces a clip's detections to what the rule looks at: its label, at or above its track level, standing in
+    /// one of its zones (by the bottom centre of its box — where the object touches the ground — normalized by
+    /// frame size), in a frame inside the rule's schedule. Those detections feed the rule's tracker; a frame's
+    /// count is its confirmed tracks (that have dwelt `dwell_seconds`), and only with at least `min_count`.
     pub fn observe(&mut self, index: u64, start: f64, end: f64, frames: &[FrameResult]) -> ClipObs {
         let rule = &self.rule;
+        let track_level = self.levels.track;
         let frames = frames
             .iter()
             .map(|f| {
@@ -286,7 +307,7 @@ impl RuleState {
                     .enumerate()
                     .filter(|(i, d)| {
                         active
-                            && d.score >= rule.min_score
+                            && d.score >= track_level
                             && label_matches(&rule.label, d.label)
                             && rule.posture.is_none_or(|want| {
                                 f.postures.get(*i).copied().flatten() == Some(want)
@@ -295,24 +316,25 @@ impl RuleState {
                     })
                     .map(|(_, d)| (d.bbox, d.score))
                     .collect();
-                // people the pose model found and the detector did not (it misses most people lying down)
+                // people the pose model found and the detector did not (it misses most people lying down). MoveNet's
+                // scores are on another scale than the detector's, and its own threshold already admitted them:
+                // they enter the track at the alert level
                 if let Some(want) = rule.posture.filter(|_| active) {
                     hits.extend(
                         f.pose_only
                             .iter()
                             .filter(|p| p.posture == want && in_zones(&p.bbox))
-                            .map(|p| (p.bbox, p.score)),
+                            .map(|p| (p.bbox, p.score.max(self.levels.alert))),
                     );
                 }
                 let pts = f.pts.as_secs_f64();
-                let boxes: Vec<_> = hits.iter().map(|h| h.0).collect();
-                let tracks = self.tracker.update(pts, &boxes).unwrap_or_default();
-                // with a dwell requirement only objects tracked long enough count
+                let tracks = self.tracker.update(pts, &hits).unwrap_or_default();
+                // only confirmed objects count, and with a dwell requirement only those tracked long enough
                 let keep: Vec<bool> = (0..hits.len())
                     .map(|i| {
-                        tracks.get(i).map_or(rule.dwell_seconds <= 0.0, |t| {
-                            t.dwell() >= rule.dwell_seconds
-                        })
+                        tracks
+                            .get(i)
+                            .is_some_and(|t| t.confirmed && t.dwell() >= rule.dwell_seconds)
                     })
                     .collect();
                 let (count, best) = hits
@@ -335,6 +357,7 @@ impl RuleState {
                             .map(|(t, _)| TrackObs {
                                 id: t.id,
                                 dwell: t.dwell(),
+                                first_seen: t.first,
                                 x_first: cx(&t.first_bbox),
                                 x_now: cx(&t.bbox),
                             })
@@ -399,12 +422,21 @@ impl RuleState {
                 let cooled = self
                     .last_end_pts
                     .is_none_or(|end| clip.start >= end + self.rule.cooldown_seconds);
-                if seen.len() >= self.rule.min_frames && cooled {
+                // confirmation (min_frames, the alert level) is the tracker's: any confirmed object opens
+                if !seen.is_empty() && cooled {
                     let (first, last) = (seen[0], seen[seen.len() - 1]);
+                    // the alert is about the object since it was first seen (at the track level), not since the
+                    // frame that confirmed it; never before the previous alert of this rule ended
+                    let since = clip_tracks
+                        .iter()
+                        .map(|t| t.first_seen)
+                        .fold(first.pts, f64::min)
+                        .max(self.last_end_pts.unwrap_or(f64::NEG_INFINITY));
+                    let back = chrono::Duration::milliseconds(((first.pts - since) * 1e3) as i64);
                     self.open = Some(Open {
                         id: new_id(),
-                        started_wall: first.wall,
-                        stream_start: first.pts,
+                        started_wall: first.wall - back,
+                        stream_start: since,
                         last_seen_wall: last.wall,
                         last_seen_pts: last.pts,
                         count: clip_count,
@@ -689,7 +721,7 @@ mod tests {
         let mut r = RuleConfig::with_label("person");
         r.end_after_seconds = end_after;
         r.cooldown_seconds = cooldown;
-        RuleState::new(Arc::from("walkway"), r)
+        RuleState::new(Arc::from("walkway"), r, &Thresholds::default())
     }
 
     fn ids() -> impl FnMut() -> String {
@@ -747,15 +779,6 @@ mod tests {
             "{}",
             end.summary
         );
-    }
-
-    #[test]
-    fn fewer_than_min_frames_does_not_open() {
-        let mut feed = Feed::new();
-        let mut r = rule(10.0, 0.0);
-        let out = r.on_clip(&feed.clip(&[0, 1, 0, 0, 0, 0, 0, 0]), &mut ids());
-        assert!(out.is_empty());
-        assert!(!r.is_open());
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub struct EventsStage {
 }
 
 impl EventsStage {
-    /// Nothing here can fail. `recorders`: the cameras' recorders, shared with the ingest stage.
-    pub fn build(cfg: &Config, recorders: &Recorders) -> Self {
+    /// Nothing here can fail. `recorders`: the cameras' recorders, shared with the ingest stage; `detector`: the
+    /// detector's per-label levels (its model card) for rules that do not set their own.
+    pub fn build(cfg: &Config, recorders: &Recorders, detector: crate::labels::Thresholds) -> Self {
         // small: each result holds its clip's frames (shared pixels) until the events stage has taken snapshots
         let (input_tx, input) = mpsc::channel(4);
         let (commands_tx, commands) = mpsc::channel(32);
@@ -47,12 +48,16 @@ impl EventsStage {
                 .clips
                 .then(|| (recorders.clone(), media_dir.clone())),
         };
-        let engine = Engine::new(&cfg.cameras, Box::new(|| uuid::Uuid::new_v4().to_string()))
-            .with_summaries(
-                cfg.summaries
-                    .enabled
-                    .then_some(cfg.summaries.period_minutes * 60.0),
-            );
+        let engine = Engine::new(
+            &cfg.cameras,
+            detector,
+            Box::new(|| uuid::Uuid::new_v4().to_string()),
+        )
+        .with_summaries(
+            cfg.summaries
+                .enabled
+                .then_some(cfg.summaries.period_minutes * 60.0),
+        );
         Self {
             engine,
             evidence,

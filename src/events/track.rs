@@ -1,5 +1,14 @@
 //! Object tracking across sampled frames, per rule: stable ids so that counts, dwell time and "how many distinct
-//! people" are about objects, not detections.
+//! people" are about objects, not detections — and track-level confirmation, so that alerts are about objects
+//! too.
+//!
+//! Confirmation (as Frigate's `min_score` / `threshold` pair): a detection joins or continues a track at the
+//! detector's lower `track` level; the track is *confirmed* once it has been seen in `min_frames` frames and the
+//! median of its recent scores (the last [`SCORE_HISTORY`] sightings) reaches the `alert` level, and it stays
+//! confirmed while it lives. One frame's score is noisy: a person standing still for 8 s scores 0.44 in one frame
+//! and 0.55 in the next, and a one-frame spike on a poster is as high as a real person's worst frame. The median
+//! of a track's history separates the two far better than any single frame (the calibration curve in
+//! docs/quality.md), and one-frame spikes never confirm.
 //!
 //! Why greedy IoU association with a constant-velocity prediction (SORT with the Kalman filter reduced to its
 //! mean): at the default 2 sampled fps a walking person moves a fraction of their own width between frames, so
@@ -10,6 +19,8 @@
 //! join a track whose predicted centre is within half its height (same-sized boxes only). Fast objects at low
 //! sampling rates (cars crossing the frame between two samples) get new ids — counts stay right, distinct-object
 //! totals can run high for them.
+
+use std::collections::VecDeque;
 
 use crate::infer::detector::BBox;
 
@@ -38,11 +49,56 @@ pub struct Track {
     pub last: f64,
     /// Centre velocity (pixels per second) from the last two sightings.
     pub velocity: (f32, f32),
+    /// Frames the object was seen in.
+    pub hits: u32,
+    /// Detection scores of the last [`SCORE_HISTORY`] sightings, oldest first.
+    pub scores: VecDeque<f32>,
+    /// Seen in `min_frames` frames with a median score at or above the alert level (once confirmed, for good).
+    pub confirmed: bool,
+}
+
+/// Sightings a track's score is the median of: 5 s at the default 2 sampled fps — long enough that a few bad
+/// frames do not move it, short enough that a track that really turned into something else drops out.
+pub const SCORE_HISTORY: usize = 10;
+
+/// When a track is confirmed: its median score reaches `alert` over at least `min_frames` sightings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Confirm {
+    pub alert: f32,
+    pub min_frames: u32,
+}
+
+impl Confirm {
+    /// Every sighting confirms at once (no confirmation step): what a tracker for counting alone uses.
+    pub const NONE: Confirm = Confirm {
+        alert: 0.0,
+        min_frames: 1,
+    };
+}
+
+/// Median of a non-empty score list (mean of the two middle ones for an even count); 0 for none.
+pub fn median(scores: impl IntoIterator<Item = f32>) -> f32 {
+    let mut v: Vec<f32> = scores.into_iter().collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f32::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 impl Track {
     pub fn dwell(&self) -> f64 {
         self.last - self.first
+    }
+
+    /// The track's score: the median of its recent sightings' scores.
+    pub fn score(&self) -> f32 {
+        median(self.scores.iter().copied())
     }
 
     /// Where the box would be at `pts` if the object kept its velocity.
@@ -83,6 +139,7 @@ pub struct Tracker {
     tracks: Vec<Track>,
     iou_min: f32,
     max_gap_secs: f64,
+    confirm: Confirm,
     last_pts: Option<f64>,
     /// Results of recent frames, so a frame fed again (overlapping clips) gets the same answer.
     recent: std::collections::VecDeque<(f64, Vec<Track>)>,
@@ -95,14 +152,24 @@ impl Tracker {
             tracks: Vec::new(),
             iou_min,
             max_gap_secs,
+            confirm: Confirm::NONE,
             last_pts: None,
             recent: Default::default(),
         }
     }
 
-    /// Feeds one frame's boxes (already filtered to what the rule watches); returns the track of each box, in
-    /// order. A frame fed again (overlapping clips) gets its earlier answer; an older unknown one gets None.
-    pub fn update(&mut self, pts: f64, boxes: &[BBox]) -> Option<Vec<Track>> {
+    /// Tracks become confirmed by `confirm` (without it every track is confirmed from its first sighting).
+    pub fn with_confirmation(mut self, confirm: Confirm) -> Self {
+        self.confirm = confirm;
+        self
+    }
+
+    /// Feeds one frame's detections (box, score; already filtered to what the rule watches at its track level);
+    /// returns the track of each, in order. A frame fed again (overlapping clips) gets its earlier answer; an
+    /// older unknown one gets None.
+    pub fn update(&mut self, pts: f64, dets: &[(BBox, f32)]) -> Option<Vec<Track>> {
+        let boxes: Vec<BBox> = dets.iter().map(|d| d.0).collect();
+        let boxes = &boxes[..];
         if self.last_pts.is_some_and(|l| pts <= l) {
             return self
                 .recent
@@ -161,6 +228,9 @@ impl Tracker {
                         first: pts,
                         last: pts,
                         velocity: (0.0, 0.0),
+                        hits: 0,
+                        scores: VecDeque::with_capacity(SCORE_HISTORY),
+                        confirmed: false,
                     });
                     self.next_id += 1;
                     self.tracks.len() - 1
@@ -174,6 +244,15 @@ impl Tracker {
             }
             t.bbox = *b;
             t.last = pts;
+            t.hits += 1;
+            if t.scores.len() == SCORE_HISTORY {
+                t.scores.pop_front();
+            }
+            t.scores.push_back(dets[bi].1);
+            if !t.confirmed && t.hits >= self.confirm.min_frames && t.score() >= self.confirm.alert
+            {
+                t.confirmed = true;
+            }
             out.push(t.clone());
         }
         self.recent.push_back((pts, out.clone()));
@@ -207,11 +286,15 @@ mod tests {
     #[test]
     fn walking_objects_keep_their_ids_and_dwell_grows() {
         let mut t = Tracker::new(0.3, 2.0);
-        let a = t.update(0.0, &[b(0.0), b(100.0)]).unwrap_or_default();
-        let c = t.update(0.5, &[b(103.0), b(3.0)]).unwrap_or_default();
+        let a = t
+            .update(0.0, &[(b(0.0), 0.9), (b(100.0), 0.9)])
+            .unwrap_or_default();
+        let c = t
+            .update(0.5, &[(b(103.0), 0.9), (b(3.0), 0.9)])
+            .unwrap_or_default();
         assert_eq!((a[0].id, a[1].id), (1, 2));
         assert_eq!((c[0].id, c[1].id), (2, 1), "matched by overlap, not order");
-        let d = t.update(1.0, &[b(6.0)]).unwrap_or_default();
+        let d = t.update(1.0, &[(b(6.0), 0.9)]).unwrap_or_default();
         assert_eq!(d[0].id, 1);
         assert!((d[0].dwell() - 1.0).abs() < 1e-9);
     }
@@ -226,32 +309,92 @@ mod tests {
             x2: x + 10.0,
             y2: 20.0,
         };
-        t.update(0.0, &[w(0.0)]);
-        t.update(0.5, &[w(5.0)]);
+        t.update(0.0, &[(w(0.0), 0.9)]);
+        t.update(0.5, &[(w(5.0), 0.9)]);
         t.update(1.0, &[]);
         t.update(1.5, &[]);
-        let back = t.update(2.0, &[w(20.0)]).unwrap_or_default();
+        let back = t.update(2.0, &[(w(20.0), 0.9)]).unwrap_or_default();
         assert_eq!(back[0].id, 1, "predicted at x = 20");
         // another object of that size far away is not taken for it
         let mut t = Tracker::new(0.3, 2.5);
-        t.update(0.0, &[w(0.0)]);
-        t.update(0.5, &[w(5.0)]);
-        let other = t.update(1.5, &[w(60.0)]).unwrap_or_default();
+        t.update(0.0, &[(w(0.0), 0.9)]);
+        t.update(0.5, &[(w(5.0), 0.9)]);
+        let other = t.update(1.5, &[(w(60.0), 0.9)]).unwrap_or_default();
         assert_eq!(other[0].id, 2);
     }
 
     #[test]
     fn a_gap_longer_than_allowed_starts_a_new_track_and_replays_are_ignored() {
         let mut t = Tracker::new(0.3, 1.0);
-        t.update(0.0, &[b(0.0)]);
-        let again = t.update(0.0, &[b(0.0)]).unwrap_or_default();
+        t.update(0.0, &[(b(0.0), 0.9)]);
+        let again = t.update(0.0, &[(b(0.0), 0.9)]).unwrap_or_default();
         assert_eq!(
             again[0].id, 1,
             "same frame again (clip overlap): same answer"
         );
-        assert!(t.update(-1.0, &[b(0.0)]).is_none());
-        let late = t.update(3.0, &[b(0.0)]).unwrap_or_default();
+        assert!(t.update(-1.0, &[(b(0.0), 0.9)]).is_none());
+        let late = t.update(3.0, &[(b(0.0), 0.9)]).unwrap_or_default();
         assert_eq!(late[0].id, 2);
         assert_eq!(late[0].dwell(), 0.0);
+    }
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median([0.3, 0.9, 0.5]), 0.5);
+        assert!((median([0.4, 0.6, 0.2, 0.8]) - 0.5).abs() < 1e-6);
+        assert_eq!(median([]), 0.0);
+    }
+
+    fn confirming() -> Tracker {
+        Tracker::new(0.3, 2.5).with_confirmation(Confirm {
+            alert: 0.5,
+            min_frames: 3,
+        })
+    }
+
+    #[test]
+    fn a_steady_object_scored_around_the_threshold_is_confirmed_by_its_median() {
+        // a person standing still, per-frame scores either side of 0.5
+        let mut t = confirming();
+        let scores = [0.47, 0.55, 0.44, 0.58, 0.52];
+        let mut states = Vec::new();
+        for (i, s) in scores.iter().enumerate() {
+            let tr = t
+                .update(i as f64 * 0.5, &[(b(0.0), *s)])
+                .unwrap_or_default();
+            states.push((tr[0].id, tr[0].confirmed, tr[0].score()));
+        }
+        assert!(states.iter().all(|s| s.0 == 1), "one object throughout");
+        assert_eq!(
+            states.iter().map(|s| s.1).collect::<Vec<_>>(),
+            vec![false, false, false, true, true],
+            "not before 3 sightings; at 3 the median is 0.47, at 4 it is (0.47+0.55)/2 = 0.51: {states:?}"
+        );
+        // once confirmed it stays so through a bad stretch
+        for i in 5..10 {
+            let tr = t
+                .update(i as f64 * 0.5, &[(b(0.0), 0.36)])
+                .unwrap_or_default();
+            assert!(tr[0].confirmed);
+        }
+    }
+
+    #[test]
+    fn a_one_frame_spike_or_a_weak_object_never_confirms() {
+        let mut t = confirming();
+        // a spike of 0.95 between frames of nothing: a new track each time (gap > 2.5 s)
+        for i in 0..5 {
+            let tr = t
+                .update(i as f64 * 3.0, &[(b(0.0), 0.95)])
+                .unwrap_or_default();
+            assert!(!tr[0].confirmed, "sighting {i}");
+        }
+        // a steady object that never scores above 0.45
+        let mut t = confirming();
+        for i in 0..20 {
+            let s = if i % 5 == 0 { 0.9 } else { 0.4 };
+            let tr = t.update(i as f64 * 0.5, &[(b(0.0), s)]).unwrap_or_default();
+            assert!(!tr[0].confirmed, "frame {i}: median {}", tr[0].score());
+        }
     }
 }

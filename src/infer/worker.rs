@@ -255,6 +255,14 @@ impl Workers {
         })
     }
 
+    /// The loaded detector's per-label score levels (its model card), for the rules that do not set their own.
+    pub fn detector_thresholds(&self) -> crate::labels::Thresholds {
+        self.models
+            .first()
+            .map(|m| m.detector.card().thresholds())
+            .unwrap_or_default()
+    }
+
     /// The execution provider of each model, by name (for camera state messages).
     pub fn providers(&self) -> serde_json::Value {
         serde_json::Value::Object(
