@@ -23,7 +23,7 @@ getent group video >/dev/null && usermod -a -G video scenewatch || true
 install -D -m 0755 "$TARGET" "$PREFIX/bin/scenewatch"
 install -D -m 0644 "$ORT_LIB" "$PREFIX/lib/scenewatch/libonnxruntime.so"
 install -d -m 0755 "$PREFIX/share/scenewatch/models"
-install -m 0644 models/*.onnx models/*.json models/*.txt models/README.md "$PREFIX/share/scenewatch/models/"
+install -m 0644 models/*.onnx models/*.toml models/*.json models/*.txt models/README.md "$PREFIX/share/scenewatch/models/"
 install -D -m 0644 README.md "$PREFIX/share/doc/scenewatch/README.md"
 install -d -m 0750 -g scenewatch "$CONFIG_DIR"
 if [ ! -f "$CONFIG_DIR/scenewatch.toml" ]; then

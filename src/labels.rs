@@ -96,6 +96,93 @@ pub fn coco_label_index(name: &str) -> Option<usize> {
     COCO_LABELS.iter().position(|l| *l == name)
 }
 
+/// The classes a detector outputs, in its output order (class id = index): COCO-80 for the shipped NanoDet, or
+/// what a model card's labels file lists (`infer::card`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassNames(Vec<&'static str>);
+
+impl ClassNames {
+    /// The 80 COCO classes, NanoDet's (and the COCO-trained YOLO/YOLOX/D-FINE exports') output order.
+    pub fn coco80() -> Self {
+        Self(COCO_LABELS.to_vec())
+    }
+
+    /// A labels file: one class name per line, in the model's output order. Trailing blank lines are ignored; a
+    /// blank line between names is an error, since it would silently shift every class id after it.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let used = lines.len() - lines.iter().rev().take_while(|l| l.is_empty()).count();
+        let mut names = Vec::with_capacity(used);
+        for (i, line) in lines[..used].iter().enumerate() {
+            if line.is_empty() {
+                return Err(format!(
+                    "line {} is blank: every line up to the last name is a class id (name unused ids, e.g. `unused{i}`)",
+                    i + 1
+                ));
+            }
+            names.push(intern(line));
+        }
+        if names.is_empty() {
+            return Err("no class names (one name per line, in the model's output order)".into());
+        }
+        Ok(Self(names))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The name of class `id`, None beyond the list.
+    pub fn get(&self, id: usize) -> Option<&'static str> {
+        self.0.get(id).copied()
+    }
+
+    pub fn names(&self) -> &[&'static str] {
+        &self.0
+    }
+
+    /// Whether the list is COCO-80 in COCO order.
+    pub fn is_coco80(&self) -> bool {
+        self.0 == COCO_LABELS
+    }
+
+    /// Whether a rule label can ever match: a class of this detector, or `vehicle` when it has a road vehicle class.
+    pub fn has_rule_label(&self, rule_label: &str) -> bool {
+        if rule_label == VEHICLE_GROUP {
+            return self.0.iter().any(|n| VEHICLE_CLASSES.contains(n));
+        }
+        self.0.contains(&rule_label)
+    }
+}
+
+/// A label name as `&'static str`, what `Detection.label` holds (detections are copied into tracks, events and
+/// messages by the thousand, so a borrowed name is cheaper than a `String` or an `Arc<str>` each). A labels file is
+/// read once per detector session and per `validate`, and each distinct name is leaked at most once per process,
+/// so the memory is bounded by the names themselves however often cards are read; COCO names are the statics.
+pub fn intern(name: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
+    if let Some(i) = coco_label_index(name) {
+        return COCO_LABELS[i];
+    }
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    // a poisoned set is still a valid set: insertion cannot leave it half-changed
+    let mut set = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(known) = set.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
 /// Whether a detected COCO class satisfies a rule label (a class name or `vehicle`).
 pub fn label_matches(rule_label: &str, detected: &str) -> bool {
     rule_label == detected || (rule_label == VEHICLE_GROUP && VEHICLE_CLASSES.contains(&detected))
@@ -155,6 +242,29 @@ mod tests {
         assert_eq!(plural("bus", 2), "buses");
         assert_eq!(plural("car", 2), "cars");
         assert_eq!(plural("vehicle", 2), "vehicles");
+    }
+
+    #[test]
+    fn labels_files_keep_their_order_and_refuse_gaps() {
+        let c = ClassNames::parse("person\n  package \ncar\n\n\n").expect("parse");
+        assert_eq!(c.names(), ["person", "package", "car"]);
+        assert_eq!(c.get(1), Some("package"));
+        assert!(c.has_rule_label("vehicle") && c.has_rule_label("package"));
+        assert!(!c.has_rule_label("dog"));
+        let err = ClassNames::parse("person\n\ncar\n").expect_err("gap");
+        assert!(err.contains("line 2"), "{err}");
+        assert!(ClassNames::parse("\n\n").is_err());
+        let no_vehicles = ClassNames::parse("person\npackage\n").expect("parse");
+        assert!(!no_vehicles.has_rule_label("vehicle"));
+        assert!(ClassNames::coco80().is_coco80() && !c.is_coco80());
+    }
+
+    #[test]
+    fn interned_names_are_leaked_once() {
+        let a = intern("parcel_box");
+        let b = intern(&String::from("parcel_box"));
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(intern("person"), "person");
     }
 
     #[test]

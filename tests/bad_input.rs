@@ -162,25 +162,58 @@ fn missing_and_wrong_models_are_named() {
         "{log}"
     );
 
-    // a real model, but the wrong one: the image encoder where the detector should be
+    // a real model without a model card: `validate` (and so `run`, exit 2) names the card it looked for
     let text = std::fs::read_to_string(&cfg.path)
         .expect("read")
         .replace("no_such_model.onnx", "efficientnet_lite0.onnx");
     std::fs::write(&cfg.path, text).expect("write");
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);
-    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert_eq!(out.status.code(), Some(2), "{log}");
     assert!(
-        log.contains("is not the expected model") && log.contains("input_1:0"),
+        log.contains("models.detector") && log.contains("efficientnet_lite0.toml"),
         "{log}"
     );
 
-    // a corrupt model file
-    let junk = cfg.dir.path().join("junk.onnx");
-    std::fs::write(&junk, b"definitely not protobuf").expect("write");
+    // a real model, but the wrong one: the image encoder where the detector should be, with a NanoDet card
+    let card = |name: &str, model: &str| {
+        let path = cfg.dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("format = \"nanodet\"\nmodel = \"{model}\"\ninput = [416, 416]\nlabels = \"coco80\"\n"),
+        )
+        .expect("card");
+        path
+    };
+    let wrong = card(
+        "wrong.toml",
+        &repo()
+            .join("models/efficientnet_lite0.onnx")
+            .display()
+            .to_string(),
+    );
     let text = std::fs::read_to_string(&cfg.path)
         .expect("read")
-        .replace("efficientnet_lite0.onnx", &junk.display().to_string());
+        .replace("efficientnet_lite0.onnx", &wrong.display().to_string());
+    std::fs::write(&cfg.path, text).expect("write");
+    let out = run_daemon(&cfg.path, Duration::from_secs(60));
+    let log = no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("is not the expected model")
+            && log.contains("input_1:0")
+            && log.contains("wrong.toml"),
+        "{log}"
+    );
+
+    // a corrupt model file (with its card)
+    let junk = cfg.dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"definitely not protobuf").expect("write");
+    let junk_card = card("junk.toml", "junk.onnx");
+    let text = std::fs::read_to_string(&cfg.path).expect("read").replace(
+        &wrong.display().to_string(),
+        &junk_card.display().to_string(),
+    );
     std::fs::write(&cfg.path, text).expect("write");
     let out = run_daemon(&cfg.path, Duration::from_secs(60));
     let log = no_panic(&out);

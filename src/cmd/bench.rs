@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::infer::{detector, encoder, Models};
+use crate::infer::preprocess::Letterbox;
+use crate::infer::{encoder, Models};
 use crate::ingest::CameraStatus;
 use crate::shutdown::Shutdown;
 use crate::supervisor::{self, RunOptions};
@@ -325,19 +326,20 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
         .map(|r| (r.name.to_string(), r.provider.to_string()))
         .collect();
     let clip_s = cfg.cameras.first().map_or(4.0, |c| c.clip_seconds);
-    let rect = models.detector.rect();
     // as in the daemon: the encoder runs for cameras with prompts (the language head, ≈ 1.5 ms a clip, is left
     // out of the bound, which makes e2e / bound slightly conservative)
     let with_encoder = cfg.cameras.first().is_some_and(|c| !c.prompts.is_empty());
     let stride = cfg.inference.encoder_stride.max(1);
-    let mut det_inputs: Vec<([usize; 4], Vec<f32>)> = Vec::new();
+    let mut det_inputs: Vec<(Letterbox, Vec<f32>)> = Vec::new();
     let mut enc_batches: Vec<(usize, Vec<f32>)> = Vec::new();
     super::prompts::for_each_video_clip(input, 2.0, clip_s, |clip| {
         let mut batch = Vec::new();
         for (k, f) in clip.frames.iter().enumerate() {
             let mut d = Vec::new();
-            let lb = detector::preprocess(&f.rgb, f.width, f.height, rect, &mut d)?;
-            det_inputs.push(([1, 3, lb.in_h as usize, lb.in_w as usize], d));
+            let lb = models
+                .detector
+                .preprocess(&f.rgb, f.width, f.height, &mut d)?;
+            det_inputs.push((lb, d));
             // as the daemon: every `encoder_stride`-th frame of a clip
             if k % stride == 0 {
                 encoder::preprocess_into(&f.rgb, f.width, f.height, &mut batch)?;
@@ -355,14 +357,9 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
     'outer: loop {
         let mut i = 0;
         for (n, batch) in &enc_batches {
-            for (dims, d) in &det_inputs[i..i + n] {
-                let t = ort::value::TensorRef::from_array_view((*dims, d.as_slice()))?;
+            for (lb, d) in &det_inputs[i..i + n] {
                 let t1 = Instant::now();
-                models
-                    .detector
-                    .model
-                    .session
-                    .run(ort::inputs![detector::INPUT_NAME => t])?;
+                models.detector.run_model(lb, d)?;
                 det_s += t1.elapsed().as_secs_f64();
             }
             if let Some(enc) = models.encoder.as_mut().filter(|_| with_encoder) {

@@ -133,7 +133,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (photos, raw_photos, prompts) = run_stills(&manifest, &cfg, &cameras)?;
 
     // the detector's levels for rules that set none (its model card)
-    let detector = crate::labels::Thresholds::default();
+    let detector =
+        crate::infer::card::DetectorCard::for_setting(&cfg.models.resolve(&cfg.models.detector))?
+            .thresholds();
     if let Some(dir) = &args.plot {
         for (i, (v, scores, _)) in videos.iter().enumerate() {
             let cam = camera("video", i)?;
@@ -608,6 +610,8 @@ fn run_stills(
     let mut photos = Vec::new();
     // every detection of each scored label, whatever its score (for sweeps)
     let mut raw = Vec::new();
+    // the detector's levels for rules that set none (its model card)
+    let detector = models.detector.card().thresholds();
     for (i, e) in manifest.photos.iter().enumerate() {
         let rules = camera("photo", i)?.effective_rules();
         let img = read(&e.path)?;
@@ -617,7 +621,6 @@ fn run_stills(
         let mut all = Vec::new();
         for label in e.truth.keys() {
             // a photo is one frame: its detections count at the rule's alert level
-            let detector = crate::labels::Thresholds::default();
             let threshold = rules
                 .iter()
                 .find(|r| &r.label == label && r.posture.is_none())

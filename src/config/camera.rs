@@ -1,11 +1,57 @@
 //! `[[cameras]]`: one source each, with its sampling and clip windows, and what the events stage checks on its
 //! clips: label rules (zones, dwell, schedules, posture), named zones, scene prompts, the motion gate. Rule labels
-//! and postures are the vocabulary of `crate::labels`.
+//! and postures are the vocabulary of `crate::labels`; rule labels are checked against the detector's classes
+//! (its model card's labels, `RuleVocabulary`).
+
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use super::{seconds, Checks, DropPolicy, IngestConfig, MediaConfig, Problem};
-use crate::labels::{coco_label_index, LabelThresholds, Posture, Thresholds, VEHICLE_GROUP};
+use crate::labels::{
+    ClassNames, LabelThresholds, Posture, Thresholds, VEHICLE_CLASSES, VEHICLE_GROUP,
+};
+
+/// What rule labels are checked against: the detector's classes, and the card they came from (None: the card
+/// could not be found, and COCO-80, the shipped detector's classes, stands in).
+#[derive(Debug, Clone)]
+pub(super) struct RuleVocabulary {
+    pub classes: ClassNames,
+    pub card: Option<PathBuf>,
+}
+
+impl RuleVocabulary {
+    /// Why `label` can never match a detection, or None when it can.
+    fn reject(&self, label: &str) -> Option<String> {
+        if self.classes.has_rule_label(label) {
+            return None;
+        }
+        let Some(card) = &self.card else {
+            return Some(format!(
+                "unknown label '{label}': use a COCO label (person, car, dog, …) or 'vehicle'"
+            ));
+        };
+        if label == VEHICLE_GROUP {
+            return Some(format!(
+                "'vehicle' means {}, and the detector's card {} has none of these classes",
+                VEHICLE_CLASSES.join("/"),
+                card.display()
+            ));
+        }
+        let names = self.classes.names();
+        let shown: Vec<&str> = names.iter().take(8).copied().collect();
+        let more = if names.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
+        Some(format!(
+            "unknown label '{label}': the detector's card {} has no such class (its labels: {}{more}); use one of them or 'vehicle'",
+            card.display(),
+            shown.join(", ")
+        ))
+    }
+}
 
 /// One camera (or file, or test source).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -133,7 +179,8 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
-    /// A COCO label, or `vehicle` (car, truck, bus, motorcycle).
+    /// A class of the detector (its model card's labels; COCO-80 for the shipped NanoDet), or `vehicle` (car,
+    /// truck, bus, motorcycle).
     pub label: String,
     /// The track score (median of its recent detection scores) at which an object alerts. Unset: the detector's
     /// calibrated level for this label, from its model card (`[thresholds.<label>] alert`).
@@ -270,11 +317,13 @@ impl RuleConfig {
 
     /// `earlier`: the camera's rules listed before this one; `cam`: the camera, whose zones and time zone the rule
     /// refers to.
+    /// `vocabulary`: the detector's classes (None: its card is broken, a problem already listed).
     pub(super) fn validate(
         &self,
         key: &str,
         earlier: &[RuleConfig],
         cam: &CameraConfig,
+        vocabulary: Option<&RuleVocabulary>,
         c: &mut Checks,
     ) {
         let k = |field: &str| format!("{key}.{field}");
@@ -287,14 +336,8 @@ impl RuleConfig {
                 ),
             );
         }
-        if self.label != VEHICLE_GROUP && coco_label_index(&self.label).is_none() {
-            c.bad(
-                k("label"),
-                format!(
-                    "unknown label '{}': use a COCO label (person, car, dog, …) or 'vehicle'",
-                    self.label
-                ),
-            );
+        if let Some(why) = vocabulary.and_then(|v| v.reject(&self.label)) {
+            c.bad(k("label"), why);
         }
         if let Some(v) = self.min_score {
             c.range(k("min_score"), v, 0.0, 1.0);
@@ -380,7 +423,13 @@ impl CameraConfig {
 
     /// Checks the camera and its prompts, zones and rules; `key` is its path (`cameras[1]`), `earlier` the cameras
     /// listed before it (names are unique).
-    pub(super) fn validate(&self, key: &str, earlier: &[CameraConfig], c: &mut Checks) {
+    pub(super) fn validate(
+        &self,
+        key: &str,
+        earlier: &[CameraConfig],
+        vocabulary: Option<&RuleVocabulary>,
+        c: &mut Checks,
+    ) {
         let k = |field: &str| format!("{key}.{field}");
         if !valid_camera_name(&self.name) {
             c.bad(
@@ -417,7 +466,13 @@ impl CameraConfig {
             z.validate(&format!("{key}.zones[{j}]"), &self.zones[..j], c);
         }
         for (j, rule) in self.rules.iter().enumerate() {
-            rule.validate(&format!("{key}.rules[{j}]"), &self.rules[..j], self, c);
+            rule.validate(
+                &format!("{key}.rules[{j}]"),
+                &self.rules[..j],
+                self,
+                vocabulary,
+                c,
+            );
         }
         if let Err(e) = crate::events::schedule::parse_tz(&self.timezone) {
             c.bad(k("timezone"), e);

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::camera::RuleVocabulary;
 use super::Checks;
+use crate::infer::card::{CardError, DetectorCard};
+use crate::labels::ClassNames;
 
 /// Which ONNX Runtime execution provider to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -26,6 +29,8 @@ pub struct ModelsConfig {
     /// Path of libonnxruntime.so. Unset: `$ORT_DYLIB_PATH`, then the paths `setup.sh` installs to.
     pub onnxruntime: Option<PathBuf>,
     pub provider: ProviderChoice,
+    /// The detector's model card (`.toml`: format, input size, labels, calibrated thresholds), or its model file
+    /// with the card next to it under the same stem (docs/detectors.md).
     pub detector: PathBuf,
     pub encoder: PathBuf,
     pub imagenet_labels: PathBuf,
@@ -50,7 +55,7 @@ impl Default for ModelsConfig {
             provider: ProviderChoice::Auto,
             // fp32: the int8 file is 1.3× faster and finds the same people, but its slightly different detections
             // cost the prompt evaluation one of 16 (models/README.md); opt in where prompts do not matter
-            detector: "nanodet_g_416.onnx".into(),
+            detector: "nanodet_g_416.toml".into(),
             encoder: "efficientnet_lite0.onnx".into(),
             imagenet_labels: "imagenet_classes.txt".into(),
             text_encoder: "minilm_l6_v2.onnx".into(),
@@ -69,6 +74,31 @@ impl ModelsConfig {
             file.to_path_buf()
         } else {
             self.dir.join(file)
+        }
+    }
+
+    /// The classes rule labels are checked against: the detector card's. A card that cannot be used is a problem
+    /// under `models.detector` (and then no label is checked: its labels are unknown). When neither the card nor
+    /// the model exists, COCO-80 stands in: the daemon names the missing file when it starts.
+    pub(super) fn rule_vocabulary(&self, c: &mut Checks) -> Option<RuleVocabulary> {
+        let setting = self.resolve(&self.detector);
+        match DetectorCard::for_setting(&setting) {
+            Ok(card) => Some(RuleVocabulary {
+                classes: card.classes,
+                card: Some(card.path),
+            }),
+            Err(CardError::Missing { model, .. })
+                if model.as_deref().is_none_or(|m| !m.exists()) =>
+            {
+                Some(RuleVocabulary {
+                    classes: ClassNames::coco80(),
+                    card: None,
+                })
+            }
+            Err(e) => {
+                c.bad("models.detector", e.to_string());
+                None
+            }
         }
     }
 }

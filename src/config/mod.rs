@@ -13,7 +13,8 @@
 //! `metrics`, `summaries`, `media`, `ingest`, `inference` (with `[models]`), `language` and `camera`
 //! (`[[cameras]]` with rules, zones and prompts). Every type is re-exported here (`crate::config::CameraConfig`).
 //! Nothing here depends on the inference stage: rules are written in `crate::labels`, and the language head reads
-//! its settings from `LanguageConfig`.
+//! its settings from `LanguageConfig`. The one exception reads a file, not a stage: rule labels are checked against
+//! the detector's model card, read through `infer::card` (which imports only `crate::labels`).
 
 mod camera;
 mod inference;
@@ -254,8 +255,14 @@ impl Config {
         if self.cameras.is_empty() {
             c.bad("cameras", "at least one [[cameras]] entry is needed");
         }
+        let vocabulary = self.models.rule_vocabulary(&mut c);
         for (i, cam) in self.cameras.iter().enumerate() {
-            cam.validate(&format!("cameras[{i}]"), &self.cameras[..i], &mut c);
+            cam.validate(
+                &format!("cameras[{i}]"),
+                &self.cameras[..i],
+                vocabulary.as_ref(),
+                &mut c,
+            );
         }
         c.out
     }

@@ -365,7 +365,7 @@ mod tests {
                 f.seq = index * 8 + i as u64;
                 f.pts = t + Duration::from_millis(500 * i as u64);
                 f.detections = (*s > 0.0)
-                    .then(|| Detection {
+                    .then_some(Detection {
                         class_id: 0,
                         label: "person",
                         score: *s,

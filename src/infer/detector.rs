@@ -1,274 +1,189 @@
-//! NanoDet-g 416 (COCO-80): letterbox preprocessing, the GFL box decode and NMS as pure functions, and the
-//! `Detector` that runs them around an ORT session.
+//! The detector: a model card (`card`), an ORT session checked against it at load, and per frame the card's
+//! preprocessing, the session run and the format's decoder (`decode`). Formats: NanoDet-g (shipped), Ultralytics
+//! YOLO, YOLOX and RT-DETR/D-FINE exports (docs/detectors.md).
 //!
-//! Recipe (checked on real photos, see models/README.md): letterbox to 416 on the long side, centred with black
-//! padding, BGR, (x − mean) / std per channel, NCHW. With a model whose height and width are dynamic (the shipped
-//! file) the input is only padded to the next multiple of 32 (416×320 for 4:3, 416×256 for 16:9): the padding
-//! of a 416² square is computation on black, about a quarter of it for 4:3 cameras. A fixed-size model gets the
-//! 416² square. Outputs per stride s ∈ {8,16,32}: class scores [N,80], already sigmoid;
-//! box logits [N,44] = 4 sides (left, top, right, bottom) × 11 bins; per side softmax, expectation × s.
+//! At load the session's inputs and outputs are checked against the card — format, input size, label count — and
+//! a mismatch names the model, the card, the expected and the found shapes. A model whose height and width are
+//! dynamic (the shipped NanoDet) gets the "rectangular" letterbox on grid formats: the card's input size is the box
+//! a frame is fit in, padded only to the next multiple of 32 (416×320 for a 4:3 camera in a 416 model), so the
+//! padding of a square is not computed.
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::path::Path;
 
-use super::labels::{COCO_LABELS, VEHICLE_CLASSES};
-use super::preprocess::{resize_rgb, Filter, Letterbox};
-use super::runtime::{check_signature, InferError, LoadedModel};
+use ort::session::{SessionInputValue, SessionOutputs};
+use ort::value::{Outlet, TensorElementType};
 
-pub const INPUT_SIZE: u32 = 416;
-const BINS: usize = 11;
-const NUM_CLASSES: usize = 80;
-const MEAN_BGR: [f32; 3] = [103.53, 116.28, 123.675];
-const STD_BGR: [f32; 3] = [57.375, 57.12, 58.395];
-/// (stride, class-score output, box output)
-const LEVELS: [(u32, &str, &str); 3] = [
+pub use super::decode::{BBox, DecodeParams, Detection};
+
+use super::card::{self, DetectorCard, Fit, Format, YoloLayout};
+use super::decode::{detr, nanodet, shape_text, yolo, yolox, DecodeCtx};
+use super::preprocess::{fill_input, Letterbox};
+use super::runtime::{self, InferError, LoadedModel, SessionOptions};
+
+pub const MAX_DETECTIONS: usize = 100;
+/// Input sides of models with dynamic height and width are padded to this (the coarsest stride).
+const INPUT_MULTIPLE: u32 = 32;
+/// NanoDet-g's TF-export names: the input, and per stride the class-score and box outputs.
+const NANODET_INPUT: &str = "input_1:0";
+const NANODET_LEVELS: [(u32, &str, &str); 3] = [
     (8, "Identity:0", "Identity_3:0"),
     (16, "Identity_1:0", "Identity_4:0"),
     (32, "Identity_2:0", "Identity_5:0"),
 ];
-pub const INPUT_NAME: &str = "input_1:0";
-pub const MAX_DETECTIONS: usize = 100;
+/// RT-DETR / D-FINE deploy exports: the input that tells the post-processor the size to scale boxes to.
+const DETR_SIZES: &str = "orig_target_sizes";
 
-/// Axis-aligned box in source-frame pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct BBox {
-    pub x1: f32,
-    pub y1: f32,
-    pub x2: f32,
-    pub y2: f32,
+/// What the session was found to be at load: the names to feed and read, and what the decoder needs.
+#[derive(Debug, Clone)]
+enum Plan {
+    Nanodet {
+        input: String,
+    },
+    Yolo {
+        input: String,
+        output: String,
+        /// None: decided from the first real output (dynamic dimensions).
+        layout: Option<YoloLayout>,
+    },
+    Yolox {
+        input: String,
+        output: String,
+        decoded: bool,
+    },
+    /// Outputs `labels`, `boxes`, `scores`; the size input is fed as given.
+    DetrDeploy {
+        input: String,
+        sizes: Sizes,
+    },
+    /// Outputs `logits`, `pred_boxes`; a size input, when the export has one, is fed too.
+    DetrRaw {
+        input: String,
+        sizes: Option<Sizes>,
+    },
 }
 
-impl BBox {
-    pub fn area(&self) -> f32 {
-        (self.x2 - self.x1).max(0.0) * (self.y2 - self.y1).max(0.0)
+/// The element type of a DETR export's `orig_target_sizes` input: int64 in the reference exports, float32 in some
+/// re-exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sizes {
+    I64,
+    F32,
+}
+
+impl Plan {
+    fn input(&self) -> &str {
+        match self {
+            Self::Nanodet { input }
+            | Self::Yolo { input, .. }
+            | Self::Yolox { input, .. }
+            | Self::DetrDeploy { input, .. }
+            | Self::DetrRaw { input, .. } => input,
+        }
     }
-    pub fn iou(&self, o: &BBox) -> f32 {
-        let ix = (self.x2.min(o.x2) - self.x1.max(o.x1)).max(0.0);
-        let iy = (self.y2.min(o.y2) - self.y1.max(o.y1)).max(0.0);
-        let inter = ix * iy;
-        let union = self.area() + o.area() - inter;
-        if union <= 0.0 {
-            0.0
-        } else {
-            inter / union
+
+    fn sizes_input(&self) -> Option<Sizes> {
+        match self {
+            Self::DetrDeploy { sizes, .. } => Some(*sizes),
+            Self::DetrRaw { sizes, .. } => *sizes,
+            _ => None,
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Detection {
-    pub class_id: usize,
-    pub label: &'static str,
-    pub score: f32,
-    pub bbox: BBox,
-}
-
-/// Decode parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct DecodeParams {
-    pub threshold: f32,
-    pub nms_iou: f32,
-    pub max_detections: usize,
-}
-
-/// One output level's raw tensors.
-pub struct Level<'a> {
-    pub stride: u32,
-    /// [cells, 80]
-    pub scores: &'a [f32],
-    /// [cells, 44]
-    pub boxes: &'a [f32],
-}
-
-/// Padding multiple of the rectangular input: the coarsest stride.
-const INPUT_MULTIPLE: u32 = 32;
-
-/// The detector input for a `w`×`h` frame: the 416² square, or (`rect`) the smallest multiple of 32 around it.
-pub fn letterbox(w: u32, h: u32, rect: bool) -> Letterbox {
-    if rect {
-        Letterbox::fit_rect(w, h, INPUT_SIZE, INPUT_MULTIPLE)
-    } else {
-        Letterbox::fit(w, h, INPUT_SIZE)
-    }
-}
-
-/// Fills `out` (3×in_h×in_w, NCHW) with the letterboxed, normalised BGR input for a packed RGB frame.
-pub fn preprocess(
-    rgb: &[u8],
-    w: u32,
-    h: u32,
-    rect: bool,
-    out: &mut Vec<f32>,
-) -> Result<Letterbox, InferError> {
-    let lb = letterbox(w, h, rect);
-    let resized = resize_rgb(rgb, w, h, lb.new_w, lb.new_h, None, Filter::Bilinear)?;
-    let plane = (lb.in_w * lb.in_h) as usize;
-    out.clear();
-    out.resize(3 * plane, 0.0);
-    // (x − mean) / std as a table per channel: a lookup instead of a division per value
-    let lut: [[f32; 256]; 3] =
-        std::array::from_fn(|c| std::array::from_fn(|v| (v as f32 - MEAN_BGR[c]) / STD_BGR[c]));
-    let (b_plane, rest) = out.split_at_mut(plane);
-    let (g_plane, r_plane) = rest.split_at_mut(plane);
-    // padding is black (0) before normalisation, as in the reference keep_ratio letterbox
-    b_plane.fill(lut[0][0]);
-    g_plane.fill(lut[1][0]);
-    r_plane.fill(lut[2][0]);
-    let (in_w, new_w) = (lb.in_w as usize, lb.new_w as usize);
-    for (y, row) in resized
-        .chunks_exact(new_w * 3)
-        .take(lb.new_h as usize)
-        .enumerate()
-    {
-        let base = (y + lb.pad_y as usize) * in_w + lb.pad_x as usize;
-        let dst = base..base + new_w;
-        // plane 0 = B, 1 = G, 2 = R of packed RGB pixels
-        for (((b, g), r), px) in b_plane[dst.clone()]
-            .iter_mut()
-            .zip(&mut g_plane[dst.clone()])
-            .zip(&mut r_plane[dst])
-            .zip(row.chunks_exact(3))
-        {
-            *b = lut[0][px[2] as usize];
-            *g = lut[1][px[1] as usize];
-            *r = lut[2][px[0] as usize];
-        }
-    }
-    Ok(lb)
-}
-
-fn softmax_expectation(logits: &[f32]) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    let mut acc = 0.0;
-    for (i, l) in logits.iter().enumerate() {
-        let e = (l - max).exp();
-        sum += e;
-        acc += e * i as f32;
-    }
-    if sum > 0.0 {
-        acc / sum
-    } else {
-        0.0
-    }
-}
-
-/// GFL decode of all levels, then per-class NMS, then NMS across the vehicle classes (a van comes out as car and
-/// truck for the same box: keep the better one), best first, at most `max_detections`.
-pub fn decode(
-    levels: &[Level<'_>],
-    lb: &Letterbox,
-    src_w: u32,
-    src_h: u32,
-    p: DecodeParams,
-) -> Vec<Detection> {
-    let mut cands = Vec::new();
-    for level in levels {
-        let grid_w = (lb.in_w / level.stride) as usize;
-        let grid_h = (lb.in_h / level.stride) as usize;
-        let cells = (level.scores.len() / NUM_CLASSES)
-            .min(level.boxes.len() / (4 * BINS))
-            .min(grid_w * grid_h);
-        for cell in 0..cells {
-            let scores = &level.scores[cell * NUM_CLASSES..(cell + 1) * NUM_CLASSES];
-            if !scores.iter().any(|s| *s >= p.threshold) {
-                continue;
-            }
-            let stride = level.stride as f32;
-            let cx = ((cell % grid_w) as f32 + 0.5) * stride;
-            let cy = ((cell / grid_w) as f32 + 0.5) * stride;
-            let b = &level.boxes[cell * 4 * BINS..(cell + 1) * 4 * BINS];
-            let side = |k: usize| softmax_expectation(&b[k * BINS..(k + 1) * BINS]) * stride;
-            let (iw, ih) = (lb.in_w as f32, lb.in_h as f32);
-            let (x1, y1) =
-                lb.to_source((cx - side(0)).clamp(0.0, iw), (cy - side(1)).clamp(0.0, ih));
-            let (x2, y2) =
-                lb.to_source((cx + side(2)).clamp(0.0, iw), (cy + side(3)).clamp(0.0, ih));
-            let bbox = BBox {
-                x1: x1.clamp(0.0, src_w as f32),
-                y1: y1.clamp(0.0, src_h as f32),
-                x2: x2.clamp(0.0, src_w as f32),
-                y2: y2.clamp(0.0, src_h as f32),
-            };
-            if bbox.area() <= 0.0 {
-                continue;
-            }
-            for (class_id, s) in scores.iter().enumerate() {
-                if *s >= p.threshold {
-                    cands.push(Detection {
-                        class_id,
-                        label: COCO_LABELS[class_id],
-                        score: *s,
-                        bbox,
-                    });
-                }
-            }
-        }
-    }
-    cands.sort_by(|a, b| b.score.total_cmp(&a.score));
-    let mut kept: Vec<Detection> = Vec::new();
-    for d in cands {
-        let is_vehicle = VEHICLE_CLASSES.contains(&d.label);
-        let suppressed = kept.iter().any(|k| {
-            let same_group =
-                k.class_id == d.class_id || (is_vehicle && VEHICLE_CLASSES.contains(&k.label));
-            same_group && k.bbox.iou(&d.bbox) > p.nms_iou
-        });
-        if !suppressed {
-            kept.push(d);
-            if kept.len() >= p.max_detections {
-                break;
-            }
-        }
-    }
-    kept
-}
-
-/// The detector: an ORT session plus reusable input buffer.
+/// The detector: an ORT session, its card, and a reusable input buffer.
 pub struct Detector {
     pub model: LoadedModel,
+    card: DetectorCard,
+    plan: Plan,
     input: Vec<f32>,
     params: DecodeParams,
     /// The model takes any height and width (multiples of 32): frames get the rectangular letterbox.
     rect: bool,
     /// The letterbox of the frame last prepared by [`Detector::prepare`].
     prepared: Option<(Letterbox, u32, u32)>,
+    /// Class ids beyond the card's labels were reported (once).
+    warned_ids: bool,
 }
 
 impl Detector {
-    pub fn new(model: LoadedModel, params: DecodeParams) -> Result<Self, InferError> {
-        let s = INPUT_SIZE as i64;
-        let outs: Vec<(&str, [i64; 3])> = LEVELS
-            .iter()
-            .flat_map(|(stride, c, b)| {
-                let cells = (s / *stride as i64).pow(2);
-                [(*c, [1, cells, 80]), (*b, [1, cells, 44])]
-            })
-            .collect();
-        let out_refs: Vec<(&str, &[i64])> = outs.iter().map(|(n, d)| (*n, &d[..])).collect();
-        check_signature(&model, &[(INPUT_NAME, &[1, 3, s, s])], &out_refs)?;
-        let rect = model
-            .session
-            .inputs()
-            .iter()
-            .find(|i| i.name() == INPUT_NAME)
-            .and_then(|i| {
-                i.dtype()
-                    .tensor_shape()
-                    .map(|d| d.len() == 4 && d[2] < 0 && d[3] < 0)
-            })
-            .unwrap_or(false);
+    /// Opens the detector a `[models] detector` setting (resolved against `models.dir`) names — a card, or a model
+    /// file with its card next to it — as the daemon, `detect`, `bench` and `eval` do.
+    pub fn open(
+        env: &ort::environment::Environment,
+        setting: &Path,
+        opts: SessionOptions,
+        params: DecodeParams,
+    ) -> Result<Self, InferError> {
+        // a missing model file is the first thing to say, before its card
+        if !card::is_card(setting) && !setting.exists() {
+            return Err(InferError::ModelMissing {
+                model: "detector",
+                path: setting.to_path_buf(),
+            });
+        }
+        let card = DetectorCard::for_setting(setting)?;
+        let model = runtime::open_model(env, "detector", &card.model, opts)?;
+        Self::new(model, card, params)
+    }
+
+    /// Checks an opened session against its card.
+    pub fn new(
+        model: LoadedModel,
+        card: DetectorCard,
+        params: DecodeParams,
+    ) -> Result<Self, InferError> {
+        let (plan, dynamic) = plan_for(&model, &card)?;
         Ok(Self {
             model,
+            rect: dynamic && card.format.grid(),
+            card,
+            plan,
             input: Vec::new(),
             params,
-            rect,
             prepared: None,
+            warned_ids: false,
         })
+    }
+
+    /// The model card the detector was loaded with (labels, thresholds, calibration).
+    pub fn card(&self) -> &DetectorCard {
+        &self.card
     }
 
     /// Whether frames get the rectangular letterbox (the model has dynamic height and width).
     pub fn rect(&self) -> bool {
         self.rect
+    }
+
+    /// Where a `w`×`h` frame goes in the model input.
+    pub fn letterbox(&self, w: u32, h: u32) -> Letterbox {
+        let (cw, ch) = self.card.input;
+        let fitted = |w, h| {
+            if self.rect {
+                Letterbox::fit_rect(w, h, cw, ch, INPUT_MULTIPLE)
+            } else {
+                Letterbox::fit_box(w, h, cw, ch)
+            }
+        };
+        match self.card.pixels.fit {
+            Fit::Stretch => Letterbox::stretch(w, h, cw, ch),
+            Fit::Centre => fitted(w, h),
+            Fit::TopLeft => fitted(w, h).top_left(),
+        }
+    }
+
+    /// Fills `out` (NCHW) with the model input for a packed RGB frame, as the card says.
+    pub fn preprocess(
+        &self,
+        rgb: &[u8],
+        w: u32,
+        h: u32,
+        out: &mut Vec<f32>,
+    ) -> Result<Letterbox, InferError> {
+        let lb = self.letterbox(w, h);
+        fill_input(rgb, w, h, &lb, &self.card.pixels, out)?;
+        Ok(lb)
     }
 
     /// Detects objects in one packed RGB frame; boxes are in that frame's pixels.
@@ -279,8 +194,10 @@ impl Detector {
 
     /// Preprocessing alone (timed apart from the model): fills the reusable input tensor.
     pub fn prepare(&mut self, rgb: &[u8], w: u32, h: u32) -> Result<(), InferError> {
-        let lb = preprocess(rgb, w, h, self.rect, &mut self.input)?;
-        self.prepared = Some((lb, w, h));
+        let mut input = std::mem::take(&mut self.input);
+        let lb = self.preprocess(rgb, w, h, &mut input);
+        self.input = input;
+        self.prepared = Some((lb?, w, h));
         Ok(())
     }
 
@@ -290,199 +207,354 @@ impl Detector {
             what: "detector",
             message: "run without a prepared frame".into(),
         })?;
-        let run_err = |e: ort::Error| InferError::Run {
-            model: "detector",
-            message: e.to_string(),
+        let inputs = inputs(&self.plan, &lb, &self.input)?;
+        let outputs = self.model.session.run(inputs).map_err(run_err)?;
+        let ctx = DecodeCtx {
+            lb,
+            width: w,
+            height: h,
+            classes: &self.card.classes,
+            params: self.params,
         };
-        let dims = [1usize, 3, lb.in_h as usize, lb.in_w as usize];
-        let tensor = ort::value::TensorRef::from_array_view((dims, self.input.as_slice()))
-            .map_err(run_err)?;
-        let outputs = self
-            .model
-            .session
-            .run(ort::inputs![INPUT_NAME => tensor])
-            .map_err(run_err)?;
-        let mut raw: Vec<(u32, &[f32], &[f32])> = Vec::with_capacity(3);
-        for (stride, c, b) in LEVELS {
-            let get = |name: &str| -> Result<&[f32], InferError> {
-                let v = outputs.get(name).ok_or_else(|| InferError::Run {
-                    model: "detector",
-                    message: format!("output {name} missing"),
-                })?;
-                v.try_extract_tensor::<f32>()
-                    .map(|(_, d)| d)
-                    .map_err(run_err)
-            };
-            raw.push((stride, get(c)?, get(b)?));
+        let (dets, unknown) = decode_outputs(&self.plan, &outputs, &ctx)?;
+        drop(outputs);
+        if unknown > 0 && !self.warned_ids {
+            self.warned_ids = true;
+            tracing::warn!(
+                card = %self.card.path.display(),
+                labels = self.card.classes.len(),
+                "the detector output class ids beyond its card's labels (skipped); the card's labels do not match the model"
+            );
         }
-        let levels: Vec<Level<'_>> = raw
-            .iter()
-            .map(|(stride, scores, boxes)| Level {
-                stride: *stride,
-                scores,
-                boxes,
-            })
-            .collect();
-        Ok(decode(&levels, &lb, w, h, self.params))
+        Ok(dets)
+    }
+
+    /// Runs the session alone on an input made by [`Detector::preprocess`] (the benchmark's model time).
+    pub fn run_model(&mut self, lb: &Letterbox, input: &[f32]) -> Result<(), InferError> {
+        let inputs = inputs(&self.plan, lb, input)?;
+        self.model.session.run(inputs).map_err(run_err)?;
+        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn peaked(bin: usize) -> [f32; BINS] {
-        let mut l = [-20.0; BINS];
-        l[bin] = 20.0;
-        l
+fn run_err(e: ort::Error) -> InferError {
+    InferError::Run {
+        model: "detector",
+        message: e.to_string(),
     }
+}
 
-    /// One stride-32 cell with a "person" score and sides of exactly 2 bins: box = centre ± 64 px.
-    fn level_with_one_person(cell: usize, score: f32) -> (Vec<f32>, Vec<f32>) {
-        let cells = 13 * 13;
-        let mut scores = vec![0.0; cells * 80];
-        scores[cell * 80] = score;
-        let mut boxes = vec![0.0; cells * 44];
-        for side in 0..4 {
-            boxes[cell * 44 + side * BINS..cell * 44 + (side + 1) * BINS]
-                .copy_from_slice(&peaked(2));
+/// The session inputs for a prepared frame: the image, and for DETR exports the size to scale boxes to — the
+/// model input's own (width, height), so boxes come back in model-input pixels.
+fn inputs<'a>(
+    plan: &'a Plan,
+    lb: &Letterbox,
+    data: &'a [f32],
+) -> Result<Vec<(Cow<'a, str>, SessionInputValue<'a>)>, InferError> {
+    let dims = [1usize, 3, lb.in_h as usize, lb.in_w as usize];
+    let image = ort::value::TensorRef::from_array_view((dims, data)).map_err(run_err)?;
+    let mut v: Vec<(Cow<'a, str>, SessionInputValue<'a>)> =
+        vec![(Cow::from(plan.input()), image.into())];
+    let (w, h) = (lb.in_w, lb.in_h);
+    match plan.sizes_input() {
+        None => {}
+        Some(Sizes::I64) => {
+            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as i64, h as i64]))
+                .map_err(run_err)?;
+            v.push((Cow::from(DETR_SIZES), t.into()));
         }
-        (scores, boxes)
+        Some(Sizes::F32) => {
+            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as f32, h as f32]))
+                .map_err(run_err)?;
+            v.push((Cow::from(DETR_SIZES), t.into()));
+        }
     }
+    Ok(v)
+}
 
-    const P: DecodeParams = DecodeParams {
-        threshold: 0.4,
-        nms_iou: 0.6,
-        max_detections: 100,
+/// A named output as (shape, values).
+fn output<'o, T: ort::value::PrimitiveTensorElementType>(
+    outputs: &'o SessionOutputs<'_>,
+    name: &str,
+) -> Result<(Vec<i64>, &'o [T]), InferError> {
+    let v = outputs.get(name).ok_or_else(|| InferError::Run {
+        model: "detector",
+        message: format!("output {name} missing"),
+    })?;
+    let (shape, data) = v.try_extract_tensor::<T>().map_err(run_err)?;
+    Ok((shape.to_vec(), data))
+}
+
+/// Decodes the outputs as the plan says; also how many detections named a class beyond the labels.
+fn decode_outputs(
+    plan: &Plan,
+    outputs: &SessionOutputs<'_>,
+    ctx: &DecodeCtx<'_>,
+) -> Result<(Vec<Detection>, usize), InferError> {
+    let bad_output = |message: String| InferError::Run {
+        model: "detector",
+        message,
     };
-
-    #[test]
-    fn gfl_decode_places_the_box_around_the_cell_centre() {
-        // cell (x=6, y=6) of the 13x13 grid: centre (208, 208) in input pixels
-        let (scores, boxes) = level_with_one_person(6 * 13 + 6, 0.9);
-        let lb = Letterbox::fit(416, 416, 416);
-        let dets = decode(
-            &[Level {
-                stride: 32,
-                scores: &scores,
-                boxes: &boxes,
-            }],
-            &lb,
-            416,
-            416,
-            P,
-        );
-        assert_eq!(dets.len(), 1);
-        let d = &dets[0];
-        assert_eq!(d.label, "person");
-        for (got, want) in [
-            (d.bbox.x1, 144.0),
-            (d.bbox.y1, 144.0),
-            (d.bbox.x2, 272.0),
-            (d.bbox.y2, 272.0),
-        ] {
-            assert!((got - want).abs() < 0.01, "{:?}", d.bbox);
+    Ok(match plan {
+        Plan::Nanodet { .. } => {
+            let mut raw = Vec::with_capacity(NANODET_LEVELS.len());
+            for (stride, scores, boxes) in NANODET_LEVELS {
+                raw.push((
+                    stride,
+                    output::<f32>(outputs, scores)?.1,
+                    output::<f32>(outputs, boxes)?.1,
+                ));
+            }
+            let levels: Vec<nanodet::Level<'_>> = raw
+                .iter()
+                .map(|(stride, scores, boxes)| nanodet::Level {
+                    stride: *stride,
+                    scores,
+                    boxes,
+                })
+                .collect();
+            (nanodet::decode(&levels, ctx), 0)
         }
-    }
+        Plan::Yolo {
+            output: name,
+            layout,
+            ..
+        } => {
+            let (shape, out) = output::<f32>(outputs, name)?;
+            (
+                yolo::decode(out, &shape, *layout, ctx).map_err(bad_output)?,
+                0,
+            )
+        }
+        Plan::Yolox {
+            output: name,
+            decoded,
+            ..
+        } => {
+            let (shape, out) = output::<f32>(outputs, name)?;
+            (
+                yolox::decode(out, &shape, *decoded, ctx).map_err(bad_output)?,
+                0,
+            )
+        }
+        Plan::DetrDeploy { .. } => {
+            let labels: Vec<i64> = match output::<i64>(outputs, "labels") {
+                Ok((_, l)) => l.to_vec(),
+                // some exports give int32 ids
+                Err(_) => output::<i32>(outputs, "labels")?
+                    .1
+                    .iter()
+                    .map(|l| *l as i64)
+                    .collect(),
+            };
+            let (_, boxes) = output::<f32>(outputs, "boxes")?;
+            let (_, scores) = output::<f32>(outputs, "scores")?;
+            detr::decode_deploy(&labels, boxes, scores, ctx).map_err(bad_output)?
+        }
+        Plan::DetrRaw { .. } => {
+            let (_, logits) = output::<f32>(outputs, "logits")?;
+            let (_, boxes) = output::<f32>(outputs, "pred_boxes")?;
+            (detr::decode_raw(logits, boxes, ctx).map_err(bad_output)?, 0)
+        }
+    })
+}
 
-    #[test]
-    fn boxes_map_back_through_the_letterbox() {
-        let (scores, boxes) = level_with_one_person(6 * 13 + 6, 0.9);
-        // 832x624 frame: scale 0.5, padded 52 px top and bottom
-        let lb = Letterbox::fit(832, 624, 416);
-        let d = &decode(
-            &[Level {
-                stride: 32,
-                scores: &scores,
-                boxes: &boxes,
-            }],
-            &lb,
-            832,
-            624,
-            P,
-        )[0];
-        assert!(
-            (d.bbox.x1 - 288.0).abs() < 0.1 && (d.bbox.y1 - 184.0).abs() < 0.1,
-            "{:?}",
-            d.bbox
-        );
-    }
+/// A session input or output as checked at load.
+struct Port {
+    name: String,
+    ty: Option<TensorElementType>,
+    shape: Vec<i64>,
+}
 
-    #[test]
-    fn below_threshold_is_dropped_and_scores_are_not_resigmoided() {
-        let (scores, boxes) = level_with_one_person(10, 0.39);
-        let lb = Letterbox::fit(416, 416, 416);
-        let lv = [Level {
-            stride: 32,
-            scores: &scores,
-            boxes: &boxes,
-        }];
-        assert!(decode(&lv, &lb, 416, 416, P).is_empty());
-        let (scores, boxes) = level_with_one_person(10, 0.41);
-        let lv = [Level {
-            stride: 32,
-            scores: &scores,
-            boxes: &boxes,
-        }];
-        let d = decode(&lv, &lb, 416, 416, P);
-        assert!((d[0].score - 0.41).abs() < 1e-6);
-    }
+fn ports(outlets: &[Outlet]) -> Vec<Port> {
+    outlets
+        .iter()
+        .map(|o| Port {
+            name: o.name().to_string(),
+            ty: o.dtype().tensor_type(),
+            shape: o
+                .dtype()
+                .tensor_shape()
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
+        })
+        .collect()
+}
 
-    #[test]
-    fn nms_merges_duplicates_and_vehicle_classes() {
-        let b = BBox {
-            x1: 0.0,
-            y1: 0.0,
-            x2: 100.0,
-            y2: 100.0,
-        };
-        assert!((b.iou(&b) - 1.0).abs() < 1e-6);
-        let cells = 13 * 13;
-        let mut scores = vec![0.0; cells * 80];
-        let mut boxes = vec![0.0; cells * 44];
-        for cell in [50usize, 51] {
-            for side in 0..4 {
-                boxes[cell * 44 + side * BINS..cell * 44 + (side + 1) * BINS]
-                    .copy_from_slice(&peaked(3));
+/// Whether a found shape fits an expected one (-1 on either side: any).
+fn fits(found: &[i64], expected: &[i64]) -> bool {
+    found.len() == expected.len()
+        && found
+            .iter()
+            .zip(expected)
+            .all(|(f, e)| *f < 0 || *e < 0 || f == e)
+}
+
+fn names(ports: &[Port]) -> String {
+    let n: Vec<String> = ports.iter().map(|p| format!("'{}'", p.name)).collect();
+    n.join(", ")
+}
+
+/// Finds the session's inputs and outputs for the card's format and checks their shapes against the card;
+/// also whether the image input's height and width are dynamic.
+fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool), InferError> {
+    let mismatch = |message: String| InferError::ModelSignature {
+        model: model.name,
+        path: model.path.clone(),
+        message: format!(
+            "{message} (its card {}: {})",
+            card.path.display(),
+            card.summary()
+        ),
+    };
+    let ins = ports(model.session.inputs());
+    let outs = ports(model.session.outputs());
+    let c = card.classes.len() as i64;
+    let (cw, ch) = (card.input.0 as i64, card.input.1 as i64);
+
+    // the image input
+    let image = match card.format {
+        Format::Nanodet => ins
+            .iter()
+            .find(|p| p.name == NANODET_INPUT)
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "no input named '{NANODET_INPUT}' (it has {}): not the NanoDet-g export",
+                    names(&ins)
+                ))
+            })?,
+        Format::Yolo | Format::Yolox | Format::Detr => {
+            let images: Vec<&Port> = ins.iter().filter(|p| p.name != DETR_SIZES).collect();
+            match images.as_slice() {
+                [one] => *one,
+                _ => {
+                    return Err(mismatch(format!(
+                        "expected one image input [1, 3, {ch}, {cw}], found inputs {}",
+                        names(&ins)
+                    )))
+                }
             }
         }
-        // neighbouring cells, heavily overlapping boxes: car 0.7 in one, truck 0.6 in the other
-        scores[50 * 80 + 2] = 0.7;
-        scores[51 * 80 + 7] = 0.6;
-        let lb = Letterbox::fit(416, 416, 416);
-        let d = decode(
-            &[Level {
-                stride: 32,
-                scores: &scores,
-                boxes: &boxes,
-            }],
-            &lb,
-            416,
-            416,
-            P,
-        );
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].label, "car");
+    };
+    let expected = [1, 3, ch, cw];
+    if !fits(&image.shape, &expected) {
+        return Err(mismatch(format!(
+            "input '{}': expected {}, found {}",
+            image.name,
+            shape_text(&expected),
+            shape_text(&image.shape)
+        )));
     }
+    if image.ty != Some(TensorElementType::Float32) {
+        return Err(mismatch(format!(
+            "input '{}' is {:?}, expected float32",
+            image.name, image.ty
+        )));
+    }
+    let dynamic = image.shape[2] < 0 && image.shape[3] < 0;
+    // the grid size the outputs follow: unknown (any) when the input is dynamic
+    let fixed = (!dynamic).then_some(card.input);
+    let input = image.name.clone();
 
-    #[test]
-    fn preprocess_pads_with_normalised_black_and_swaps_to_bgr() {
-        let w = 8;
-        let h = 4;
-        let rgb = [255u8, 0, 0].repeat((w * h) as usize);
-        let mut out = Vec::new();
-        let lb = preprocess(&rgb, w, h, false, &mut out).expect("preprocess");
-        assert_eq!(out.len(), 3 * 416 * 416);
-        let plane = 416 * 416;
-        // top-left is padding: black
-        assert!((out[0] - (-MEAN_BGR[0] / STD_BGR[0])).abs() < 1e-5);
-        // centre pixel: red → B plane low, R plane high
-        let centre = (lb.pad_y as usize + 10) * 416 + 208;
-        assert!(out[centre] < -1.5, "B {}", out[centre]);
-        assert!(
-            out[2 * plane + centre] > 2.0,
-            "R {}",
-            out[2 * plane + centre]
-        );
-    }
+    let find = |name: &str| outs.iter().find(|p| p.name == name);
+    let check = |name: &str, expected: &[i64]| -> Result<(), InferError> {
+        let p = find(name).ok_or_else(|| {
+            mismatch(format!(
+                "no output named '{name}' (it has {})",
+                names(&outs)
+            ))
+        })?;
+        if fits(&p.shape, expected) {
+            Ok(())
+        } else {
+            Err(mismatch(format!(
+                "output '{name}': expected {}, found {}",
+                shape_text(expected),
+                shape_text(&p.shape)
+            )))
+        }
+    };
+    // the one output of a YOLO-family export ("output0" from Ultralytics when there are more)
+    let single = || -> Result<&Port, InferError> {
+        match outs.as_slice() {
+            [one] => Ok(one),
+            _ => find("output0").ok_or_else(|| {
+                mismatch(format!(
+                    "expected one output, found {} (name it output0)",
+                    names(&outs)
+                ))
+            }),
+        }
+    };
+
+    let plan = match card.format {
+        Format::Nanodet => {
+            for (stride, scores, boxes) in NANODET_LEVELS {
+                let cells = fixed.map_or(-1, |(w, h)| ((w / stride) * (h / stride)) as i64);
+                check(scores, &[1, cells, c])?;
+                check(boxes, &[1, cells, 4 * nanodet::BINS as i64])?;
+            }
+            Plan::Nanodet { input }
+        }
+        Format::Yolo => {
+            let out = single()?;
+            let layout = yolo::layout(&out.shape, card.classes.len(), card.layout)
+                .map_err(|e| mismatch(format!("output '{}': {e}", out.name)))?;
+            Plan::Yolo {
+                input,
+                output: out.name.clone(),
+                layout,
+            }
+        }
+        Format::Yolox => {
+            let out = single()?;
+            let grid = fixed.filter(|_| !card.decode_in_inference);
+            yolox::check_shape(&out.shape, card.classes.len(), grid)
+                .map_err(|e| mismatch(format!("output '{}': {e}", out.name)))?;
+            Plan::Yolox {
+                input,
+                output: out.name.clone(),
+                decoded: card.decode_in_inference,
+            }
+        }
+        Format::Detr => {
+            let sizes = match ins.iter().find(|p| p.name == DETR_SIZES) {
+                None => None,
+                Some(s) if fits(&s.shape, &[1, 2]) && s.ty == Some(TensorElementType::Int64) => {
+                    Some(Sizes::I64)
+                }
+                Some(s) if fits(&s.shape, &[1, 2]) && s.ty == Some(TensorElementType::Float32) => {
+                    Some(Sizes::F32)
+                }
+                Some(s) => return Err(mismatch(format!(
+                    "input '{DETR_SIZES}': expected int64 (or float32) [1, 2] (width, height), found {:?} {}",
+                    s.ty,
+                    shape_text(&s.shape)
+                ))),
+            };
+            if find("labels").is_some() || find("scores").is_some() {
+                check("labels", &[1, -1])?;
+                check("boxes", &[1, -1, 4])?;
+                check("scores", &[1, -1])?;
+                let Some(sizes) = sizes else {
+                    return Err(mismatch(format!(
+                        "outputs labels/boxes/scores without the '{DETR_SIZES}' input: boxes in unknown units \
+                         (export with the post-processor's size input, docs/detectors.md)"
+                    )));
+                };
+                Plan::DetrDeploy { input, sizes }
+            } else if find("logits").is_some() {
+                check("logits", &[1, -1, c])?;
+                check("pred_boxes", &[1, -1, 4])?;
+                Plan::DetrRaw { input, sizes }
+            } else {
+                return Err(mismatch(format!(
+                    "expected outputs labels [1, Q], boxes [1, Q, 4], scores [1, Q] (deploy export) or logits \
+                     [1, Q, {c}], pred_boxes [1, Q, 4] (raw), found {}",
+                    names(&outs)
+                )));
+            }
+        }
+    };
+    Ok((plan, dynamic))
 }

@@ -150,12 +150,13 @@ impl LanguageHead {
     }
 }
 
-/// Per-frame detection evidence: the best score of each COCO class among the frame's detections.
+/// Per-frame detection evidence: the best score of each COCO class among the frame's detections. By label name,
+/// not class id: a detector with its own labels (model card) contributes the classes COCO shares with it.
 pub fn detection_evidence(dets: &[super::detector::Detection]) -> [f32; 80] {
     let mut ev = [0.0f32; 80];
     for d in dets {
-        if d.class_id < 80 {
-            ev[d.class_id] = ev[d.class_id].max(d.score);
+        if let Some(i) = crate::labels::coco_label_index(d.label) {
+            ev[i] = ev[i].max(d.score);
         }
     }
     ev

@@ -170,7 +170,7 @@ const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 impl Card {
     /// Reads and checks the card at `path`.
     pub fn load(path: &Path) -> Result<Self, InferError> {
-        let text = std::fs::read_to_string(path).map_err(|e| InferError::Card {
+        let text = std::fs::read_to_string(path).map_err(|e| InferError::ImageTextCard {
             card: path.to_path_buf(),
             message: format!("cannot read it: {e} (models.image_text in the config)"),
         })?;
@@ -179,7 +179,7 @@ impl Card {
 
     /// Parses the card's text; `path` names it in errors and anchors its relative file names. Lists every problem.
     pub fn parse(text: &str, path: &Path) -> Result<Self, InferError> {
-        let bad = |message: String| InferError::Card {
+        let bad = |message: String| InferError::ImageTextCard {
             card: path.to_path_buf(),
             message,
         };
@@ -353,7 +353,7 @@ impl Card {
     }
 
     fn err(&self, message: String) -> InferError {
-        InferError::Card {
+        InferError::ImageTextCard {
             card: self.path.clone(),
             message,
         }

@@ -10,6 +10,8 @@
 //! `CameraSetup`: made at start-up and again by a reload (`Language::setup_for`), and carried to the workers
 //! in-band on the clip queue, so a reload's new prompts and posture rules apply from the camera's first new clip.
 
+pub mod card;
+pub mod decode;
 pub mod detector;
 pub mod encoder;
 pub mod head;
@@ -299,18 +301,44 @@ pub struct Models {
     failed: std::collections::HashSet<&'static str>,
 }
 
-fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
+/// Opens the detector `[models] detector` names (its card, or a model with its card next to it).
+pub fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
     let env = runtime::init_for(cfg)?;
-    let path = cfg.models.resolve(&cfg.models.detector);
-    let det = runtime::open_model(env, "detector", &path, SessionOptions::from_config(cfg))?;
-    Detector::new(
-        det,
+    let det = Detector::open(
+        env,
+        &cfg.models.resolve(&cfg.models.detector),
+        SessionOptions::from_config(cfg),
         DecodeParams {
             threshold: cfg.inference.detector_threshold,
             nms_iou: cfg.inference.nms_iou,
             max_detections: MAX_DETECTIONS,
         },
-    )
+    )?;
+    let card = det.card();
+    let thresholds = card.thresholds();
+    tracing::info!(
+        card = %card.path.display(),
+        calibration = card.calibration_method().unwrap_or("(none given)"),
+        "detector: {}",
+        card.summary()
+    );
+    // detections below the decode floor never reach the rules, whatever the card says
+    let floor = cfg.inference.detector_threshold;
+    for (label, t) in thresholds
+        .per_label
+        .iter()
+        .map(|(l, t)| (l.as_str(), t))
+        .chain([("default", &thresholds.fallback)])
+    {
+        if t.track < floor {
+            tracing::warn!(
+                card = %card.path.display(),
+                "[thresholds.{label}] track = {} is below inference.detector_threshold = {floor}: detections between them are dropped at decode",
+                t.track
+            );
+        }
+    }
+    Ok(det)
 }
 
 fn open_encoder(cfg: &Config) -> Result<Encoder, InferError> {

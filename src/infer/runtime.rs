@@ -51,7 +51,10 @@ pub enum InferError {
     Data { what: &'static str, message: String },
     /// The image–text card (`models.image_text`) or one of the files it names is wrong.
     #[error("image-text card {card}: {message}")]
-    Card { card: PathBuf, message: String },
+    ImageTextCard { card: PathBuf, message: String },
+    /// The detector's model card is missing or wrong (names the card file and the key).
+    #[error(transparent)]
+    Card(#[from] super::card::CardError),
 }
 
 /// Where `setup.sh` installs the library, in the order they are tried after the config and `$ORT_DYLIB_PATH`.

@@ -255,13 +255,15 @@ impl Workers {
         })
     }
 
-    /// The execution provider of each model, by name (for camera state messages).
     /// The loaded detector's per-label score levels (its model card), for the rules that do not set their own.
     pub fn detector_thresholds(&self) -> crate::labels::Thresholds {
-        // until the detector's model card is read: the levels rules used before
-        crate::labels::Thresholds::default()
+        self.models
+            .first()
+            .map(|m| m.detector.card().thresholds())
+            .unwrap_or_default()
     }
 
+    /// The execution provider of each model, by name (for camera state messages).
     pub fn providers(&self) -> serde_json::Value {
         serde_json::Value::Object(
             self.reports
