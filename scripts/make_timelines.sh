@@ -11,6 +11,7 @@
 #
 # Deterministic and idempotent: ffmpeg runs bit-exact, and a timeline is rebuilt only when its cut list (kept in
 # a .recipe file next to it) or a source photo's sha256 changed.
+# `--dev`: only what eval/dev.toml uses (skips the tl_holdout_* timelines, which no test reads).
 # Env: SCENEWATCH_CACHE (default /var/cache/scenewatch), SCENEWATCH_MEDIA (default $SCENEWATCH_CACHE/media).
 # Writes $SCENEWATCH_CACHE/timelines/*.mkv.
 set -euo pipefail
@@ -43,11 +44,14 @@ TIMELINES=(
   "pan:tl_holdout_empty stuff.jpg:120 board.jpg:120 box_in_scene.png:120 horse.png:120 logo.png:120 cell.png:120 retina.jpg:120 page.png:120 text.png:120 brick.png:120 gravel.png:120 grass.png:120"
 )
 
+DEV_ONLY=0
+[ "${1:-}" = "--dev" ] && DEV_ONLY=1
 for spec in "${TIMELINES[@]}"; do
   set -- $spec
   name="$1"; shift
   pan=0
   case "$name" in pan:*) pan=1; name="${name#pan:}" ;; esac
+  [ "$DEV_ONLY" = 1 ] && [[ "$name" == tl_holdout_* ]] && continue
   recipe="768x576 5fps mjpeg q5 bitexact 1thread pan=$pan:"
   inputs=(); filters=""; i=0
   for cut in "$@"; do
