@@ -1,6 +1,8 @@
-//! `scenewatch eval eval/dev.toml --json` through the real binary: the development manifest's figures must keep
-//! the levels measured in docs/eval.md ("Measured on the development manifest"). Cuts the photo timelines first
-//! (scripts/make_timelines.sh: idempotent, rebuilds only what changed).
+//! `scenewatch eval eval/dev.toml --json --sweep person` through the real binary: the development manifest's
+//! figures must keep the levels measured in docs/eval.md ("Measured on the development manifest"), with the
+//! default rules at the thresholds of the detector's model card; and the sweep's replay must give exactly what
+//! the live run gave at the card's level. Cuts the timelines first (scripts/make_timelines.sh --dev: idempotent,
+//! rebuilds only what changed).
 
 mod common;
 
@@ -9,18 +11,24 @@ use std::time::Duration;
 
 use common::*;
 
-// Floors and ceilings, each set at or just below the value measured (docs/eval.md). Recall over two truth
-// intervals can only be 0, 0.5 or 1, so "just below 1" means both intervals found.
+// Floors and ceilings, each set at or just below the value measured (docs/eval.md). Recall over a few truth
+// intervals moves in large steps, so "just below 1" means every interval found.
 const PERSON_RECALL_MIN: f64 = 0.99;
 const VEHICLE_RECALL_MIN: f64 = 0.99;
-/// Measured 0 over 0.12 h of tuning video; one false alert there is 8.4/h, two are not allowed.
-const FALSE_ALERTS_PER_HOUR_MAX: f64 = 9.0;
-/// Measured 0 (the alert opens on the first frame that shows the label).
+/// Measured 0 over 0.27 h of tuning video, where one false alert is 3.8/h: none allowed.
+const FALSE_ALERTS_PER_HOUR_MAX: f64 = 0.0;
+/// Measured 0 (the alert dates from the confirmed object's first sighting).
 const START_LATENCY_MEDIAN_MAX_S: f64 = 1.0;
+/// Measured 2 s (person) and 3 s (vehicle): the end of the clip that confirmed the object; the goal is
+/// at most clip_seconds + 1 = 5 s.
+const NOTICE_LATENCY_MEDIAN_MAX_S: f64 = 5.0;
 /// Measured 8 of 9.
 const PROMPT_TOP1_MIN: f64 = 0.85;
+/// Photos at the card's alert levels: person precision 1.00 and recall 0.86 (38/44: small vtest walkers),
+/// vehicle 1.00 and 1.00.
 const PHOTO_PRECISION_MIN: f64 = 0.99;
-const PHOTO_RECALL_MIN: f64 = 0.99;
+const PERSON_PHOTO_RECALL_MIN: f64 = 0.85;
+const VEHICLE_PHOTO_RECALL_MIN: f64 = 0.99;
 /// Held apart, measured 1.0 (2 of 2 intervals) and prompts 3 of 5: checked so they are reported, never tuned on.
 const HELD_PERSON_RECALL_MIN: f64 = 0.99;
 const HELD_PROMPT_TOP1_MIN: f64 = 0.59;
@@ -35,13 +43,15 @@ fn figure(report: &serde_json::Value, label: &str, key: &str) -> f64 {
 fn dev_manifest_keeps_its_measured_figures() {
     let cut = Command::new("bash")
         .arg(repo().join("scripts/make_timelines.sh"))
+        .arg("--dev")
         .status()
         .expect("run scripts/make_timelines.sh");
     assert!(cut.success(), "scripts/make_timelines.sh failed");
 
     let child = Command::new(bin())
         .current_dir(repo())
-        .args(["eval", "eval/dev.toml", "--json"])
+        .args(["eval", "eval/dev.toml", "--json", "--sweep", "person"])
+        .args(["--sweep-scores", "0.45:0.6:0.05", "--sweep-frames", "2"])
         .env("RUST_LOG", "warn,ort=warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -50,8 +60,12 @@ fn dev_manifest_keeps_its_measured_figures() {
     let out = wait_with_timeout(child, Duration::from_secs(300));
     let err = no_panic(&out);
     assert!(out.status.success(), "eval failed: {err}");
-    let report: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("eval --json prints one JSON object");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    let report: serde_json::Value = serde_json::from_str(lines.next().unwrap_or(""))
+        .expect("eval --json prints the report as one JSON object");
+    let sweep: serde_json::Value = serde_json::from_str(lines.next().unwrap_or(""))
+        .expect("then the sweep as one JSON object");
     eprintln!("{report:#}");
 
     assert!(figure(&report, "person", "recall") >= PERSON_RECALL_MIN);
@@ -59,20 +73,55 @@ fn dev_manifest_keeps_its_measured_figures() {
     for label in ["person", "vehicle"] {
         assert!(figure(&report, label, "false_alerts_per_hour") <= FALSE_ALERTS_PER_HOUR_MAX);
         assert!(figure(&report, label, "start_latency_median_s") <= START_LATENCY_MEDIAN_MAX_S);
+        assert!(figure(&report, label, "notice_latency_median_s") <= NOTICE_LATENCY_MEDIAN_MAX_S);
         assert!(figure(&report, label, "photo_precision") >= PHOTO_PRECISION_MIN);
-        assert!(figure(&report, label, "photo_recall") >= PHOTO_RECALL_MIN);
     }
+    assert!(figure(&report, "person", "photo_recall") >= PERSON_PHOTO_RECALL_MIN);
+    assert!(figure(&report, "vehicle", "photo_recall") >= VEHICLE_PHOTO_RECALL_MIN);
+
+    // the sweep replays the run's own inference outputs: at the card's person level (0.55, min_frames 2 as the
+    // default rule) it must give exactly the live run's person figures; and lowering the level never removes a
+    // false alert (0.45 is where the dev media show the panned mandrill as a person)
+    let points = sweep["sweep"]["points"].as_array().expect("sweep points");
+    let at = |score: f64| {
+        points
+            .iter()
+            .find(|p| (p["min_score"].as_f64().unwrap_or(-1.0) - score).abs() < 1e-3)
+            .unwrap_or_else(|| panic!("no sweep point at {score}: {sweep}"))
+    };
+    let live = &report["labels"]["person"];
+    for key in [
+        "recall",
+        "false_alerts_per_hour",
+        "start_latency_median_s",
+        "notice_latency_median_s",
+    ] {
+        assert_eq!(
+            at(0.55)["tuning"][key],
+            live[key],
+            "replay vs live run: {key}"
+        );
+    }
+    let fa = |score: f64| {
+        at(score)["tuning"]["false_alerts_per_hour"]
+            .as_f64()
+            .unwrap_or(-1.0)
+    };
+    assert!(
+        fa(0.45) > 0.0 && fa(0.45) >= fa(0.5) && fa(0.5) >= fa(0.55),
+        "{sweep}"
+    );
     let top1 = report["prompts"]["top1"].as_f64().expect("prompts.top1");
     assert!(top1 >= PROMPT_TOP1_MIN, "prompt top-1 {top1}");
 
-    // the four tuning videos are reported, each by its manifest `file`; the held-apart one only under held_apart
+    // the six tuning videos are reported, each by its manifest `file`; the held-apart one only under held_apart
     let files: Vec<&str> = report["videos"]
         .as_array()
         .expect("videos")
         .iter()
         .filter_map(|v| v["file"].as_str())
         .collect();
-    assert_eq!(files.len(), 4, "{files:?}");
+    assert_eq!(files.len(), 6, "{files:?}");
     assert!(files.iter().all(|f| !f.contains("tl_person_b")));
     let held = &report["held_apart"];
     assert_eq!(held["videos"].as_array().map(Vec::len), Some(1));
