@@ -10,7 +10,12 @@
 //!   disarming ends its open alert.
 //! - `{"snapshot": true}`: publish the camera's latest inferred frame on `<prefix>/<camera>/latest/snapshot`.
 //!
-//! Switches live for the daemon's run; the config file is the state after a restart.
+//! Plain switches, Frigate-style, next to the JSON topic: `ON`/`OFF` on `<prefix>/<camera>/detect/set` and
+//! `<prefix>/<camera>/<rule>/armed/set` (`<rule>` is the rule's slug: `person`, `a_dog_on_the_lawn`); their retained
+//! states are on `…/detect/state` and `…/<rule>/armed/state`.
+//!
+//! Detect on/off and rule arming are kept in the spool's database ([`SwitchStore`]) and survive a restart and a
+//! reload; a rule removed from the config forgets its switch.
 
 use std::sync::Arc;
 
@@ -18,10 +23,11 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::ingest::camera::{state_message, Registry};
+use crate::ingest::camera::{state_message, switch_states, CamHandle, Registry};
 use crate::publish::discovery::Discovery;
 use crate::publish::mqtt::Incoming;
-use crate::publish::topics::Topics;
+use crate::publish::switches::{CameraSwitches, SwitchStore};
+use crate::publish::topics::{slug, SwitchTopic, Topics};
 use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
 
@@ -168,6 +174,56 @@ pub fn excerpt(payload: &[u8]) -> String {
         .collect()
 }
 
+/// Parses a plain switch payload (`<prefix>/<camera>/detect/set`, `<prefix>/<camera>/<rule>/armed/set`): `ON` or
+/// `OFF` as Home Assistant and Frigate send them; `on`/`off`, `true`/`false` and `1`/`0` too, surrounding
+/// whitespace ignored.
+pub fn parse_switch(payload: &[u8]) -> Result<bool, CommandError> {
+    if payload.len() > MAX_SWITCH_BYTES {
+        return Err(CommandError::TooLarge(payload.len()));
+    }
+    match std::str::from_utf8(payload.trim_ascii())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        _ => Err(CommandError::Invalid(
+            "a switch takes ON or OFF (plain text, not JSON)".into(),
+        )),
+    }
+}
+
+/// Largest plain switch payload worth reading (`false` plus whitespace and a newline).
+const MAX_SWITCH_BYTES: usize = 64;
+
+/// The command a plain switch message means, for a camera whose rules are `rules`.
+fn switch_command(
+    topics: &Topics,
+    topic: &str,
+    payload: &[u8],
+    rules: &[String],
+) -> Option<Result<Command, CommandError>> {
+    let which = topics.switch_of(topic)?;
+    Some(parse_switch(payload).and_then(|on| {
+        match which {
+            SwitchTopic::Detect { .. } => Ok(Command::Detect(on)),
+            SwitchTopic::Armed { camera, rule } => rules
+                .iter()
+                .find(|r| slug(r) == rule)
+                .map(|r| Command::Arm {
+                    rule: r.clone(),
+                    armed: on,
+                })
+                .ok_or_else(|| CommandError::UnknownRule {
+                    camera: camera.to_string(),
+                    rule: rule.to_string(),
+                    known: rules.iter().map(|r| slug(r)).collect::<Vec<_>>().join(", "),
+                }),
+        }
+    }))
+}
+
 /// The control stage: what applying `set` commands needs. Started after the cameras; aborted at drain (the
 /// publisher, which feeds it, outlives it).
 pub struct ControlStage {
@@ -181,6 +237,8 @@ pub struct ControlStage {
     pub providers: serde_json::Value,
     pub metrics: Arc<Metrics>,
     pub discovery: Option<Discovery>,
+    /// Where applied switches are kept for the next start (None: they last for this run).
+    pub switches: Option<SwitchStore>,
 }
 
 impl ControlStage {
@@ -188,59 +246,118 @@ impl ControlStage {
         tokio::spawn(self.run())
     }
 
-    /// Applies `set` commands until the publisher's channel closes (or this task is aborted at drain); answers
-    /// broker connects and Home Assistant's birth message with discovery configs.
-    async fn run(self) {
-        let Self {
-            mut commands,
-            registry,
-            events,
-            out,
-            topics,
-            providers,
-            metrics,
-            discovery,
-        } = self;
-        while let Some(msg) = commands.recv().await {
-            if let Some(d) = &discovery {
-                let connected = msg.topic.is_empty();
-                let ha_online =
-                    msg.topic == d.status_topic() && msg.payload.trim_ascii() == b"online";
-                if connected || ha_online {
-                    d.announce(&topics, &out).await;
+    async fn report(&self, topic: &str, e: &CommandError, payload: &[u8]) {
+        self.metrics.commands_rejected.inc();
+        tracing::warn!(topic = %topic, error = %e, "rejected a command");
+        let report = json!({
+            "schema": 1,
+            "source": "command",
+            "topic": topic,
+            "error": e.to_string(),
+            "payload": excerpt(payload),
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        let _ = self
+            .out
+            .send(OutMsg::error(
+                self.topics.errors(),
+                report.to_string().into_bytes(),
+            ))
+            .await;
+    }
+
+    /// Every running camera's switch states (retained; after a connect, as a broker without persistence forgets).
+    async fn publish_switch_states(&self) {
+        let handles: Vec<CamHandle> = self
+            .registry
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        for h in handles {
+            for m in switch_states(&self.topics, &h.status, &h.rules) {
+                let _ = self.out.send(m).await;
+            }
+        }
+    }
+
+    /// Writes the camera's switches to the store, off the runtime (a redb commit syncs to disk).
+    async fn persist(&self, camera: &str, h: &CamHandle) {
+        let Some(store) = self.switches.clone() else {
+            return;
+        };
+        let s = CameraSwitches {
+            detect: h.status.detect.load(std::sync::atomic::Ordering::Relaxed),
+            disarmed: h
+                .status
+                .disarmed
+                .lock()
+                .map(|d| d.clone())
+                .unwrap_or_default(),
+        };
+        let cam = camera.to_string();
+        match tokio::task::spawn_blocking(move || store.save(&cam, &s)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(camera = %camera, error = %e, "could not store the switches; they last until the next restart")
+            }
+            Err(e) => tracing::error!(camera = %camera, error = %e, "storing the switches failed"),
+        }
+    }
+
+    /// Applies `set` commands and plain switches until the publisher's channel closes (or this task is aborted at
+    /// drain); answers broker connects and Home Assistant's birth message with discovery configs, and deletes
+    /// stale discovery configs the broker still holds.
+    async fn run(mut self) {
+        while let Some(msg) = self.commands.recv().await {
+            if msg.topic.is_empty() {
+                // (re)connected
+                if let Some(d) = &self.discovery {
+                    d.announce(&self.topics, &self.out).await;
+                }
+                self.publish_switch_states().await;
+                continue;
+            }
+            if let Some(d) = &self.discovery {
+                if msg.topic == d.status_topic() {
+                    if msg.payload.trim_ascii() == b"online" {
+                        d.announce(&self.topics, &self.out).await;
+                    }
                     continue;
                 }
-                if msg.topic == d.status_topic() {
+                if d.is_own_config(&msg.topic) {
+                    if let Some(del) = d.stale(&self.topics, &msg.topic, &msg.payload) {
+                        tracing::info!(topic = %msg.topic, "deleting a stale Home Assistant discovery config");
+                        let _ = self.out.send(del).await;
+                    }
                     continue;
                 }
             }
-            let Some(camera) = topics.camera_of_set(&msg.topic).map(str::to_string) else {
+            let Some(camera) = self
+                .topics
+                .camera_of_set(&msg.topic)
+                .or_else(|| match self.topics.switch_of(&msg.topic)? {
+                    SwitchTopic::Detect { camera } | SwitchTopic::Armed { camera, .. } => {
+                        Some(camera)
+                    }
+                })
+                .map(str::to_string)
+            else {
                 continue;
             };
-            let handle = registry.lock().ok().and_then(|r| r.get(&camera).cloned());
+            let handle = self
+                .registry
+                .lock()
+                .ok()
+                .and_then(|r| r.get(&camera).cloned());
             let parsed = match &handle {
                 None => Err(CommandError::UnknownCamera(camera.clone())),
-                Some(h) => parse(&camera, &msg.payload, &h.rules),
+                Some(h) => switch_command(&self.topics, &msg.topic, &msg.payload, &h.rules)
+                    .unwrap_or_else(|| parse(&camera, &msg.payload, &h.rules)),
             };
             let (cmd, h) = match (parsed, handle) {
                 (Ok(cmd), Some(h)) => (cmd, h),
                 (Err(e), _) => {
-                    metrics.commands_rejected.inc();
-                    tracing::warn!(topic = %msg.topic, error = %e, "rejected a command");
-                    let report = json!({
-                        "schema": 1,
-                        "source": "command",
-                        "topic": msg.topic,
-                        "error": e.to_string(),
-                        "payload": excerpt(&msg.payload),
-                        "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    });
-                    let _ = out
-                        .send(OutMsg::error(
-                            topics.errors(),
-                            report.to_string().into_bytes(),
-                        ))
-                        .await;
+                    self.report(&msg.topic, &e, &msg.payload).await;
                     continue;
                 }
                 (Ok(_), None) => continue,
@@ -261,14 +378,24 @@ impl ControlStage {
                     }
                 }
             }
-            metrics.commands_applied.inc();
+            if cmd != Command::Snapshot {
+                self.persist(&camera, &h).await;
+            }
+            self.metrics.commands_applied.inc();
             tracing::info!(camera = %camera, command = ?cmd, "command applied");
-            if events.send((camera, cmd)).await.is_err() {
+            let switched = cmd != Command::Snapshot;
+            if self.events.send((camera, cmd)).await.is_err() {
                 return;
             }
-            let _ = out
-                .send(state_message(&topics, &h.status, &providers))
+            let _ = self
+                .out
+                .send(state_message(&self.topics, &h.status, &self.providers))
                 .await;
+            if switched {
+                for m in switch_states(&self.topics, &h.status, &h.rules) {
+                    let _ = self.out.send(m).await;
+                }
+            }
         }
     }
 }
@@ -333,6 +460,45 @@ mod tests {
         ));
         let big = vec![b' '; MAX_COMMAND_BYTES + 1];
         assert_eq!(p(&big), Err(CommandError::TooLarge(MAX_COMMAND_BYTES + 1)));
+    }
+
+    #[test]
+    fn plain_switches_take_on_and_off_and_name_rules_by_slug() {
+        let t = Topics::new("sw");
+        let rules = rules();
+        let sw = |topic: &str, p: &[u8]| switch_command(&t, topic, p, &rules);
+        assert_eq!(
+            sw("sw/cam/detect/set", b"OFF"),
+            Some(Ok(Command::Detect(false)))
+        );
+        assert_eq!(
+            sw("sw/cam/detect/set", b" on\n"),
+            Some(Ok(Command::Detect(true)))
+        );
+        assert_eq!(
+            sw("sw/cam/people_walking_on_a_path/armed/set", b"OFF"),
+            Some(Ok(Command::Arm {
+                rule: "people walking on a path".into(),
+                armed: false
+            }))
+        );
+        assert!(matches!(
+            sw("sw/cam/cat/armed/set", b"ON"),
+            Some(Err(CommandError::UnknownRule { .. }))
+        ));
+        for bad in [
+            &b""[..],
+            b"{\"detect\": true}",
+            b"maybe",
+            b"\xff\x00",
+            &[b'O'; 100],
+        ] {
+            assert!(
+                matches!(sw("sw/cam/detect/set", bad), Some(Err(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(sw("sw/cam/set", b"ON"), None, "not a plain switch topic");
     }
 
     #[test]

@@ -281,6 +281,8 @@ struct Built {
     first: Vec<BuiltCamera>,
     recorders: events::Recorders,
     discovery: Option<Discovery>,
+    /// Detect on/off and rule arming, kept in the spool's database.
+    switches: Option<crate::publish::switches::SwitchStore>,
 }
 
 /// Does every check and allocation that can fail, in the order an operator fixes them: libraries and settings,
@@ -314,7 +316,22 @@ async fn build(
         .await
         .map_err(RunError::Start)?;
     let recorders: events::Recorders = Arc::default();
-    let events = EventsStage::build(cfg, &recorders, workers.detector_thresholds());
+    let mut events = EventsStage::build(cfg, &recorders, workers.detector_thresholds());
+    let switches = publisher.switches();
+    if let Some(store) = &switches {
+        let stored = store
+            .load_all()
+            .map_err(|e| RunError::Start(format!("cannot read the stored switches: {e}")))?;
+        let restored = cfg
+            .cameras
+            .iter()
+            .filter_map(|c| {
+                let s = stored.get(&c.name)?.for_rules(&c.rule_names());
+                Some((c.name.clone(), s))
+            })
+            .collect();
+        events.restore(&restored);
+    }
     let cameras = Arc::new(Cameras {
         ingest: cfg.ingest.clone(),
         clock: clock.clone(),
@@ -327,6 +344,7 @@ async fn build(
         recording: cfg.media.clips.then(|| cfg.media.clone()),
         recorders: recorders.clone(),
         metrics: metrics.clone(),
+        switches: switches.clone(),
     });
     let first = cfg
         .cameras
@@ -334,10 +352,18 @@ async fn build(
         .filter(|c| c.enabled)
         .map(|c| cameras.build(c))
         .collect::<Result<Vec<_>, _>>()?;
-    let discovery = cfg.homeassistant.enabled.then(|| Discovery {
-        prefix: cfg.homeassistant.discovery_prefix.clone(),
-        node: crate::publish::discovery::node_id(&cfg.mqtt.client_id),
-        cameras: Arc::new(Mutex::new(cfg.cameras.clone())),
+    let discovery = cfg.homeassistant.enabled.then(|| {
+        Discovery::new(
+            cfg.homeassistant.discovery_prefix.clone(),
+            crate::publish::discovery::node_id(&cfg.mqtt.client_id),
+            cfg.cameras.clone(),
+            crate::publish::discovery::Options {
+                snapshots: cfg.media.snapshots,
+                summaries: cfg.summaries.enabled,
+                configuration_url: cfg.homeassistant.configuration_url.clone(),
+                support_url: cfg.homeassistant.support_url.clone(),
+            },
+        )
     });
     Ok(Built {
         topics,
@@ -352,6 +378,7 @@ async fn build(
         first,
         recorders,
         discovery,
+        switches,
     })
 }
 
@@ -589,6 +616,7 @@ pub async fn run_with(
         first,
         recorders,
         discovery,
+        switches,
     } = build(&cfg, &clock, &shutdown, &metrics, opts.sink.take()).await?;
     let reports = workers.reports.clone();
     let language = workers.language.clone();
@@ -631,6 +659,7 @@ pub async fn run_with(
         providers: providers.clone(),
         metrics: metrics.clone(),
         discovery: discovery.clone(),
+        switches,
     }
     .spawn();
     let refresh = spawn_refresh(

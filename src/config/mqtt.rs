@@ -148,9 +148,13 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HomeAssistantConfig {
-    /// Publish retained discovery configs (occupancy, count, snapshot per camera × label; a detect switch).
+    /// Publish retained discovery configs (see docs/mqtt.md for the entity list).
     pub enabled: bool,
     pub discovery_prefix: String,
+    /// The link Home Assistant shows on each camera's device page ("Visit"), e.g. scenewatch's web page.
+    pub configuration_url: Option<String>,
+    /// `origin.support_url` in every config: where users report problems with these entities.
+    pub support_url: Option<String>,
 }
 
 impl Default for HomeAssistantConfig {
@@ -158,6 +162,8 @@ impl Default for HomeAssistantConfig {
         Self {
             enabled: false,
             discovery_prefix: "homeassistant".into(),
+            configuration_url: None,
+            support_url: None,
         }
     }
 }
@@ -169,6 +175,19 @@ impl HomeAssistantConfig {
                 "homeassistant.discovery_prefix",
                 "must be non-empty topic levels without '+', '#' or empty levels",
             );
+        }
+        for (key, url) in [
+            ("homeassistant.configuration_url", &self.configuration_url),
+            ("homeassistant.support_url", &self.support_url),
+        ] {
+            if let Some(u) = url {
+                let rest = u
+                    .strip_prefix("http://")
+                    .or_else(|| u.strip_prefix("https://"));
+                if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+                    c.bad(key, "must be an http:// or https:// URL");
+                }
+            }
         }
     }
 }

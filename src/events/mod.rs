@@ -140,10 +140,19 @@ impl Engine {
         self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
-        self.detect_off.remove(camera);
-        self.disarmed.remove(camera);
-        if let Some(c) = cfg {
-            self.install(c);
+        match cfg {
+            // switches outlive a reload as they outlive a restart; a disarmed rule the camera lost is forgotten
+            Some(c) => {
+                let rules = c.rule_names();
+                if let Some(d) = self.disarmed.get_mut(camera) {
+                    d.retain(|r| rules.contains(r));
+                }
+                self.install(c);
+            }
+            None => {
+                self.detect_off.remove(camera);
+                self.disarmed.remove(camera);
+            }
         }
         out
     }
@@ -633,5 +642,26 @@ mod tests {
         assert_eq!(types(&e.handle(&clip(1, 1))), vec![AlertType::New]);
         assert_eq!(types(&e.configure("cam", None)), vec![AlertType::End]);
         assert!(e.handle(&clip(2, 1)).is_empty());
+    }
+
+    #[test]
+    fn switches_outlive_a_reconfigure_but_not_a_removal() {
+        let mut e = engine();
+        e.command("cam", &Command::Detect(false));
+        e.configure("cam", Some(&camera()));
+        assert!(e.handle(&clip(0, 1)).is_empty(), "still off after a reload");
+        e.command("cam", &Command::Detect(true));
+        e.command(
+            "cam",
+            &Command::Arm {
+                rule: "person".into(),
+                armed: false,
+            },
+        );
+        e.configure("cam", Some(&camera()));
+        assert!(e.handle(&clip(1, 1)).is_empty(), "still disarmed");
+        e.configure("cam", None);
+        e.configure("cam", Some(&camera()));
+        assert_eq!(types(&e.handle(&clip(2, 1))), vec![AlertType::New]);
     }
 }

@@ -3,6 +3,7 @@
 //! inference closes its channel. [`EventsStage::build`] makes the engine and the stage's input channels;
 //! [`EventsStage::spawn`] starts the task.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -10,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::control::Command;
 use crate::infer::worker::InferOut;
+use crate::publish::switches::CameraSwitches;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::telemetry::Metrics;
@@ -65,6 +67,24 @@ impl EventsStage {
             input,
             commands_tx,
             commands,
+        }
+    }
+
+    /// Applies the switches stored by an earlier run (detection off, disarmed rules) before anything is inferred.
+    pub fn restore(&mut self, switches: &HashMap<String, CameraSwitches>) {
+        for (camera, s) in switches {
+            if !s.detect {
+                self.engine.command(camera, &Command::Detect(false));
+            }
+            for rule in &s.disarmed {
+                self.engine.command(
+                    camera,
+                    &Command::Arm {
+                        rule: rule.clone(),
+                        armed: false,
+                    },
+                );
+            }
         }
     }
 
@@ -176,6 +196,17 @@ pub async fn run(
                     alert.count.to_string().into_bytes(),
                 );
                 let _ = out.send(count).await;
+            } else if alert.kind == "prompt" {
+                let open = alert.kind_of_message != rules::AlertType::End;
+                let active = OutMsg::retained(
+                    topics.prompt_active(&alert.camera, &alert.rule),
+                    if open {
+                        b"ON".to_vec()
+                    } else {
+                        b"OFF".to_vec()
+                    },
+                );
+                let _ = out.send(active).await;
             }
             if out
                 .send(OutMsg::alert(topics.alerts(&alert.camera), payload))

@@ -20,6 +20,7 @@ use crate::clock::Clock;
 use crate::config::{CameraConfig, DropPolicy, IngestConfig, MediaConfig, Problem};
 use crate::events::Recorders;
 use crate::infer::worker::ClipMsg;
+use crate::publish::switches::{CameraSwitches, SwitchStore};
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
 use crate::queue::{self, PolicySender};
@@ -79,6 +80,22 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
     )
 }
 
+/// The retained plain `ON`/`OFF` states of a camera's switches: detection and each rule's arming.
+pub fn switch_states(topics: &Topics, st: &CameraStatus, rules: &[String]) -> Vec<OutMsg> {
+    let word = |on: bool| if on { b"ON".to_vec() } else { b"OFF".to_vec() };
+    let disarmed = st.disarmed.lock().map(|d| d.clone()).unwrap_or_default();
+    std::iter::once(OutMsg::retained(
+        topics.detect_state(&st.name),
+        word(st.detect.load(Relaxed)),
+    ))
+    .chain(
+        rules.iter().map(|r| {
+            OutMsg::retained(topics.armed_state(&st.name, r), word(!disarmed.contains(r)))
+        }),
+    )
+    .collect()
+}
+
 /// What every camera is built with: the shared parts of the data path it feeds and reports to.
 pub struct Cameras {
     pub ingest: IngestConfig,
@@ -95,6 +112,8 @@ pub struct Cameras {
     pub recording: Option<MediaConfig>,
     pub recorders: Recorders,
     pub metrics: Arc<Metrics>,
+    /// Detect on/off and rule arming kept across restarts; a camera starts with what was stored for it.
+    pub switches: Option<SwitchStore>,
 }
 
 /// A camera ready to start: every check done, no thread started and nothing registered or published yet.
@@ -145,6 +164,24 @@ impl Cameras {
         let policy: DropPolicy = cam.drop_policy(&self.ingest);
         let (frames_tx, frames_rx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
         let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
+        if let Some(store) = &self.switches {
+            match store.load(&cam.name) {
+                Ok(s) => {
+                    let s = s.for_rules(&cam.rule_names());
+                    if s != CameraSwitches::default() {
+                        tracing::info!(camera = %cam.name, detect = s.detect, disarmed = ?s.disarmed, "restored switches");
+                    }
+                    status.detect.store(s.detect, Relaxed);
+                    if let Ok(mut d) = status.disarmed.lock() {
+                        *d = s.disarmed;
+                    }
+                }
+                // a camera without its switches is better than no camera: it starts with detection on
+                Err(e) => {
+                    tracing::warn!(camera = %cam.name, error = %e, "could not read the stored switches")
+                }
+            }
+        }
         let (tx, t, p) = (
             self.out.clone(),
             self.topics.clone(),
@@ -209,6 +246,15 @@ impl BuiltCamera {
                 self.topics.count(&name, &rule.name()),
                 b"0".to_vec(),
             ));
+        }
+        for p in &self.camera.prompts {
+            let _ = self.out.try_send(OutMsg::retained(
+                self.topics.prompt_active(&name, &p.text),
+                b"OFF".to_vec(),
+            ));
+        }
+        for m in switch_states(&self.topics, &self.status, &self.camera.rule_names()) {
+            let _ = self.out.try_send(m);
         }
         let rules = self.camera.rule_names();
         let task = CameraTask {

@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod mqtt;
 pub mod spool;
 pub mod stage;
+pub mod switches;
 pub mod tls;
 pub mod topics;
 

@@ -39,11 +39,15 @@ pub struct PublishReport {
     pub stopped_published: bool,
 }
 
-/// A message that arrived on a subscribed topic (`<prefix>/<camera>/set`).
-#[derive(Debug, Clone)]
+/// A message that arrived on a subscribed topic (`<prefix>/<camera>/set`, the plain switches, Home Assistant's
+/// status and discovery configs).
+#[derive(Debug, Clone, Default)]
 pub struct Incoming {
     pub topic: String,
     pub payload: Vec<u8>,
+    /// Set on a retained message the broker sent because of a new subscription (MQTT 3.1.1 clears the flag on
+    /// messages forwarded live).
+    pub retain: bool,
 }
 
 enum LoopEvent {
@@ -67,6 +71,10 @@ pub struct Publisher {
     pub commands: Option<mpsc::Sender<Incoming>>,
     /// More topics to subscribe to (e.g. `homeassistant/status`); what arrives goes to `commands`.
     pub subscriptions: Vec<String>,
+    /// Of those, filters whose messages are passed on only when retained (what the broker holds when scenewatch
+    /// subscribes): Home Assistant discovery configs, read once per connect to find stale ones, not the echo of
+    /// every config scenewatch publishes itself.
+    pub retained_only: Vec<String>,
 }
 
 /// An outbox entry: spooled messages are kept on disk and only referenced here.
@@ -122,6 +130,7 @@ async fn poll_loop(
             Ok(Event::Incoming(Packet::Publish(p))) => LoopEvent::Publish(Incoming {
                 topic: p.topic,
                 payload: p.payload.to_vec(),
+                retain: p.retain,
             }),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => {
                 let _ = tx.send(LoopEvent::DisconnectSent).await;
@@ -371,10 +380,13 @@ impl Publisher {
                         // clean session: subscriptions are gone after every reconnect
                         if let Some(tx) = &self.commands {
                             let _ = client.try_subscribe(topics.set_filter(), QoS::AtLeastOnce);
+                            for t in topics.switch_filters() {
+                                let _ = client.try_subscribe(t, QoS::AtLeastOnce);
+                            }
                             for t in &self.subscriptions {
                                 let _ = client.try_subscribe(t.clone(), QoS::AtLeastOnce);
                             }
-                            let _ = tx.try_send(Incoming { topic: String::new(), payload: b"connected".to_vec() });
+                            let _ = tx.try_send(Incoming { topic: String::new(), payload: b"connected".to_vec(), retain: false });
                         }
                         // whatever was in flight may never have reached the broker: send it again, after `online`
                         if let Some(f) = inflight.take() {
@@ -395,7 +407,13 @@ impl Publisher {
                             self.acked(f);
                         }
                     }
-                    Some(LoopEvent::Publish(c)) => self.command(&mut queue, c),
+                    Some(LoopEvent::Publish(c)) => {
+                        let live_echo = !c.retain
+                            && self.retained_only.iter().any(|f| rumqttc::matches(&c.topic, f));
+                        if !live_echo {
+                            self.command(&mut queue, c);
+                        }
+                    }
                     Some(LoopEvent::Disconnected(e)) => {
                         if connected || last_error.as_deref() != Some(e.as_str()) {
                             tracing::warn!(host = %cfg.host, port = cfg.port, error = %e, queued = queue.len() + inflight.is_some() as usize, "MQTT broker unreachable; retrying");

@@ -44,7 +44,8 @@ pub struct Appended {
 }
 
 pub struct Spool {
-    db: Database,
+    /// Shared with the [`super::switches::SwitchStore`], which keeps its own table in the same file.
+    db: std::sync::Arc<Database>,
     path: PathBuf,
     max_bytes: u64,
     next_id: u64,
@@ -75,7 +76,7 @@ impl Spool {
         }
         w.commit().map_err(|e| err(&e))?;
         let mut spool = Self {
-            db,
+            db: std::sync::Arc::new(db),
             path: path.to_path_buf(),
             max_bytes,
             next_id: 1,
@@ -110,6 +111,11 @@ impl Spool {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The runtime switches kept in the same database file (redb allows one open handle per file).
+    pub fn switches(&self) -> Result<super::switches::SwitchStore, SpoolError> {
+        super::switches::SwitchStore::new(self.db.clone(), &self.path)
     }
 
     /// Messages waiting for a PUBACK.

@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 
 use super::mqtt::{self, Incoming, PublishReport, Publisher};
 use super::spool::Spool;
+use super::switches::SwitchStore;
 use super::topics::Topics;
 use super::OutMsg;
 use crate::config::Config;
@@ -28,7 +29,12 @@ pub struct PublisherStage {
     /// Kept only to hand out clones: dropped when the stage starts, so the outbox closes with its last producer.
     outbox: mpsc::Sender<OutMsg>,
     input: mpsc::Receiver<OutMsg>,
+    /// Runtime switches kept in the spool's database (None without a spool).
+    switches: Option<SwitchStore>,
 }
+
+/// What the broker sends scenewatch, waiting for the control stage.
+const COMMANDS_CAPACITY: usize = 1024;
 
 impl PublisherStage {
     /// Also returns what the broker sends scenewatch (`set` commands, connects, Home Assistant's status) for the
@@ -47,8 +53,15 @@ impl PublisherStage {
             .await
             .map_err(|e| format!("opening the spool panicked: {e}"))?
             .map_err(|e| format!("cannot open the delivery spool: {e}"))?;
+        let switches = spool
+            .switches()
+            .map_err(|e| format!("cannot open the switches table of the spool: {e}"))?;
         let (outbox, input) = mpsc::channel::<OutMsg>(cfg.mqtt.outbox_capacity.max(16));
-        let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(32);
+        // room for the retained discovery configs the broker sends at each connect (stale-entity check), on top of
+        // commands
+        let (cmd_tx, cmd_rx) = mpsc::channel::<Incoming>(COMMANDS_CAPACITY);
+        let ha = &cfg.homeassistant;
+        let node = super::discovery::node_id(&cfg.mqtt.client_id);
         let publisher = Publisher {
             cfg: cfg.mqtt.clone(),
             topics: topics.clone(),
@@ -56,17 +69,25 @@ impl PublisherStage {
             metrics: metrics.clone(),
             spool: Some(spool),
             commands: Some(cmd_tx),
-            subscriptions: if cfg.homeassistant.enabled {
-                vec![format!("{}/status", cfg.homeassistant.discovery_prefix)]
+            subscriptions: if ha.enabled {
+                vec![
+                    format!("{}/status", ha.discovery_prefix),
+                    super::discovery::own_configs_filter(&ha.discovery_prefix, &node),
+                ]
             } else {
                 Vec::new()
             },
+            retained_only: vec![super::discovery::own_configs_filter(
+                &ha.discovery_prefix,
+                &node,
+            )],
         };
         Ok((
             Self {
                 output: Output::Mqtt(Box::new(publisher)),
                 outbox,
                 input,
+                switches: Some(switches),
             },
             cmd_rx,
         ))
@@ -85,9 +106,15 @@ impl PublisherStage {
                 output: Output::Local(sink),
                 outbox,
                 input,
+                switches: None,
             },
             cmd_rx,
         )
+    }
+
+    /// Where detect on/off and rule arming are kept across restarts (in the spool file); None for a local stage.
+    pub fn switches(&self) -> Option<SwitchStore> {
+        self.switches.clone()
     }
 
     /// A producer's end of the outbox.

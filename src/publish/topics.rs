@@ -64,6 +64,82 @@ impl Topics {
     pub fn alerts(&self, camera: &str) -> String {
         format!("{}/{camera}/alerts", self.prefix)
     }
+    /// Plain `ON`/`OFF` switch for the camera's detection (Frigate-style, next to the JSON `set` topic).
+    pub fn detect_set(&self, camera: &str) -> String {
+        format!("{}/{camera}/detect/set", self.prefix)
+    }
+    /// Retained `ON`/`OFF`: whether the camera's detection is on.
+    pub fn detect_state(&self, camera: &str) -> String {
+        format!("{}/{camera}/detect/state", self.prefix)
+    }
+    /// Plain `ON`/`OFF` switch arming one rule; the rule is named by its [`slug`].
+    pub fn armed_set(&self, camera: &str, rule: &str) -> String {
+        format!("{}/{camera}/{}/armed/set", self.prefix, slug(rule))
+    }
+    /// Retained `ON`/`OFF`: whether the rule is armed.
+    pub fn armed_state(&self, camera: &str, rule: &str) -> String {
+        format!("{}/{camera}/{}/armed/state", self.prefix, slug(rule))
+    }
+    /// Retained `ON`/`OFF`: whether a prompt's alert is open (Home Assistant's binary sensor per prompt reads it).
+    pub fn prompt_active(&self, camera: &str, prompt: &str) -> String {
+        format!("{}/{camera}/{}/active", self.prefix, slug(prompt))
+    }
+    /// Subscriptions for the plain `ON`/`OFF` switches of every camera and rule.
+    pub fn switch_filters(&self) -> [String; 2] {
+        [
+            format!("{}/+/detect/set", self.prefix),
+            format!("{}/+/+/armed/set", self.prefix),
+        ]
+    }
+    /// What a plain switch topic addresses, or None when `topic` is not one.
+    pub fn switch_of<'a>(&self, topic: &'a str) -> Option<SwitchTopic<'a>> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
+        let levels: Vec<&str> = rest.split('/').collect();
+        match levels.as_slice() {
+            [camera, "detect", "set"] if !camera.is_empty() => Some(SwitchTopic::Detect { camera }),
+            [camera, rule, "armed", "set"] if !camera.is_empty() && !rule.is_empty() => {
+                Some(SwitchTopic::Armed { camera, rule })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A plain `ON`/`OFF` command topic: which switch of which camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchTopic<'a> {
+    Detect {
+        camera: &'a str,
+    },
+    /// `rule` is the topic level, a rule's [`slug`].
+    Armed {
+        camera: &'a str,
+        rule: &'a str,
+    },
+}
+
+/// A rule name (label or prompt text) as one topic level and id part: lowercase ASCII letters, digits, `_` and
+/// `-`, everything else `_`, runs of `_` collapsed ("people walking on a path" → `people_walking_on_a_path`).
+pub fn slug(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '-' {
+            c.to_ascii_lowercase()
+        } else {
+            '_'
+        };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    let t = out.trim_matches('_');
+    if t.is_empty() {
+        "rule".to_string()
+    } else {
+        t.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +156,26 @@ mod tests {
         assert_eq!(t.camera_of_set("scenewatch/a/b/set"), None);
         assert_eq!(t.camera_of_set("other/walkway/set"), None);
         assert_eq!(t.camera_of_set("scenewatch//set"), None);
+        assert_eq!(t.detect_set("walkway"), "scenewatch/walkway/detect/set");
+        assert_eq!(
+            t.armed_state("walkway", "People walking on a path!"),
+            "scenewatch/walkway/people_walking_on_a_path/armed/state"
+        );
+        assert_eq!(
+            t.switch_of("scenewatch/walkway/detect/set"),
+            Some(SwitchTopic::Detect { camera: "walkway" })
+        );
+        assert_eq!(
+            t.switch_of("scenewatch/walkway/person/armed/set"),
+            Some(SwitchTopic::Armed {
+                camera: "walkway",
+                rule: "person"
+            })
+        );
+        assert_eq!(t.switch_of("scenewatch/walkway/set"), None);
+        assert_eq!(t.switch_of("scenewatch//detect/set"), None);
+        assert_eq!(t.switch_of("scenewatch/a/b/c/armed/set"), None);
+        assert_eq!(slug("person_lying"), "person_lying");
+        assert_eq!(slug("  "), "rule");
     }
 }
