@@ -146,8 +146,11 @@ impl Recorder {
     }
 
     fn start_with(port: u16, filter: &str, clean: bool) -> Self {
+        // one client id per recorder: a second connection with the same id would take the first one's session over
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut opts = rumqttc::MqttOptions::new(
-            format!("test-rec-{port}-{}", std::process::id()),
+            format!("test-rec-{port}-{}-{n}", std::process::id()),
             "127.0.0.1",
             port,
         );
@@ -300,6 +303,18 @@ impl Recorder {
         self.client
             .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
             .expect("queue a publish");
+    }
+
+    /// Publishes a retained message (an empty payload clears the topic's retained message).
+    pub fn publish_retained(&self, topic: &str, payload: &[u8]) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, true, payload.to_vec())
+            .expect("queue a publish");
+    }
+
+    /// The last message received on `topic`, if any.
+    pub fn last(&self, topic: &str) -> Option<Msg> {
+        self.on(topic).pop()
     }
 }
 
