@@ -207,3 +207,107 @@ fn systemd_notify_reload_and_stop() {
             .any(|m| m.topic == "svc/status" && m.payload == "stopped")
     });
 }
+
+#[test]
+fn plain_on_off_switches_survive_a_restart_and_bad_payloads_go_to_errors() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "sw/#");
+    let body = "[[cameras]]\nname = \"walk\"\nurl = \"test://ball\"\nsample_fps = 1.0\n[[cameras.rules]]\nlabel = \"person\"\n[[cameras.rules]]\nlabel = \"vehicle\"\n";
+    let cfg = write_config(broker.port, "sw", body);
+    let last = |t: &str| rec.last(t).map(|m| m.payload);
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    wait_until("initial switch states", Duration::from_secs(60), || {
+        last("sw/walk/detect/state").as_deref() == Some("ON")
+            && last("sw/walk/vehicle/armed/state").as_deref() == Some("ON")
+            && last("sw/walk/person/armed/state").as_deref() == Some("ON")
+    });
+    rec.publish("sw/walk/detect/set", b"OFF");
+    rec.publish("sw/walk/vehicle/armed/set", b"off\n");
+    wait_until("both switched off", Duration::from_secs(10), || {
+        last("sw/walk/detect/state").as_deref() == Some("OFF")
+            && last("sw/walk/vehicle/armed/state").as_deref() == Some("OFF")
+            && states(&rec, "sw/walk/state").last().is_some_and(|s| {
+                s["detect"] == false && s["disarmed"] == serde_json::json!(["vehicle"])
+            })
+    });
+    // malformed plain switches: each answered on sw/errors, nothing changes, no crash
+    let big = vec![b'O'; 10_000];
+    let bad: [(&str, &[u8]); 5] = [
+        ("sw/walk/detect/set", b"maybe"),
+        ("sw/walk/detect/set", b"{\"detect\": true}"),
+        ("sw/walk/cat/armed/set", b"ON"),
+        ("sw/nocam/detect/set", b"ON"),
+        ("sw/walk/person/armed/set", &big),
+    ];
+    for (topic, payload) in bad {
+        rec.publish(topic, payload);
+    }
+    wait_until("five error reports", Duration::from_secs(15), || {
+        rec.on("sw/errors").len() >= 5
+    });
+    let errors = states(&rec, "sw/errors");
+    for (topic, _) in bad {
+        assert!(
+            errors.iter().any(|e| e["topic"] == topic
+                && e["source"] == "command"
+                && e["error"].as_str().is_some_and(|s| !s.is_empty())),
+            "no error for {topic}: {errors:#?}"
+        );
+    }
+    assert!(errors
+        .iter()
+        .any(|e| e["error"].as_str().unwrap_or("").contains("ON or OFF")));
+    assert_eq!(last("sw/walk/detect/state").as_deref(), Some("OFF"));
+    assert_eq!(last("sw/walk/person/armed/state").as_deref(), Some("ON"));
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+
+    // clear what the broker retained, so what a fresh subscriber sees next comes from the restarted daemon
+    for t in [
+        "sw/walk/detect/state",
+        "sw/walk/vehicle/armed/state",
+        "sw/walk/person/armed/state",
+        "sw/walk/state",
+    ] {
+        rec.publish_retained(t, b"");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    let fresh = Recorder::start(broker.port, "sw/walk/#");
+    wait_until("switches restored", Duration::from_secs(60), || {
+        let l = |t: &str| fresh.last(t).map(|m| m.payload);
+        l("sw/walk/detect/state").as_deref() == Some("OFF")
+            && l("sw/walk/vehicle/armed/state").as_deref() == Some("OFF")
+            && l("sw/walk/person/armed/state").as_deref() == Some("ON")
+            && states(&fresh, "sw/walk/state").last().is_some_and(|s| {
+                s["state"] == "running"
+                    && s["detect"] == false
+                    && s["disarmed"] == serde_json::json!(["vehicle"])
+            })
+    });
+    d.wait_log("restored switches logged", Duration::from_secs(5), |l| {
+        l.contains("restored switches")
+    });
+    // back on through the JSON topic: the plain state follows, and the next start has detection on again
+    fresh.publish("sw/walk/set", b"{\"detect\": true}");
+    wait_until("detect ON", Duration::from_secs(10), || {
+        fresh
+            .last("sw/walk/detect/state")
+            .map(|m| m.payload)
+            .as_deref()
+            == Some("ON")
+    });
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    let store =
+        scenewatch::publish::switches::SwitchStore::open(&cfg.dir.path().join("spool.redb"))
+            .expect("open the spool's switches");
+    let walk = store.load("walk").expect("walk");
+    assert!(walk.detect);
+    assert_eq!(
+        walk.disarmed.into_iter().collect::<Vec<_>>(),
+        vec!["vehicle"]
+    );
+}
