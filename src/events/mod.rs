@@ -39,6 +39,8 @@ pub struct Engine {
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
     ready: Vec<summary::Summary>,
+    /// Per camera: how texts say times (local time for live cameras, stream time for files).
+    clocks: HashMap<String, rules::TextClock>,
 }
 
 impl Engine {
@@ -57,6 +59,7 @@ impl Engine {
             summary_period: None,
             summaries: HashMap::new(),
             ready: Vec::new(),
+            clocks: HashMap::new(),
         };
         for c in cameras {
             e.install(c);
@@ -83,6 +86,8 @@ impl Engine {
 
     fn install(&mut self, c: &CameraConfig) {
         let name: Arc<str> = Arc::from(c.name.as_str());
+        let clock = rules::TextClock::for_camera(c);
+        self.clocks.insert(c.name.clone(), clock);
         self.cameras.insert(
             c.name.clone(),
             c.effective_rules()
@@ -99,6 +104,7 @@ impl Engine {
                         .unwrap_or_else(|_| Schedule::always());
                     RuleState::with_zones(name.clone(), r, zones, &self.detector)
                         .with_schedule(schedule)
+                        .with_text_clock(clock)
                 })
                 .collect(),
         );
@@ -256,10 +262,13 @@ impl Engine {
                             })
                             .unwrap_or_default(),
                     };
+                    let clock = self.clocks.get(&*r.camera).copied().unwrap_or_default();
                     let state = self
                         .summaries
                         .entry(r.camera.to_string())
-                        .or_insert_with(|| summary::SummaryState::new(&r.camera, period));
+                        .or_insert_with(|| {
+                            summary::SummaryState::new(&r.camera, period).with_clock(clock)
+                        });
                     if let Some(s) = state.on_clip(&facts, &out) {
                         self.ready.push(s);
                     }
@@ -642,6 +651,26 @@ mod tests {
         assert_eq!(types(&e.handle(&clip(1, 1))), vec![AlertType::New]);
         assert_eq!(types(&e.configure("cam", None)), vec![AlertType::End]);
         assert!(e.handle(&clip(2, 1)).is_empty());
+    }
+
+    #[test]
+    fn texts_follow_the_camera_source_kind_and_time_zone() {
+        // clips are stamped at the Unix epoch: 00:00 UTC, 09:00 in Tokyo
+        let mut live = camera_with("", "");
+        live.timezone = "Asia/Tokyo".into();
+        let mut e = engine_for(live);
+        let a = e.handle(&clip(0, 1));
+        assert!(a[0].summary.contains("at 09:00,"), "{}", a[0].summary);
+        let mut file = camera_with("", "");
+        file.url = "file:///clip.mp4".into();
+        file.timezone = "Asia/Tokyo".into();
+        let mut e = engine_for(file);
+        let a = e.handle(&clip(0, 1));
+        assert!(
+            a[0].summary.contains("at 00:00 (stream time)"),
+            "{}",
+            a[0].summary
+        );
     }
 
     #[test]

@@ -214,6 +214,8 @@ pub struct RuleState {
     pub zones: Vec<ZoneConfig>,
     /// When the rule is active (`rule.schedule` in the camera's time zone).
     pub schedule: Schedule,
+    /// How the alert texts say times.
+    pub clock: TextClock,
     camera: Arc<str>,
     open: Option<Open>,
     last_end_pts: Option<f64>,
@@ -225,6 +227,45 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// How texts people read say when something happened: a live camera (RTSP, V4L2, test patterns) in local wall-clock
+/// time of its `timezone` ("at 14:02"), a file in stream time ("at 01:15 (stream time)"), where to look in the
+/// video. Machine fields (`started_at`, …) stay RFC 3339 UTC either way.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TextClock {
+    #[default]
+    Stream,
+    Local(chrono_tz::Tz),
+}
+
+impl TextClock {
+    /// Local time in the camera's zone for live sources, stream time for files.
+    pub fn for_camera(c: &crate::config::CameraConfig) -> Self {
+        if c.is_file() {
+            Self::Stream
+        } else {
+            // validated at load; an unknown zone (never reached) reads as UTC
+            Self::Local(super::schedule::parse_tz(&c.timezone).unwrap_or(chrono_tz::Tz::UTC))
+        }
+    }
+
+    /// The moment at stream time `pts`, wall-clock time `wall`: `14:02` or `01:15`.
+    pub fn at(&self, pts: f64, wall: DateTime<Utc>) -> String {
+        match self {
+            Self::Stream => stream_clock(pts),
+            Self::Local(tz) => wall.with_timezone(tz).format("%H:%M").to_string(),
+        }
+    }
+
+    /// What follows a time so nobody mistakes it: ` (stream time)`, ` UTC` for a camera left in UTC, else nothing.
+    pub fn note(&self) -> &'static str {
+        match self {
+            Self::Stream => " (stream time)",
+            Self::Local(chrono_tz::Tz::UTC) => " UTC",
+            Self::Local(_) => "",
+        }
+    }
 }
 
 /// `mm:ss` (or `h:mm:ss`) of a stream offset.
@@ -270,6 +311,7 @@ impl RuleState {
             tracker: Tracker::new(0.3, 2.5).with_confirmation(confirm),
             zones,
             schedule: Schedule::always(),
+            clock: TextClock::Stream,
             camera,
             open: None,
             last_end_pts: None,
@@ -278,6 +320,11 @@ impl RuleState {
 
     pub fn with_schedule(mut self, schedule: Schedule) -> Self {
         self.schedule = schedule;
+        self
+    }
+
+    pub fn with_text_clock(mut self, clock: TextClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -518,6 +565,7 @@ impl RuleState {
             snapshot: None,
             recording: None,
             summary: summarize(
+                self.clock,
                 &self.camera,
                 &self.rule.label,
                 self.rule.posture,
@@ -529,8 +577,9 @@ impl RuleState {
     }
 }
 
-/// Plain-English summary built only from what the alert observed.
+/// Plain-English summary built only from what the alert observed; times as `clock` says them.
 fn summarize(
+    clock: TextClock,
     camera: &str,
     label: &str,
     posture: Option<crate::infer::pose::Posture>,
@@ -557,17 +606,18 @@ fn summarize(
         )
     };
     let what = |n: usize| format!("{n} {}{how}", plural(label, n));
+    let note = clock.note();
     match t {
         AlertType::New => format!(
-            "{cam}: {} {place} at {} (stream time), detection score {:.2}.",
+            "{cam}: {} {place} at {}{note}, detection score {:.2}.",
             what(o.count),
-            stream_clock(o.stream_start),
+            clock.at(o.stream_start, o.started_wall),
             o.best
         ),
         AlertType::Update => format!(
-            "{cam}: now {} {place} at {} (stream time); at most {} at once so far.",
+            "{cam}: now {} {place} at {}{note}; at most {} at once so far.",
             what(o.count),
-            stream_clock(o.last_seen_pts),
+            clock.at(o.last_seen_pts, o.last_seen_wall),
             o.max_count
         ),
         AlertType::End => {
@@ -583,13 +633,18 @@ fn summarize(
                     crossing_text(label, crossings(o.objects.values()))
                 )
             };
+            // "(stream time, 42 s)" for a file; "(42 s)" or "(UTC, 42 s)" for a live camera
+            let span = match clock {
+                TextClock::Stream => format!("stream time, {dur:.0} s"),
+                TextClock::Local(chrono_tz::Tz::UTC) => format!("UTC, {dur:.0} s"),
+                TextClock::Local(_) => format!("{dur:.0} s"),
+            };
             format!(
-                "{cam}: {}{how} seen{} from {} to {} (stream time, {:.0} s); at most {} at once;{tracked} best detection score {:.2}.",
+                "{cam}: {}{how} seen{} from {} to {} ({span}); at most {} at once;{tracked} best detection score {:.2}.",
                 plural(label, 2),
                 if zones.is_empty() { String::new() } else { format!(" {place}") },
-                stream_clock(o.stream_start),
-                stream_clock(o.last_seen_pts),
-                dur,
+                clock.at(o.stream_start, o.started_wall),
+                clock.at(o.last_seen_pts, o.last_seen_wall),
                 o.max_count,
                 o.best
             )
@@ -821,6 +876,48 @@ mod tests {
             a.summary,
             "Walkway: 3 people in view at 00:00 (stream time), detection score 0.70."
         );
+    }
+
+    #[test]
+    fn live_cameras_say_local_wall_clock_time_and_files_stream_time() {
+        let tz: chrono_tz::Tz = "Europe/Brussels".parse().expect("tz");
+        let mut feed = Feed::new();
+        let mut r = rule(10.0, 0.0).with_text_clock(TextClock::Local(tz));
+        let a = &r.on_clip(&feed.clip(&[3; 8]), &mut ids())[0];
+        // the feed's clock starts at 14:00 UTC, 15:00 in Brussels
+        assert_eq!(
+            a.summary,
+            "Walkway: 3 people in view at 15:00, detection score 0.70."
+        );
+        assert_eq!(
+            a.started_at, "2026-11-28T14:00:00.000Z",
+            "machine fields stay UTC"
+        );
+        let end = r.finish().expect("end");
+        assert!(
+            end.summary.contains("from 15:00 to 15:00 (4 s)") && !end.summary.contains("stream"),
+            "{}",
+            end.summary
+        );
+        let cam = |url: &str| -> crate::config::CameraConfig {
+            toml::from_str(&format!(
+                "name = \"c\"\nurl = \"{url}\"\ntimezone = \"Europe/Brussels\"\n"
+            ))
+            .expect("camera")
+        };
+        assert_eq!(
+            TextClock::for_camera(&cam("file:///x.mp4")),
+            TextClock::Stream
+        );
+        assert_eq!(
+            TextClock::for_camera(&cam("rtsp://cam/stream")),
+            TextClock::Local(tz)
+        );
+        assert_eq!(
+            TextClock::for_camera(&cam("test://ball")),
+            TextClock::Local(tz)
+        );
+        assert_eq!(TextClock::Local(chrono_tz::Tz::UTC).note(), " UTC");
     }
 
     #[test]

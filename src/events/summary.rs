@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::rules::{display_name, stream_clock, Alert, AlertType};
+use super::rules::{display_name, stream_clock, Alert, AlertType, TextClock};
 use crate::infer::labels::plural;
 
 /// What one clip contributes: the most objects of each watched label in one frame, and prompt clip scores.
@@ -79,6 +79,7 @@ pub struct SummaryState {
     camera: String,
     period_secs: f64,
     acc: Option<Acc>,
+    clock: TextClock,
 }
 
 impl SummaryState {
@@ -87,7 +88,14 @@ impl SummaryState {
             camera: camera.to_string(),
             period_secs: period_secs.max(1.0),
             acc: None,
+            clock: TextClock::Stream,
         }
+    }
+
+    /// How the text says the period: local wall-clock time for a live camera, stream time for a file.
+    pub fn with_clock(mut self, clock: TextClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Adds a clip and the alerts it caused; returns the previous period's summary when this clip starts a new one.
@@ -160,6 +168,7 @@ impl SummaryState {
         let mut prompts: Vec<PromptFacts> = a.prompts.into_values().collect();
         prompts.sort_by(|x, y| y.best_score.total_cmp(&x.best_score));
         let text = describe(
+            self.clock,
             &self.camera,
             &a.labels,
             &prompts,
@@ -193,6 +202,7 @@ impl SummaryState {
 
 #[allow(clippy::too_many_arguments)]
 fn describe(
+    clock: TextClock,
     camera: &str,
     labels: &BTreeMap<String, LabelFacts>,
     prompts: &[PromptFacts],
@@ -227,14 +237,22 @@ fn describe(
         }
         parts.push(s);
     }
-    let mut text = format!(
-        "{}, {}–{} (stream {}–{}): ",
-        display_name(camera),
-        wall_start.format("%H:%M:%S"),
-        wall_end.format("%H:%M:%S"),
-        stream_clock(start),
-        stream_clock(end)
-    );
+    // a file: where to look in the video; a live camera: the local time of its site
+    let mut text = match clock {
+        TextClock::Stream => format!(
+            "{}, stream {}–{}: ",
+            display_name(camera),
+            stream_clock(start),
+            stream_clock(end)
+        ),
+        TextClock::Local(_) => format!(
+            "{}, {}–{}{}: ",
+            display_name(camera),
+            clock.at(start, wall_start),
+            clock.at(end, wall_end),
+            clock.note()
+        ),
+    };
     text += &if parts.is_empty() {
         "no watched object seen".to_string()
     } else {
@@ -297,12 +315,44 @@ mod tests {
         assert_eq!(sum.clips, 4);
         assert_eq!(sum.labels["person"].max_count, 3);
         assert_eq!(sum.labels["person"].clips_seen, 3);
-        assert!(sum.text.starts_with("Walkway, 22:13:20–22:13:36 (stream 00:00–00:16): up to 3 people at once, seen in 3 of 4 clips."), "{}", sum.text);
+        assert!(
+            sum.text.starts_with(
+                "Walkway, stream 00:00–00:16: up to 3 people at once, seen in 3 of 4 clips."
+            ),
+            "{}",
+            sum.text
+        );
         assert!(!sum.text.contains("vehicle"), "{}", sum.text);
         assert!(sum
             .text
             .contains("Best matching prompt: 'people walking on a path' (0.80)"));
         // the quiet second period is skipped
         assert!(s.finish().is_none());
+    }
+
+    #[test]
+    fn a_live_camera_says_the_period_in_its_local_time() {
+        let tz: chrono_tz::Tz = "Europe/Brussels".parse().expect("tz");
+        let mut s = SummaryState::new("walkway", 60.0).with_clock(TextClock::Local(tz));
+        s.on_clip(&facts(0.0, 2, 0), &[]);
+        let sum = s.finish().expect("summary");
+        // 1_700_000_000 is 22:13:20 UTC, 23:13 in Brussels (CET) on 2023-11-14
+        assert!(
+            sum.text.starts_with("Walkway, 23:13–23:13: up to 2 people"),
+            "{}",
+            sum.text
+        );
+        assert_eq!(
+            sum.period_start, "2023-11-14T22:13:20Z",
+            "machine fields stay UTC"
+        );
+        let mut s =
+            SummaryState::new("walkway", 60.0).with_clock(TextClock::Local(chrono_tz::Tz::UTC));
+        s.on_clip(&facts(0.0, 2, 0), &[]);
+        assert!(s
+            .finish()
+            .expect("summary")
+            .text
+            .starts_with("Walkway, 22:13–22:13 UTC: "));
     }
 }
