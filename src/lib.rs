@@ -15,6 +15,7 @@ pub mod events;
 pub mod http;
 pub mod infer;
 pub mod ingest;
+pub mod journal;
 pub mod labels;
 pub mod publish;
 pub mod queue;

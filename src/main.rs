@@ -151,12 +151,23 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ort=warn"));
     use std::io::IsTerminal;
     // logs go to stderr (stdout is for command output such as `detect` JSON); colours only on a terminal
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_writer(std::io::stderr);
+    if scenewatch::journal::stderr_is_journal() {
+        // under systemd: `<3>`… priority prefixes, so `journalctl -p err` finds the errors; the journal stamps time
+        let format = tracing_subscriber::fmt::format()
+            .with_target(false)
+            .with_ansi(false)
+            .without_time();
+        builder
+            .with_ansi(false)
+            .event_format(scenewatch::journal::PriorityPrefix(format))
+            .init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 fn main() -> ExitCode {

@@ -279,3 +279,82 @@ fn unit_checks_reject_a_wrong_unit() {
     assert_eq!(timespan_secs("30"), Some(30.0));
     assert_eq!(timespan_secs("soon"), None);
 }
+
+/// Under systemd stderr is the journal (JOURNAL_STREAM names it): every line carries its syslog priority, so
+/// `journalctl -p err` finds the errors; with another stderr (a file, a pipe) the lines stay as they were.
+#[test]
+fn journald_priorities_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let cfg = write_config(
+        free_port(),
+        "jr",
+        "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n",
+    );
+    // an unusable spool: the daemon stops at start with an error
+    let text = std::fs::read_to_string(&cfg.path).expect("config");
+    let spool = cfg.dir.path().join("spool.redb").display().to_string();
+    std::fs::write(
+        &cfg.path,
+        text.replace(&spool, "/proc/nonexistent/spool.redb"),
+    )
+    .expect("rewrite");
+    let run = |journal: bool| -> String {
+        let log = cfg.dir.path().join(format!("stderr-{journal}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let meta = file.metadata().expect("metadata");
+        let stream = if journal {
+            format!("{}:{}", meta.dev(), meta.ino())
+        } else {
+            format!("{}:{}", meta.dev(), meta.ino() + 1)
+        };
+        let out = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(&cfg.path)
+            .env("RUST_LOG", "info,ort=warn")
+            .env("JOURNAL_STREAM", stream)
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .status()
+            .expect("run");
+        assert!(!out.success());
+        std::fs::read_to_string(&log).expect("log")
+    };
+    let journal = run(true);
+    let lines: Vec<&str> = journal.lines().collect();
+    let errors: Vec<&&str> = lines.iter().filter(|l| l.starts_with("<3>")).collect();
+    assert!(
+        errors.iter().any(|l| l.contains("spool")),
+        "the start-up error is filed as err: {journal}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("<6>")),
+        "info lines: {journal}"
+    );
+    for l in lines.iter().filter(|l| l.starts_with('<')) {
+        assert!(
+            !l.contains("\u{1b}[") && !l[3..].starts_with(char::is_numeric),
+            "no colours, no timestamp (the journal stamps): {l}"
+        );
+    }
+    // config problems (not log events) are filed as err too, one journal line each
+    let good = std::fs::read_to_string(&cfg.path).expect("config");
+    std::fs::write(
+        &cfg.path,
+        good.replace("name = \"a\"", "name = \"Bad Name\""),
+    )
+    .expect("rewrite");
+    let bad = run(true);
+    assert!(
+        !bad.is_empty() && bad.lines().all(|l| l.starts_with("<3>")),
+        "{bad}"
+    );
+    std::fs::write(&cfg.path, &good).expect("restore");
+    let plain = run(false);
+    assert!(
+        !plain
+            .lines()
+            .any(|l| l.starts_with("<3>") || l.starts_with("<6>")),
+        "JOURNAL_STREAM naming another file: no prefixes: {plain}"
+    );
+    assert!(plain.contains("spool"), "{plain}");
+}

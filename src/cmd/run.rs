@@ -16,7 +16,7 @@ pub fn run(path: PathBuf) -> ExitCode {
     let cfg = match Config::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            crate::journal::eprint_error(&e.to_string());
             return ExitCode::from(2);
         }
     };
@@ -27,7 +27,7 @@ pub fn run(path: PathBuf) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
+            crate::journal::eprint_error(&format!("error: could not start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
@@ -78,7 +78,9 @@ pub fn run(path: PathBuf) -> ExitCode {
         }
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("error: {e}");
+            if !crate::journal::stderr_is_journal() {
+                eprintln!("error: {e}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -18,7 +18,10 @@ pub fn run(path: &Path) -> ExitCode {
                     Err(e) => Some(e.to_string()),
                 };
                 if let Some(problem) = problem {
-                    eprintln!("{}: models.image_text: {problem}", path.display());
+                    crate::journal::eprint_error(&format!(
+                        "{}: models.image_text: {problem}",
+                        path.display()
+                    ));
                     return ExitCode::from(2);
                 }
             }
@@ -35,7 +38,7 @@ pub fn run(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            crate::journal::eprint_error(&e.to_string());
             ExitCode::from(2)
         }
     }
