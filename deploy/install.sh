@@ -31,6 +31,9 @@ if [ ! -f "$CONFIG_DIR/scenewatch.toml" ]; then
   echo "installed an example config: edit $CONFIG_DIR/scenewatch.toml (cameras, broker), then start the service"
 fi
 install -m 0644 deploy/scenewatch.service /etc/systemd/system/scenewatch.service
+install -D -m 0755 deploy/configure-unit.sh "$PREFIX/lib/scenewatch/configure-unit"
+# host-specific drop-ins: the render group where it exists, ReadWritePaths for a media dir outside the state dir
+SCENEWATCH_BIN="$PREFIX/bin/scenewatch" CONFIG="$CONFIG_DIR/scenewatch.toml" "$PREFIX/lib/scenewatch/configure-unit"
 if [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable scenewatch.service

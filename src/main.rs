@@ -35,6 +35,9 @@ enum Command {
         file: Option<PathBuf>,
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Print the directories the daemon writes (media, spool), one per line, for `ReadWritePaths=`.
+        #[arg(long)]
+        writable_paths: bool,
     },
     /// Natural-language prompts: score them on photos or videos before deploying.
     Prompts {
@@ -174,12 +177,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     match cli.command {
-        Command::Validate { file, config } => {
+        Command::Validate {
+            file,
+            config,
+            writable_paths,
+        } => {
             let Some(path) = file.or(config) else {
                 eprintln!("validate: give the config file (scenewatch validate FILE)");
                 return ExitCode::from(2);
             };
-            cmd::validate::run(&path)
+            cmd::validate::run(&path, writable_paths)
         }
         Command::Run { config } => cmd::run::run(config),
         Command::Prompts {

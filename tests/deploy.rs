@@ -152,6 +152,17 @@ fn unit_problems(unit: &str) -> Vec<String> {
         "strict (the whole file system read-only)",
         v,
     );
+    // a group missing on the host fails the start (216/GROUP): only groups every Debian has; `render` is a drop-in
+    let groups: Vec<&str> = service("SupplementaryGroups")
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .collect();
+    want(
+        "SupplementaryGroups",
+        groups.iter().all(|g| *g == "video"),
+        "only video (render comes from configure-unit.sh where it exists)",
+        groups.first().copied(),
+    );
     // systemd merges repeated capability assignments; an empty one resets: the set is empty only when the last is
     for key in ["CapabilityBoundingSet", "AmbientCapabilities"] {
         let v = last(key);
@@ -221,6 +232,11 @@ fn unit_checks_reject_a_wrong_unit() {
             "StateDirectory",
         ),
         ("Restart=on-failure", "Restart=always", "Restart"),
+        (
+            "SupplementaryGroups=video",
+            "SupplementaryGroups=video render",
+            "SupplementaryGroups",
+        ),
         (
             "RestartPreventExitStatus=2",
             "RestartPreventExitStatus=20",
@@ -357,4 +373,56 @@ fn journald_priorities_when_stderr_is_the_journal() {
         "JOURNAL_STREAM naming another file: no prefixes: {plain}"
     );
     assert!(plain.contains("spool"), "{plain}");
+}
+
+/// deploy/configure-unit.sh: the render group only where it exists, ReadWritePaths for what the config writes
+/// outside the state directory (created), nothing for what lies inside.
+#[test]
+fn configure_unit_writes_the_host_specific_drop_ins() {
+    let cfg = write_config(
+        free_port(),
+        "cu",
+        "[[cameras]]\nname = \"a\"\nurl = \"test://ball\"\n",
+    );
+    let drop_ins = cfg.dir.path().join("scenewatch.service.d");
+    let script = |group: &str, managed: &str| {
+        let out = Command::new("sh")
+            .arg(repo().join("deploy/configure-unit.sh"))
+            .env("SCENEWATCH_BIN", bin())
+            .env("CONFIG", &cfg.path)
+            .env("DROPIN_DIR", &drop_ins)
+            .env("GPU_GROUP", group)
+            .env("SERVICE_USER", "root")
+            .env("MANAGED", managed)
+            .output()
+            .expect("configure-unit.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let read = |name: &str| std::fs::read_to_string(drop_ins.join(name)).ok();
+    // `video` exists on every Debian: it stands in for render on boxes that have no GPU group
+    script("video", "/var/lib/scenewatch /var/cache/scenewatch");
+    assert!(read("10-render.conf")
+        .is_some_and(|t| t.contains("[Service]\nSupplementaryGroups=video\n")));
+    let media = cfg.dir.path().join("media");
+    let paths = read("20-paths.conf").expect("paths drop-in");
+    let line = paths
+        .lines()
+        .find_map(|l| l.strip_prefix("ReadWritePaths="))
+        .expect("ReadWritePaths");
+    let listed: Vec<&str> = line.split_whitespace().collect();
+    assert!(listed.contains(&media.to_str().expect("utf-8")), "{paths}");
+    assert!(
+        listed.contains(&cfg.dir.path().to_str().expect("utf-8")),
+        "the spool's directory: {paths}"
+    );
+    assert!(media.is_dir(), "created for the service");
+    // no such group: no drop-in (a unit naming it would fail with 216/GROUP); everything inside the managed dirs
+    script("no-such-group-here", &cfg.dir.path().display().to_string());
+    assert!(read("10-render.conf").is_none());
+    assert!(read("20-paths.conf").is_none());
+    assert!(!drop_ins.exists(), "an empty drop-in directory is removed");
 }
