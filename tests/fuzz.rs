@@ -444,3 +444,36 @@ fn issue_values_are_rejected_with_their_key() {
         assert!(check_config(&path, &text).is_ok());
     }
 }
+
+/// The plain `ON`/`OFF` switch parser (`<prefix>/<camera>/detect/set`, `…/<rule>/armed/set`): any bytes, never a
+/// panic, and only the documented words accepted.
+#[test]
+fn switch_parser_never_panics_and_accepts_only_on_off() {
+    let mut runner = TestRunner::new(PtConfig {
+        cases: 20_000,
+        failure_persistence: None,
+        ..PtConfig::default()
+    });
+    let words = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..200),
+        "[ \t\n]{0,3}(ON|OFF|on|off|On|oFf|true|false|1|0|yes|no|maybe)[ \t\n]{0,3}"
+            .prop_map(String::into_bytes),
+    ];
+    runner
+        .run(&words, |b| {
+            match scenewatch::control::parse_switch(&b) {
+                Ok(on) => {
+                    let w = String::from_utf8_lossy(&b).trim().to_ascii_lowercase();
+                    let want = match w.as_str() {
+                        "on" | "true" | "1" => true,
+                        "off" | "false" | "0" => false,
+                        other => panic!("accepted {other:?}"),
+                    };
+                    assert_eq!(on, want);
+                }
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+            Ok(())
+        })
+        .expect("switch payloads");
+}
