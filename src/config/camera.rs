@@ -462,6 +462,21 @@ impl CameraConfig {
         for (j, p) in self.prompts.iter().enumerate() {
             p.validate(&format!("{key}.prompts[{j}]"), c);
         }
+        // each rule is one topic level (`…/<rule>/armed/set`) and one Home Assistant id: two names, one slug, clash
+        let mut names = self.rule_names();
+        names.dedup();
+        for (j, a) in names.iter().enumerate() {
+            let slug = crate::publish::topics::slug(a);
+            if let Some(b) = names[..j]
+                .iter()
+                .find(|b| *b != a && crate::publish::topics::slug(b) == slug)
+            {
+                c.bad(
+                    key.to_string(),
+                    format!("rules '{b}' and '{a}' share the topic level '{slug}'; rename one"),
+                );
+            }
+        }
         for (j, z) in self.zones.iter().enumerate() {
             z.validate(&format!("{key}.zones[{j}]"), &self.zones[..j], c);
         }
@@ -532,6 +547,27 @@ pub fn valid_camera_name(name: &str) -> bool {
 mod tests {
     use super::*;
     use crate::config::tests::parse;
+
+    #[test]
+    fn rules_whose_topic_levels_clash_are_refused() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "test://"
+            [[cameras.rules]]
+            label = "person"
+            posture = "lying"
+            [[cameras.prompts]]
+            text = "Person lying"
+            "#,
+        )
+        .expect_err("clash");
+        assert!(
+            err.contains("cameras[0]: rules 'person_lying' and 'Person lying' share the topic level 'person_lying'"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn schedule_mistakes_name_the_window_and_the_time_zone() {
