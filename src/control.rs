@@ -15,7 +15,7 @@
 //! states are on `…/detect/state` and `…/<rule>/armed/state`.
 //!
 //! Detect on/off and rule arming are kept in the spool's database ([`SwitchStore`]) and survive a restart and a
-//! reload; a rule removed from the config forgets its switch.
+//! reload; a rule or camera removed from the config forgets its switches.
 
 use std::sync::Arc;
 
@@ -295,13 +295,26 @@ impl ControlStage {
                 .unwrap_or_default(),
         };
         let cam = camera.to_string();
-        match tokio::task::spawn_blocking(move || store.save(&cam, &s)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(camera = %camera, error = %e, "could not store the switches; they last until the next restart")
-            }
-            Err(e) => tracing::error!(camera = %camera, error = %e, "storing the switches failed"),
-        }
+        let failed = match tokio::task::spawn_blocking(move || store.save(&cam, &s)).await {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        // applied all the same; only the next restart will not know it
+        tracing::error!(camera = %camera, error = %failed, "could not store the switches; they last until the next restart");
+        let report = json!({
+            "schema": 1,
+            "source": "spool",
+            "error": format!("could not store the switches of camera '{camera}' (they apply until the next restart): {failed}"),
+            "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        let _ = self
+            .out
+            .send(OutMsg::error(
+                self.topics.errors(),
+                report.to_string().into_bytes(),
+            ))
+            .await;
     }
 
     /// Applies `set` commands and plain switches until the publisher's channel closes (or this task is aborted at

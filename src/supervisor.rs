@@ -322,6 +322,15 @@ async fn build(
         let stored = store
             .load_all()
             .map_err(|e| RunError::Start(format!("cannot read the stored switches: {e}")))?;
+        // cameras no longer in the config forget their switches (a reload that adds one back starts it afresh,
+        // in the events stage as in its camera state)
+        for name in stored.keys() {
+            if !cfg.cameras.iter().any(|c| &c.name == name) {
+                if let Err(e) = store.save(name, &Default::default()) {
+                    tracing::warn!(camera = %name, error = %e, "could not forget a removed camera's switches");
+                }
+            }
+        }
         let restored = cfg
             .cameras
             .iter()
@@ -733,9 +742,8 @@ pub async fn run_with(
                         }
                         let _ = out_tx.send(info_message(&topics, &reports, &*clock, &current.cameras)).await;
                         if let Some(d) = &discovery {
-                            let removed = camera_diff(&reload_before, &current.cameras).removed;
-                            let gone: Vec<CameraConfig> = reload_before.iter().filter(|c| removed.contains(&c.name)).cloned().collect();
-                            for m in d.messages(&topics, &gone, true) {
+                            // entities of removed cameras and of rules a changed camera lost
+                            for m in d.removed(&topics, &reload_before, &current.cameras) {
                                 let _ = out_tx.send(m).await;
                             }
                             if let Ok(mut c) = d.cameras.lock() {
@@ -1028,6 +1036,14 @@ async fn reload(ctx: Arc<ReloadCtx>, current: Config) -> Reloaded {
         })
         .await;
         if diff.removed.contains(name) {
+            // a camera removed from the config forgets its switches, as the events stage does
+            if let Some(store) = ctx.cameras.switches.clone() {
+                let cam = name.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    store.save(&cam, &crate::publish::switches::CameraSwitches::default())
+                })
+                .await;
+            }
             let payload = json!({"schema": 1, "camera": name, "state": "ended", "reason": "removed from config"});
             let _ = ctx
                 .cameras

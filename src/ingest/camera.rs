@@ -166,8 +166,14 @@ impl Cameras {
         let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
         if let Some(store) = &self.switches {
             match store.load(&cam.name) {
-                Ok(s) => {
-                    let s = s.for_rules(&cam.rule_names());
+                Ok(stored) => {
+                    let s = stored.for_rules(&cam.rule_names());
+                    // a rule the camera lost forgets its switch here as in the events stage
+                    if s != stored {
+                        if let Err(e) = store.save(&cam.name, &s) {
+                            tracing::warn!(camera = %cam.name, error = %e, "could not store the switches");
+                        }
+                    }
                     if s != CameraSwitches::default() {
                         tracing::info!(camera = %cam.name, detect = s.detect, disarmed = ?s.disarmed, "restored switches");
                     }

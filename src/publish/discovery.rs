@@ -403,6 +403,24 @@ impl Discovery {
         }
     }
 
+    /// Deletions for the entities `before` had and `after` has not (removed cameras, rules a camera lost).
+    pub fn removed(
+        &self,
+        topics: &Topics,
+        before: &[CameraConfig],
+        after: &[CameraConfig],
+    ) -> Vec<OutMsg> {
+        let keep: HashSet<String> = configs(topics, &self.prefix, &self.node, after, &self.options)
+            .into_iter()
+            .map(|e| e.topic)
+            .collect();
+        configs(topics, &self.prefix, &self.node, before, &self.options)
+            .into_iter()
+            .filter(|e| !keep.contains(&e.topic))
+            .map(|e| OutMsg::retained(e.topic, Vec::new()))
+            .collect()
+    }
+
     /// Whether `topic` is one of this node's config topics (what [`own_configs_filter`] matches).
     pub fn is_own_config(&self, topic: &str) -> bool {
         rumqttc::matches(topic, &own_configs_filter(&self.prefix, &self.node))

@@ -1,8 +1,8 @@
 //! Runtime switches that survive a restart: detection on/off and disarmed rules per camera, set by MQTT commands
 //! and kept in a table of the spool's redb file (one crash-safe store, one file to back up). The control stage
 //! writes a camera's switches after each command; a camera started (at start-up or by a reload) and the events
-//! engine read them back. Rules that a camera no longer has are ignored on the way back, not deleted, so a rule
-//! removed and added again keeps its switch.
+//! engine read them back. A rule or camera no longer in the config forgets its switches (pruned when the camera is
+//! built, at start and by a reload), as the events engine does, so the two never disagree.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
