@@ -3,15 +3,18 @@
 //! that is retrying is reported, not treated as the process being unhealthy, so a supervisor does not restart
 //! everything for it).
 //!
-//! A deliberately small HTTP/1.1 responder on the async runtime: two read-only GET routes, requests capped at
-//! 8 KiB and 5 s, one response per connection. Nothing here blocks. [`HttpServer::bind`] binds at start-up (an
-//! address in use is a start-up error); [`HttpServer::spawn`] serves.
+//! With `[metrics] media = true` it also serves the media directory read-only: `/api/<camera>/alerts/<id>/
+//! snapshot.jpg`, `…/clip.mkv` and `/api/<camera>/latest.jpg`, with range and conditional requests (a phone's
+//! player seeks), behind an optional bearer token. Requests never name a path: the camera and id are checked
+//! against what they can be and the file is picked from the directory's own listing ([`find_media`]).
+//!
+//! axum (hyper) serves; tower-http's `ServeFile` does ranges and `If-Modified-Since`. [`HttpServer::bind`] binds at
+//! start-up (an address in use is a start-up error); [`HttpServer::spawn`] serves.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::config::MetricsConfig;
 use crate::telemetry::{self, CameraFigures, Metrics};
@@ -34,12 +37,12 @@ impl HttpServer {
         Ok(Some(Self { listener }))
     }
 
-    /// Serves until aborted (at drain).
-    pub fn spawn(self, sources: Sources) -> tokio::task::JoinHandle<()> {
+    /// Serves until aborted (at drain); `media`: the media API, when `[metrics] media` is on.
+    pub fn spawn(self, sources: Sources, media: Option<MediaApi>) -> tokio::task::JoinHandle<()> {
         if let Ok(a) = self.listener.local_addr() {
-            tracing::info!(address = %a, "serving /metrics and /healthz");
+            tracing::info!(address = %a, media = media.is_some(), token = media.as_ref().is_some_and(|m| m.token.is_some()), "serving /metrics and /healthz");
         }
-        tokio::spawn(serve(self.listener, sources))
+        tokio::spawn(serve(self.listener, sources, media))
     }
 }
 
@@ -89,56 +92,197 @@ pub fn respond(request_line: &str, src: &Sources) -> (u16, &'static str, String)
     }
 }
 
-async fn handle(mut conn: TcpStream, src: Arc<Sources>) {
-    let mut buf = vec![0u8; 8192];
-    let mut n = 0;
-    let read = tokio::time::timeout(Duration::from_secs(5), async {
-        while n < buf.len() {
-            match conn.read(&mut buf[n..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(k) => {
-                    n += k;
-                    if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
+/// The media API's settings: where the files are and the token it wants (None = open).
+#[derive(Clone)]
+pub struct MediaApi {
+    pub dir: PathBuf,
+    pub token: Option<crate::config::Secret>,
+}
+
+/// What a media request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// The latest frame asked for by a `{"snapshot": true}` command.
+    Latest,
+    /// An alert's snapshot (the best one written for it).
+    Snapshot(String),
+    /// An alert's recording.
+    Clip(String),
+}
+
+/// Camera names are `[a-z0-9_-]+` (validated config), alert ids UUIDs: anything else in a request is refused
+/// before the file system is touched, so no request can name a path of its own.
+fn plain(s: &str, max: usize, id: bool) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.chars().all(|c| {
+            c.is_ascii_digit()
+                || c == '-'
+                || if id {
+                    c.is_ascii_alphabetic()
+                } else {
+                    c.is_ascii_lowercase() || c == '_'
                 }
-            }
-        }
-    })
-    .await;
-    if read.is_err() || n == 0 {
-        return;
+        })
+}
+
+/// The file for `wanted` of `camera` under `dir`: evidence files are `<dir>/<camera>/<time>-<label>-<id8>.<ext>`
+/// (events::evidence::media_path), so the newest directory entry with the right suffix is the one. Only names read
+/// from the directory are joined, never the request's text; the result is checked to lie inside `dir` (a symlink
+/// pointing out is refused). Blocking (reads a directory).
+pub fn find_media(dir: &Path, camera: &str, wanted: &Wanted) -> Option<PathBuf> {
+    if !plain(camera, 64, false) {
+        return None;
     }
-    let head = String::from_utf8_lossy(&buf[..n]);
-    let line = head.lines().next().unwrap_or("");
-    let (code, ctype, body) = respond(line, &src);
-    let reason = match code {
-        200 => "OK",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
+    let suffix = match wanted {
+        Wanted::Latest => "-latest-manual.jpg".to_string(),
+        Wanted::Snapshot(id) | Wanted::Clip(id) => {
+            if !plain(id, 64, true) || id.len() < 8 {
+                return None;
+            }
+            let short: String = id.chars().take(8).collect();
+            let ext = if matches!(wanted, Wanted::Clip(_)) {
+                "mkv"
+            } else {
+                "jpg"
+            };
+            format!("-{short}.{ext}")
+        }
     };
-    let msg = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let cam_dir = dir.join(camera);
+    let newest = std::fs::read_dir(&cam_dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.ends_with(&suffix) && !n.starts_with('.'))
+        .max()?;
+    let path = cam_dir.join(newest);
+    let (root, real) = (dir.canonicalize().ok()?, path.canonicalize().ok()?);
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// Constant-time comparison, so the time a wrong token takes says nothing about the right one.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(api: &MediaApi, headers: &axum::http::HeaderMap) -> bool {
+    let Some(token) = &api.token else {
+        return true;
+    };
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|got| same(got.trim().as_bytes(), token.expose().as_bytes()))
+}
+
+fn plain_response(code: u16, text: &str) -> axum::response::Response {
+    let mut r = axum::response::Response::new(axum::body::Body::from(format!("{text}\n")));
+    *r.status_mut() =
+        axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::NOT_FOUND);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/plain"),
     );
-    let _ = conn.write_all(msg.as_bytes()).await;
-    let _ = conn.shutdown().await;
+    r
+}
+
+/// Serves one media file, with range and conditional requests (tower-http's `ServeFile`).
+async fn serve_media(
+    api: Arc<MediaApi>,
+    camera: String,
+    wanted: Wanted,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use tower::ServiceExt;
+    if !authorized(&api, req.headers()) {
+        let mut r = plain_response(401, "a bearer token is required");
+        r.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    let dir = api.dir.clone();
+    let found = tokio::task::spawn_blocking(move || find_media(&dir, &camera, &wanted))
+        .await
+        .ok()
+        .flatten();
+    let Some(path) = found else {
+        return plain_response(404, "no such media");
+    };
+    match tower_http::services::ServeFile::new(path)
+        .oneshot(req)
+        .await
+    {
+        Ok(r) => r.map(axum::body::Body::new),
+        Err(e) => match e {},
+    }
+}
+
+fn text_response((code, ctype, body): (u16, &'static str, String)) -> axum::response::Response {
+    let mut r = plain_response(code, "");
+    *r.body_mut() = axum::body::Body::from(body);
+    r.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(ctype),
+    );
+    r
+}
+
+/// The routes: `/metrics`, `/healthz`, and with a media API `/api/<camera>/latest.jpg`,
+/// `/api/<camera>/alerts/<id>/snapshot.jpg` and `/api/<camera>/alerts/<id>/clip.mkv`.
+pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
+    use axum::extract::Path as P;
+    use axum::routing::get;
+    let src = Arc::new(src);
+    let (m, h) = (src.clone(), src.clone());
+    let mut r = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || async move { text_response(respond("GET /metrics", &m)) }),
+        )
+        .route(
+            "/healthz",
+            get(move || async move { text_response(respond("GET /healthz", &h)) }),
+        );
+    if let Some(api) = media {
+        let api = Arc::new(api);
+        let (a, b) = (api.clone(), api.clone());
+        r = r
+            .route(
+                "/api/{camera}/latest.jpg",
+                get(move |P(camera): P<String>, req: axum::extract::Request| {
+                    serve_media(a.clone(), camera, Wanted::Latest, req)
+                }),
+            )
+            .route(
+                "/api/{camera}/alerts/{id}/{file}",
+                get(
+                    move |P((camera, id, file)): P<(String, String, String)>,
+                          req: axum::extract::Request| {
+                        let api = b.clone();
+                        async move {
+                            let wanted = match file.as_str() {
+                                "snapshot.jpg" => Wanted::Snapshot(id),
+                                "clip.mkv" => Wanted::Clip(id),
+                                _ => return plain_response(404, "files: snapshot.jpg, clip.mkv"),
+                            };
+                            serve_media(api, camera, wanted, req).await
+                        }
+                    },
+                ),
+            );
+    }
+    r.fallback(|| async { plain_response(404, "routes: /metrics /healthz /api/<camera>/…") })
+        .method_not_allowed_fallback(|| async { plain_response(405, "only GET") })
 }
 
 /// Serves until the task is aborted.
-pub async fn serve(listener: TcpListener, src: Sources) {
-    let src = Arc::new(src);
-    loop {
-        match listener.accept().await {
-            Ok((conn, _)) => {
-                tokio::spawn(handle(conn, src.clone()));
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics endpoint: accept failed");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
+pub async fn serve(listener: TcpListener, src: Sources, media: Option<MediaApi>) {
+    if let Err(e) = axum::serve(listener, router(src, media)).await {
+        tracing::error!(error = %e, "the HTTP listener stopped");
     }
 }
 
@@ -166,6 +310,65 @@ mod tests {
             }),
             models: vec![("detector".into(), "CPUExecutionProvider".into())],
         }
+    }
+
+    #[test]
+    fn media_lookup_takes_only_plain_names_and_stays_inside_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let gate = dir.path().join("gate");
+        std::fs::create_dir_all(&gate).expect("dir");
+        for f in [
+            "20261201-100000-person-0123abcd.jpg",
+            "20261201-100005-person-0123abcd.jpg",
+            "20261201-100000-person-0123abcd.mkv",
+            "20261201-100010-latest-manual.jpg",
+        ] {
+            std::fs::write(gate.join(f), f).expect("write");
+        }
+        std::fs::write(dir.path().join("secret.jpg"), "x").expect("write");
+        let id = "0123abcd-1111-2222-3333-444455556666".to_string();
+        let find = |cam: &str, w: Wanted| {
+            find_media(dir.path(), cam, &w).map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default()
+            })
+        };
+        assert_eq!(
+            find("gate", Wanted::Snapshot(id.clone())).as_deref(),
+            Some("20261201-100005-person-0123abcd.jpg"),
+            "the newest snapshot of the alert"
+        );
+        assert_eq!(
+            find("gate", Wanted::Clip(id.clone())).as_deref(),
+            Some("20261201-100000-person-0123abcd.mkv")
+        );
+        assert_eq!(
+            find("gate", Wanted::Latest).as_deref(),
+            Some("20261201-100010-latest-manual.jpg")
+        );
+        for cam in ["..", "../gate", "gate/..", "", "Gate", "gate%2F..", "/etc"] {
+            assert_eq!(find(cam, Wanted::Latest), None, "{cam:?}");
+        }
+        for bad in [
+            "../../secret",
+            "0123abc",
+            "0123abcd/../x",
+            "..%2F..",
+            "0123abcd.jpg",
+        ] {
+            assert_eq!(find("gate", Wanted::Snapshot(bad.into())), None, "{bad:?}");
+        }
+        // a link pointing out of the media directory is not followed
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("passwd"), "x").expect("write");
+        std::os::unix::fs::symlink(
+            outside.path().join("passwd"),
+            gate.join("20261201-110000-person-99999999.jpg"),
+        )
+        .expect("symlink");
+        assert_eq!(find("gate", Wanted::Snapshot("99999999-aaaa".into())), None);
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"abc", b"ab"));
     }
 
     #[test]

@@ -648,7 +648,16 @@ pub async fn run_with(
         .map_err(|e| RunError::Start(format!("could not start the inference thread: {e}")))?;
     let registry = cameras.registry.clone();
     let alive = Alive::new();
-    let http = http.map(|server| server.spawn(http_sources(&metrics, &registry, &alive, &reports)));
+    let media_api = cfg.metrics.media.then(|| crate::http::MediaApi {
+        dir: cfg.media.resolved_dir(),
+        token: cfg.metrics.token.clone(),
+    });
+    let http = http.map(|server| {
+        server.spawn(
+            http_sources(&metrics, &registry, &alive, &reports),
+            media_api,
+        )
+    });
     let mut running: HashMap<String, RunningCamera> = HashMap::new();
     let mut all_statuses: Vec<Arc<CameraStatus>> = Vec::new();
     for camera in first {

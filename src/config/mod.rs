@@ -211,6 +211,19 @@ impl Config {
                 }),
             }
         }
+        if let Some(file) = cfg.metrics.token_file.clone() {
+            match std::fs::read_to_string(&file) {
+                Ok(secret) => {
+                    cfg.metrics.token = Some(Secret::new(
+                        secret.trim_end_matches(['\n', '\r']).to_string(),
+                    ))
+                }
+                Err(e) => problems.push(Problem {
+                    key: "metrics.token_file".into(),
+                    message: format!("cannot read {}: {e}", file.display()),
+                }),
+            }
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             cfg.spool.path.as_mut(),

@@ -23,6 +23,20 @@ pub struct Evidence {
     pub snapshots: Option<Snapshots>,
     /// Recorders and the media directory their files go to (None = recordings off).
     pub recordings: Option<(Recorders, PathBuf)>,
+    /// Base of the media API's URLs (`[metrics] media = true`), for the `url` fields of snapshots and recordings.
+    pub media_url: Option<String>,
+}
+
+/// Fills the `url` fields of `alert`'s evidence: where the media API serves its snapshot and recording.
+pub fn set_urls(alert: &mut Alert, base: &str) {
+    let at = |file: &str| format!("{base}/api/{}/alerts/{}/{file}", alert.camera, alert.id);
+    let (snap, clip) = (at("snapshot.jpg"), at("clip.mkv"));
+    if let Some(s) = alert.snapshot.as_mut() {
+        s.url = Some(snap);
+    }
+    if let Some(r) = alert.recording.as_mut() {
+        r.url = Some(clip);
+    }
 }
 
 impl Evidence {
@@ -93,6 +107,7 @@ impl Recordings {
                         let r = rules::RecordingRef {
                             path: path.display().to_string(),
                             topic: self.topics.recordings(&alert.camera),
+                            url: None,
                         };
                         self.open.insert(alert.id.clone(), r.clone());
                         Some(r)
@@ -226,6 +241,7 @@ impl Snapshotter {
                     topic: topic.clone(),
                     stream_time,
                     score: (score * 1000.0).round() / 1000.0,
+                    url: None,
                 };
                 Some((path, OutMsg::retained(topic, jpeg), r))
             }

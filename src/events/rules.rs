@@ -113,6 +113,9 @@ pub struct Before {
 pub struct RecordingRef {
     pub path: String,
     pub topic: String,
+    /// Absolute URL of the file on the media API (`[metrics] media = true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The clip an alert message is about.

@@ -19,6 +19,9 @@ pub struct SnapshotRef {
     pub stream_time: f64,
     /// Detection score of the best box in it (label alerts) or the frame's prompt score (prompt alerts).
     pub score: f32,
+    /// Absolute URL of the JPEG on the media API (`[metrics] media = true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The frame of a clip that shows `label` best: (index, best score). None when no frame has it.

@@ -49,6 +49,7 @@ impl EventsStage {
                 .media
                 .clips
                 .then(|| (recorders.clone(), media_dir.clone())),
+            media_url: cfg.metrics.media_url(),
         };
         let engine = Engine::new(
             &cfg.cameras,
@@ -128,6 +129,7 @@ pub async fn run(
     evidence: Evidence,
 ) {
     let mut control_open = true;
+    let media_url = evidence.media_url.clone();
     let (mut snaps, mut recordings) = evidence.writers(&topics, &metrics);
     loop {
         let (alerts, clip) = tokio::select! {
@@ -170,6 +172,9 @@ pub async fn run(
             }
             if let Some(rec) = recordings.as_mut() {
                 alert.recording = rec.on_alert(&alert, clip.as_deref()).await;
+            }
+            if let Some(base) = &media_url {
+                super::evidence::set_urls(&mut alert, base);
             }
             if alert.kind_of_message == rules::AlertType::New {
                 metrics.alerts_raised.inc();
