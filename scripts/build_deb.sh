@@ -62,7 +62,7 @@ Version: $VERSION
 Architecture: $ARCH
 Maintainer: scenewatch developers <scenewatch@localhost>
 Installed-Size: $SIZE_KB
-Depends: libc6 (>= 2.34), libgcc-s1, libglib2.0-0, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, adduser | systemd
+Depends: libc6 (>= 2.34), libgcc-s1, libglib2.0-0, libgstreamer1.0-0 (>= 1.22), libgstreamer-plugins-base1.0-0 (>= 1.22), gstreamer1.0-plugins-base, gstreamer1.0-plugins-good, gstreamer1.0-plugins-ugly | gstreamer1.0-plugins-bad, adduser | systemd
 Recommends: gstreamer1.0-plugins-bad, gstreamer1.0-libav
 Suggests: mosquitto
 Section: video

@@ -4,7 +4,7 @@
 //! everything for it).
 //!
 //! With `[metrics] media = true` it also serves the media directory read-only: `/api/<camera>/alerts/<id>/
-//! snapshot.jpg`, `…/clip.mkv` and `/api/<camera>/latest.jpg`, with range and conditional requests (a phone's
+//! snapshot.jpg`, `…/clip.mp4` (or `.mkv`) and `/api/<camera>/latest.jpg`, with range and conditional requests (a phone's
 //! player seeks), behind an optional bearer token. Requests never name a path: the camera and id are checked
 //! against what they can be and the file is picked from the directory's own listing ([`find_media`]).
 //!
@@ -106,8 +106,8 @@ pub enum Wanted {
     Latest,
     /// An alert's snapshot (the best one written for it).
     Snapshot(String),
-    /// An alert's recording.
-    Clip(String),
+    /// An alert's recording, by its file extension (`mp4`, `mkv`).
+    Clip(String, &'static str),
 }
 
 /// Camera names are `[a-z0-9_-]+` (validated config), alert ids UUIDs: anything else in a request is refused
@@ -136,15 +136,14 @@ pub fn find_media(dir: &Path, camera: &str, wanted: &Wanted) -> Option<PathBuf> 
     }
     let suffix = match wanted {
         Wanted::Latest => "-latest-manual.jpg".to_string(),
-        Wanted::Snapshot(id) | Wanted::Clip(id) => {
+        Wanted::Snapshot(id) | Wanted::Clip(id, _) => {
             if !plain(id, 64, true) || id.len() < 8 {
                 return None;
             }
             let short: String = id.chars().take(8).collect();
-            let ext = if matches!(wanted, Wanted::Clip(_)) {
-                "mkv"
-            } else {
-                "jpg"
+            let ext = match wanted {
+                Wanted::Clip(_, ext) => ext,
+                _ => "jpg",
             };
             format!("-{short}.{ext}")
         }
@@ -232,7 +231,7 @@ fn text_response((code, ctype, body): (u16, &'static str, String)) -> axum::resp
 }
 
 /// The routes: `/metrics`, `/healthz`, and with a media API `/api/<camera>/latest.jpg`,
-/// `/api/<camera>/alerts/<id>/snapshot.jpg` and `/api/<camera>/alerts/<id>/clip.mkv`.
+/// `/api/<camera>/alerts/<id>/snapshot.jpg` and `/api/<camera>/alerts/<id>/clip.mp4` (or `clip.mkv`).
 pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
     use axum::extract::Path as P;
     use axum::routing::get;
@@ -266,8 +265,14 @@ pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
                         async move {
                             let wanted = match file.as_str() {
                                 "snapshot.jpg" => Wanted::Snapshot(id),
-                                "clip.mkv" => Wanted::Clip(id),
-                                _ => return plain_response(404, "files: snapshot.jpg, clip.mkv"),
+                                "clip.mp4" => Wanted::Clip(id, "mp4"),
+                                "clip.mkv" => Wanted::Clip(id, "mkv"),
+                                _ => {
+                                    return plain_response(
+                                        404,
+                                        "files: snapshot.jpg, clip.mp4, clip.mkv",
+                                    )
+                                }
                             };
                             serve_media(api, camera, wanted, req).await
                         }
@@ -321,6 +326,7 @@ mod tests {
             "20261201-100000-person-0123abcd.jpg",
             "20261201-100005-person-0123abcd.jpg",
             "20261201-100000-person-0123abcd.mkv",
+            "20261201-100000-person-0123abcd.mp4",
             "20261201-100010-latest-manual.jpg",
         ] {
             std::fs::write(gate.join(f), f).expect("write");
@@ -340,8 +346,12 @@ mod tests {
             "the newest snapshot of the alert"
         );
         assert_eq!(
-            find("gate", Wanted::Clip(id.clone())).as_deref(),
+            find("gate", Wanted::Clip(id.clone(), "mkv")).as_deref(),
             Some("20261201-100000-person-0123abcd.mkv")
+        );
+        assert_eq!(
+            find("gate", Wanted::Clip(id.clone(), "mp4")).as_deref(),
+            Some("20261201-100000-person-0123abcd.mp4")
         );
         assert_eq!(
             find("gate", Wanted::Latest).as_deref(),

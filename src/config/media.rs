@@ -20,8 +20,10 @@ pub struct MediaConfig {
     pub retain_days: f64,
     /// Beyond this total size the oldest files are deleted.
     pub max_mb: f64,
-    /// Record a video clip (Matroska, MJPEG) per alert.
+    /// Record a video clip per alert.
     pub clips: bool,
+    /// `mp4` (H.264, what browsers and phones play) or `mkv` (MJPEG in Matroska, no encoder needed).
+    pub clip_format: crate::ingest::recorder::ClipFormat,
     /// Seconds of video before the first frame that raised the alert.
     pub clip_pre_roll_seconds: f64,
     /// Seconds after the alert's objects were last seen (the file closes once the end is decided and this passed).
@@ -43,6 +45,7 @@ impl Default for MediaConfig {
             retain_days: 7.0,
             max_mb: 2048.0,
             clips: true,
+            clip_format: Default::default(),
             clip_pre_roll_seconds: 5.0,
             clip_post_roll_seconds: 5.0,
             clip_max_seconds: 300.0,
@@ -96,6 +99,7 @@ impl MediaConfig {
             fps: self.clip_fps,
             width: self.clip_width,
             quality: self.clip_jpeg_quality,
+            format: self.clip_format,
         })
     }
 

@@ -30,12 +30,17 @@ pub struct Evidence {
 /// Fills the `url` fields of `alert`'s evidence: where the media API serves its snapshot and recording.
 pub fn set_urls(alert: &mut Alert, base: &str) {
     let at = |file: &str| format!("{base}/api/{}/alerts/{}/{file}", alert.camera, alert.id);
-    let (snap, clip) = (at("snapshot.jpg"), at("clip.mkv"));
+    let snap = at("snapshot.jpg");
     if let Some(s) = alert.snapshot.as_mut() {
         s.url = Some(snap);
     }
     if let Some(r) = alert.recording.as_mut() {
-        r.url = Some(clip);
+        let ext = if r.path.ends_with(".mkv") {
+            "mkv"
+        } else {
+            "mp4"
+        };
+        r.url = Some(at(&format!("clip.{ext}")));
     }
 }
 
@@ -95,7 +100,7 @@ impl Recordings {
                     &alert.label,
                     &alert.id,
                     wall,
-                    "mkv",
+                    rec.cfg.format.ext(),
                 );
                 let (id, from) = (
                     alert.id.clone(),

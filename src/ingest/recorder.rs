@@ -1,6 +1,7 @@
 //! Alert recordings: a per-camera ring of JPEG frames (the pre-roll), and one GStreamer writer per alert that
-//! muxes the ring plus the frames that follow into a Matroska file until the alert has ended and the post-roll
-//! has passed.
+//! writes the ring plus the frames that follow into a file until the alert has ended and the post-roll has passed:
+//! H.264 in fragmented MP4 (`[media] clip_format = "mp4"`, the default: phones and browsers play it) or the JPEG
+//! frames as they are in Matroska (`"mkv"`).
 //!
 //! The ring is fed by a branch of the camera's pipeline (`tee → leaky queue → videorate max-rate → videoscale →
 //! jpegenc → appsink`), so frames are compressed once, by GStreamer, at the recording rate and size — not per pixel
@@ -22,6 +23,27 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use serde::Serialize;
 
+/// The container and codec of recordings (`[media] clip_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipFormat {
+    /// H.264 in fragmented MP4: browsers and phones play it; a file cut short by a crash still plays up to its
+    /// last fragment (1 s).
+    #[default]
+    Mp4,
+    /// MJPEG in Matroska: the frames as the ring holds them, no encoder needed.
+    Mkv,
+}
+
+impl ClipFormat {
+    pub fn ext(self) -> &'static str {
+        match self {
+            Self::Mp4 => "mp4",
+            Self::Mkv => "mkv",
+        }
+    }
+}
+
 /// Recording settings for one camera (from `[media]`).
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
@@ -33,6 +55,7 @@ pub struct RecorderConfig {
     pub fps: u32,
     pub width: u32,
     pub quality: u8,
+    pub format: ClipFormat,
 }
 
 /// A finished recording, published on `<prefix>/<camera>/recordings`.
@@ -89,6 +112,9 @@ struct Writer {
     last: Duration,
     frames: u64,
     stop_at: Option<Duration>,
+    /// One frame at the recording rate: the duration given to each frame, which the muxer keeps for the last one
+    /// (without it MP4's last sample has none and GStreamer's demuxer drops it).
+    frame_len: gst::ClockTime,
 }
 
 #[derive(Default)]
@@ -174,7 +200,7 @@ impl Recorder {
         let from = from.saturating_sub(self.cfg.pre_roll);
         let start = preroll_start(&st.ring, from);
         let first = st.ring.get(start).map_or(from, |(p, _)| *p);
-        let mut w = Writer::open(id, path.clone(), &caps, first)?;
+        let mut w = Writer::open(id, path.clone(), &caps, first, &self.cfg)?;
         for (p, b) in st.ring.iter().skip(start) {
             w.write(*p, b);
         }
@@ -259,37 +285,98 @@ impl Recorder {
     }
 }
 
+/// x264 (gstreamer1.0-plugins-ugly) tuned for a recorder that must never fall behind — no B-frames or lookahead, a
+/// keyframe every 2 s so players seek — or else Cisco's OpenH264 (gstreamer1.0-plugins-bad).
+fn h264_encoder(fps: u32) -> Result<gst::Element, String> {
+    if let Ok(x) = gst::ElementFactory::make("x264enc").build() {
+        x.set_property_from_str("speed-preset", "veryfast");
+        x.set_property_from_str("tune", "zerolatency");
+        x.set_property("key-int-max", (fps * 2).max(1));
+        return Ok(x);
+    }
+    gst::ElementFactory::make("openh264enc")
+        .build()
+        .map_err(|_| {
+            "neither x264enc (gstreamer1.0-plugins-ugly) nor openh264enc (gstreamer1.0-plugins-bad) is installed; \
+             install one or set [media] clip_format = \"mkv\""
+                .to_string()
+        })
+}
+
 fn round3(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 impl Writer {
-    fn open(id: &str, path: PathBuf, caps: &gst::Caps, first: Duration) -> Result<Self, String> {
+    fn open(
+        id: &str,
+        path: PathBuf,
+        caps: &gst::Caps,
+        first: Duration,
+        cfg: &RecorderConfig,
+    ) -> Result<Self, String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             format!("recording {}: {what}: {e}", path.display())
         };
+        let make = |factory: &str| {
+            gst::ElementFactory::make(factory)
+                .build()
+                .map_err(|e| fail(&format!("{factory} is missing"), &e))
+        };
         let pipeline =
             gst::Pipeline::with_name(&format!("rec-{}", id.chars().take(8).collect::<String>()));
+        // the ring's frames are thinned by stream time, so their caps say a variable rate (0/1); with that mp4mux
+        // writes no duration for the last sample and GStreamer's demuxer drops it: give the nominal rate
+        let mut caps = caps.clone();
+        if cfg.format == ClipFormat::Mp4 {
+            if let Some(s) = caps.make_mut().structure_mut(0) {
+                s.set("framerate", gst::Fraction::new(cfg.fps.max(1) as i32, 1));
+            }
+        }
         let src = gst_app::AppSrc::builder()
-            .caps(caps)
+            .caps(&caps)
             .format(gst::Format::Time)
             .is_live(false)
             // never block the camera's streaming thread; a writer that cannot keep up loses frames, not the camera
             .block(false)
             .max_bytes(64 * 1024 * 1024)
             .build();
-        let mux = gst::ElementFactory::make("matroskamux")
-            .build()
-            .map_err(|e| fail("matroskamux is missing", &e))?;
         let sink = gst::ElementFactory::make("filesink")
             .property("location", path.display().to_string())
             .build()
             .map_err(|e| fail("filesink is missing", &e))?;
+        let mut chain: Vec<gst::Element> = vec![src.clone().upcast()];
+        match cfg.format {
+            ClipFormat::Mkv => chain.push(make("matroskamux")?),
+            ClipFormat::Mp4 => {
+                // 4:2:0 for the browsers' H.264 decoders; the encoder's own thread, not the camera's, does the work
+                let raw = gst::ElementFactory::make("capsfilter")
+                    .property(
+                        "caps",
+                        gst::Caps::builder("video/x-raw")
+                            .field("format", "I420")
+                            .build(),
+                    )
+                    .build()
+                    .map_err(|e| fail("capsfilter is missing", &e))?;
+                chain.extend([
+                    make("jpegdec")?,
+                    make("videoconvert")?,
+                    raw,
+                    h264_encoder(cfg.fps).map_err(|e| fail("no H.264 encoder", &e))?,
+                    make("h264parse")?,
+                ]);
+                let mux = make("mp4mux")?;
+                // fragments of 1 s: what was written before a crash still plays
+                mux.set_property("fragment-duration", 1000u32);
+                chain.push(mux);
+            }
+        }
+        chain.push(sink);
         pipeline
-            .add_many([src.upcast_ref(), &mux, &sink])
+            .add_many(chain.iter())
             .map_err(|e| fail("building", &e))?;
-        gst::Element::link_many([src.upcast_ref(), &mux, &sink])
-            .map_err(|e| fail("linking", &e))?;
+        gst::Element::link_many(chain.iter()).map_err(|e| fail("linking", &e))?;
         pipeline
             .set_state(gst::State::Playing)
             .map_err(|e| fail("starting", &e))?;
@@ -302,11 +389,14 @@ impl Writer {
             last: first,
             frames: 0,
             stop_at: None,
+            frame_len: gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(cfg.fps.max(1))),
         })
     }
 
     fn write(&mut self, pts: Duration, buf: &gst::Buffer) {
-        if pts < self.first {
+        // timestamps must increase: mp4mux loses most of a file after a repeated one (a frame the ring got twice
+        // at one time, e.g. across a reconnect); such a frame adds nothing to the video
+        if pts < self.first || (self.frames > 0 && pts <= self.last) {
             return;
         }
         let mut b = buf.copy();
@@ -316,7 +406,7 @@ impl Writer {
                 (pts - self.first).as_nanos() as u64
             ));
             m.set_dts(gst::ClockTime::NONE);
-            m.set_duration(gst::ClockTime::NONE);
+            m.set_duration(self.frame_len);
         }
         if self.src.push_buffer(b).is_ok() {
             self.frames += 1;
