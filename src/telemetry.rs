@@ -154,6 +154,8 @@ pub struct Metrics {
     pub commands_applied: Counter,
     pub commands_rejected: Counter,
     pub commands_dropped: Counter,
+    /// Messages dropped because they exceed `mqtt.max_message_kb`.
+    pub messages_too_large: Counter,
     pub snapshots_written: Counter,
     pub snapshot_errors: Counter,
     /// Clips waiting for an inference worker (queued, and parked behind their camera's running clip), as seen when
@@ -237,6 +239,7 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
     ("scenewatch_snapshot_errors_total", "counter", "Alert snapshots that could not be encoded or written (disk full, permissions)"),
     ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
+    ("scenewatch_messages_too_large_total", "counter", "Messages dropped because they exceed mqtt.max_message_kb"),
     ("scenewatch_camera_up", "gauge", "1 when the camera is running, with its state as a label"),
     ("scenewatch_camera_frames_decoded_total", "counter", "Frames decoded per camera"),
     ("scenewatch_camera_frames_sampled_total", "counter", "Frames sampled for inference per camera"),
@@ -274,7 +277,7 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
     header(&mut out, "scenewatch_frame_latency_seconds");
     m.frame_latency
         .render("scenewatch_frame_latency_seconds", "", &mut out);
-    let plain: [(&str, u64); 15] = [
+    let plain: [(&str, u64); 16] = [
         ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
         ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
         (
@@ -299,6 +302,10 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
         ("scenewatch_inference_workers", m.inference_workers.get()),
         ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
         ("scenewatch_clips_gated_total", m.clips_gated.get()),
+        (
+            "scenewatch_messages_too_large_total",
+            m.messages_too_large.get(),
+        ),
     ];
     for (name, v) in plain {
         header(&mut out, name);

@@ -243,3 +243,53 @@ fn full_disk_for_the_spool_is_reported_and_loses_nothing_while_running() {
         "spool failure reported on <prefix>/errors: {errors:?}"
     );
 }
+
+/// A message bigger than `mqtt.max_message_kb` (here every snapshot JPEG) is dropped and reported on
+/// `<prefix>/errors`; it never holds up what is queued behind it: every alert still arrives, in order.
+#[test]
+fn a_message_too_large_is_dropped_and_reported_without_blocking_the_alerts() {
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "big/#");
+    let cfg = write_config(broker.port, "big", &vtest_camera("a", false));
+    // the limit goes into the [mqtt] section write_config wrote
+    let text = std::fs::read_to_string(&cfg.path).expect("config");
+    std::fs::write(
+        &cfg.path,
+        text.replacen(
+            "reconnect_max_secs = 1.0\n",
+            "reconnect_max_secs = 1.0\nmax_message_kb = 16\n",
+            1,
+        ),
+    )
+    .expect("rewrite");
+    let out = run_daemon(&cfg.path, Duration::from_secs(240));
+    let log = no_panic(&out);
+    assert!(out.status.success(), "{log}");
+    rec.wait_for("the stopped status", Duration::from_secs(10), |m| {
+        m.iter()
+            .any(|m| m.topic == "big/status" && m.payload == "stopped")
+    });
+    let n = assert_complete(&rec, &log, "big", "a");
+    assert!(n >= 2, "alerts were raised: {n}");
+    let snapshots = rec
+        .all()
+        .into_iter()
+        .filter(|m| m.topic.ends_with("/snapshot"))
+        .count();
+    assert_eq!(snapshots, 0, "no snapshot got through the 16 KiB limit");
+    let errors: Vec<serde_json::Value> = rec.on("big/errors").iter().map(|m| m.json()).collect();
+    assert!(
+        errors.iter().any(|e| e["source"] == "publish"
+            && e["topic"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/snapshot"))
+            && e["error"]
+                .as_str()
+                .is_some_and(|s| s.contains("max_message_kb"))),
+        "{errors:#?}"
+    );
+    assert!(
+        log.contains("message larger than mqtt.max_message_kb"),
+        "{log}"
+    );
+}

@@ -285,6 +285,15 @@ fn prompt_alerts_flow_through_the_same_lifecycle() {
         Some(3),
         "which frames drove it: {new}"
     );
+    // its snapshot has a retained topic of its own prompt
+    assert_eq!(
+        new["snapshot"]["topic"], "pr/walkway/people_walking_on_a_path/snapshot",
+        "{new}"
+    );
+    assert!(rec
+        .on("pr/walkway/people_walking_on_a_path/snapshot")
+        .iter()
+        .any(|m| m.raw.starts_with(&[0xFF, 0xD8])));
     // label alerts still come alongside
     assert!(alerts
         .iter()

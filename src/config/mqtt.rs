@@ -25,6 +25,10 @@ pub struct MqttConfig {
     pub outbox_capacity: usize,
     /// Cap of the exponential reconnect backoff.
     pub reconnect_max_secs: f64,
+    /// Largest payload sent (KiB). A bigger message — a snapshot of a huge frame, for a broker with a lower
+    /// `message_size_limit` — is dropped, counted and reported on `<prefix>/errors` instead of holding up the
+    /// messages behind it.
+    pub max_message_kb: u32,
     pub username: Option<String>,
     /// Read from `SCENEWATCH__MQTT__PASSWORD` or the file named by `password_file`; never logged.
     pub password: Option<Secret>,
@@ -47,6 +51,7 @@ impl Default for MqttConfig {
             keep_alive_secs: 15,
             outbox_capacity: 10_000,
             reconnect_max_secs: 30.0,
+            max_message_kb: 8192,
             username: None,
             password: None,
             password_file: None,
@@ -79,6 +84,7 @@ impl MqttConfig {
             );
         }
         c.range("mqtt.outbox_capacity", self.outbox_capacity, 16, 1_000_000);
+        c.range("mqtt.max_message_kb", self.max_message_kb, 1, 262_144);
         c.above(
             "mqtt.reconnect_max_secs",
             self.reconnect_max_secs,

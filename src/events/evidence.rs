@@ -181,16 +181,17 @@ impl Snapshotter {
             self.best.remove(&alert.id);
             return None;
         }
+        // one retained topic per rule: `…/person/snapshot`, `…/a_dog_on_the_lawn/snapshot`
         let (idx, score, label_topic) = if alert.kind == "prompt" {
             let best = alert.frames.as_ref()?.first()?;
             (
                 snapshot::frame_at(&clip.frames, best.stream_time)?,
                 best.score,
-                "prompt",
+                crate::publish::topics::slug(&alert.rule),
             )
         } else {
             let (i, s) = snapshot::best_label_frame(&clip.frames, &alert.label)?;
-            (i, s, alert.rule.as_str())
+            (i, s, alert.rule.clone())
         };
         let prev = self.best.get(&alert.id).copied();
         if prev.is_some_and(|p| score < p + 0.02) {
@@ -212,7 +213,7 @@ impl Snapshotter {
             &alert.id,
             frame.wall,
         );
-        let topic = self.topics.snapshot(&alert.camera, label_topic);
+        let topic = self.topics.snapshot(&alert.camera, &label_topic);
         let r = self.render(frame, boxes, path, topic, score).await?;
         self.best.insert(alert.id.clone(), score);
         Some(r)

@@ -3,8 +3,8 @@
 //! camera. Entities per camera:
 //! - per label rule: an occupancy binary_sensor and a count sensor (`…/<rule>/count`), the alert snapshot image, and
 //!   an arm switch (`…/<rule>/armed/set|state`, plain `ON`/`OFF`);
-//! - per prompt: a binary_sensor (`…/<prompt>/active`, `ON` while its alert is open) and an arm switch; one image
-//!   for the camera's prompt snapshots;
+//! - per prompt: a binary_sensor (`…/<prompt>/active`, `ON` while its alert is open), an arm switch and its snapshot
+//!   image (`…/<prompt>/snapshot`);
 //! - the detect switch (`…/detect/set|state`), an `event` entity firing `new`/`update`/`end` for every alert, the
 //!   `latest` snapshot image and a button that asks for it (snapshots on), the last period summary (a timestamp
 //!   sensor whose text is in its attributes, as a state holds at most 255 characters; summaries on), and two
@@ -215,17 +215,20 @@ pub fn configs(
                 arm_switch(topics, &cam.name, &p.text),
             );
         }
-        if opts.snapshots && !cam.prompts.is_empty() {
-            push(
-                "image",
-                "prompt_snapshot",
-                "Prompt snapshot".into(),
-                false,
-                json!({
-                    "image_topic": topics.snapshot(&cam.name, "prompt"),
-                    "content_type": "image/jpeg",
-                }),
-            );
+        if opts.snapshots {
+            for p in &cam.prompts {
+                let what = slug(&p.text);
+                push(
+                    "image",
+                    &format!("{what}_snapshot"),
+                    format!("{} snapshot", title(&p.text)),
+                    false,
+                    json!({
+                        "image_topic": topics.snapshot(&cam.name, &what),
+                        "content_type": "image/jpeg",
+                    }),
+                );
+            }
         }
         push(
             "switch",
@@ -478,7 +481,7 @@ mod tests {
             &cams(),
             &all_on(),
         );
-        // gate: person + vehicle × (occupancy, count, snapshot, armed) + prompt (active, armed) + prompt snapshot
+        // gate: person + vehicle × (occupancy, count, snapshot, armed) + prompt (active, armed, snapshot)
         // + detect, event, latest, button, summary, status, fps; yard is disabled
         assert_eq!(
             c.len(),

@@ -93,7 +93,9 @@ pub fn options(cfg: &MqttConfig, topics: &Topics) -> Result<MqttOptions, String>
     let mut o = MqttOptions::new(cfg.client_id.clone(), cfg.host.clone(), cfg.port);
     o.set_keep_alive(Duration::from_secs(cfg.keep_alive_secs));
     o.set_clean_session(true);
-    o.set_max_packet_size(16 * 1024 * 1024, 16 * 1024 * 1024);
+    // what we send is capped by `max_message_kb` before it reaches the client (topic and header on top)
+    let outgoing = cfg.max_message_kb as usize * 1024 + 64 * 1024;
+    o.set_max_packet_size(16 * 1024 * 1024, outgoing);
     o.set_last_will(LastWill::new(
         topics.status(),
         "offline",
@@ -181,6 +183,26 @@ impl Publisher {
     /// Puts `m` in the outbox, through the spool when its class is spooled. A spool that cannot be written
     /// (disk full, I/O error) does not lose the message: it stays in memory and the failure is reported.
     fn admit(&mut self, queue: &mut VecDeque<Entry>, spool_failing: &mut bool, m: OutMsg) {
+        let limit = self.cfg.max_message_kb as usize * 1024;
+        if m.payload.len() > limit {
+            // never sent: the client (or the broker) would refuse it again on every attempt, and everything queued
+            // behind it would wait
+            self.metrics.messages_too_large.inc();
+            tracing::error!(topic = %m.topic, bytes = m.payload.len(), limit, "message larger than mqtt.max_message_kb: dropped");
+            queue.push_back(Entry::Mem(OutMsg::error(
+                self.topics.errors(),
+                error_payload(
+                    "publish",
+                    &format!(
+                        "a message of {} bytes on {} is larger than mqtt.max_message_kb ({limit} bytes); it was dropped",
+                        m.payload.len(),
+                        m.topic
+                    ),
+                    serde_json::json!({"topic": m.topic}),
+                ),
+            )));
+            return;
+        }
         if !m.class.spooled() {
             enqueue(queue, m);
             return;

@@ -39,8 +39,8 @@ impl Topics {
         let camera = rest.strip_suffix("/set")?;
         (!camera.is_empty() && !camera.contains('/')).then_some(camera)
     }
-    /// Retained JPEG of the latest alert's best frame for `label` (`prompt` for prompt alerts, `latest` for
-    /// snapshots asked for by command).
+    /// Retained JPEG of the latest alert's best frame for `label` (a rule name; a prompt's [`slug`] for prompt
+    /// alerts; `latest` for snapshots asked for by command).
     pub fn snapshot(&self, camera: &str, label: &str) -> String {
         format!("{}/{camera}/{label}/snapshot", self.prefix)
     }
