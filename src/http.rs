@@ -106,6 +106,8 @@ pub enum Wanted {
     Latest,
     /// An alert's snapshot (the best one written for it).
     Snapshot(String),
+    /// That snapshot's thumbnail.
+    Thumbnail(String),
     /// An alert's recording, by its file extension (`mp4`, `mkv`).
     Clip(String, &'static str),
 }
@@ -136,13 +138,14 @@ pub fn find_media(dir: &Path, camera: &str, wanted: &Wanted) -> Option<PathBuf> 
     }
     let suffix = match wanted {
         Wanted::Latest => "-latest-manual.jpg".to_string(),
-        Wanted::Snapshot(id) | Wanted::Clip(id, _) => {
+        Wanted::Snapshot(id) | Wanted::Thumbnail(id) | Wanted::Clip(id, _) => {
             if !plain(id, 64, true) || id.len() < 8 {
                 return None;
             }
             let short: String = id.chars().take(8).collect();
             let ext = match wanted {
                 Wanted::Clip(_, ext) => ext,
+                Wanted::Thumbnail(_) => "thumb.jpg",
                 _ => "jpg",
             };
             format!("-{short}.{ext}")
@@ -263,17 +266,17 @@ pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
                           req: axum::extract::Request| {
                         let api = b.clone();
                         async move {
-                            let wanted = match file.as_str() {
-                                "snapshot.jpg" => Wanted::Snapshot(id),
-                                "clip.mp4" => Wanted::Clip(id, "mp4"),
-                                "clip.mkv" => Wanted::Clip(id, "mkv"),
-                                _ => {
-                                    return plain_response(
+                            let wanted =
+                                match file.as_str() {
+                                    "snapshot.jpg" => Wanted::Snapshot(id),
+                                    "thumbnail.jpg" => Wanted::Thumbnail(id),
+                                    "clip.mp4" => Wanted::Clip(id, "mp4"),
+                                    "clip.mkv" => Wanted::Clip(id, "mkv"),
+                                    _ => return plain_response(
                                         404,
-                                        "files: snapshot.jpg, clip.mp4, clip.mkv",
-                                    )
-                                }
-                            };
+                                        "files: snapshot.jpg, thumbnail.jpg, clip.mp4, clip.mkv",
+                                    ),
+                                };
                             serve_media(api, camera, wanted, req).await
                         }
                     },
@@ -328,6 +331,7 @@ mod tests {
             "20261201-100000-person-0123abcd.mkv",
             "20261201-100000-person-0123abcd.mp4",
             "20261201-100010-latest-manual.jpg",
+            "20261201-100005-person-0123abcd.thumb.jpg",
         ] {
             std::fs::write(gate.join(f), f).expect("write");
         }
@@ -352,6 +356,10 @@ mod tests {
         assert_eq!(
             find("gate", Wanted::Clip(id.clone(), "mp4")).as_deref(),
             Some("20261201-100000-person-0123abcd.mp4")
+        );
+        assert_eq!(
+            find("gate", Wanted::Thumbnail(id.clone())).as_deref(),
+            Some("20261201-100005-person-0123abcd.thumb.jpg")
         );
         assert_eq!(
             find("gate", Wanted::Latest).as_deref(),

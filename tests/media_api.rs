@@ -65,6 +65,17 @@ fn media_urls_serve_ranges_behind_a_token_and_nothing_outside() {
         media("vtest.avi").display()
     );
     let cfg = write_config(broker.port, "md", &body);
+    // the MQTT copy shaped like Frigate's: cropped to the person, 120 px high
+    let text = std::fs::read_to_string(&cfg.path).expect("config");
+    std::fs::write(
+        &cfg.path,
+        text.replacen(
+            "[media]\n",
+            "[media]\nmqtt_snapshot_height = 120\nmqtt_snapshot_crop = true\n",
+            1,
+        ),
+    )
+    .expect("rewrite");
     let mut d = Daemon::spawn(&cfg.path, &[]);
     rec.wait_for(
         "an alert with snapshot and recording",
@@ -115,6 +126,26 @@ fn media_urls_serve_ranges_behind_a_token_and_nothing_outside() {
         part.headers["content-range"],
         format!("bytes 0-99/{}", full.body.len())
     );
+    // the file is the whole frame; the MQTT copy is cropped and 120 px high; the thumbnail 180 px high
+    let size = |b: &[u8]| {
+        image::load_from_memory(b)
+            .map(|i| (i.width(), i.height()))
+            .expect("a JPEG")
+    };
+    assert_eq!(size(&full.body), (768, 576), "vtest.avi's frame");
+    let mqtt = rec
+        .on(alert["snapshot"]["topic"].as_str().expect("topic"))
+        .last()
+        .map(|m| m.raw.clone())
+        .expect("retained snapshot");
+    let (w, h) = size(&mqtt);
+    assert!(h == 120 && w < 160 * 4, "cropped and scaled: {w}x{h}");
+    let thumb_url = alert["snapshot"]["thumbnail_url"]
+        .as_str()
+        .expect("thumbnail url");
+    let thumb = get(http, &path(thumb_url), &[&auth]);
+    assert_eq!(thumb.code, 200);
+    assert_eq!(size(&thumb.body), (240, 180));
     // the recording: MP4 (H.264, the default clip_format), also by range, while it is being written
     let clip_url = alert["recording"]["url"].as_str().expect("clip url");
     assert!(

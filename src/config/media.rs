@@ -16,6 +16,14 @@ pub struct MediaConfig {
     pub dir: Option<PathBuf>,
     pub snapshots: bool,
     pub jpeg_quality: u8,
+    /// The retained snapshot on MQTT, like Frigate's: height in pixels (0 = the frame's), JPEG quality (0 = the
+    /// file's `jpeg_quality`), cropped to the alert's boxes, boxes drawn. The file always has the whole frame.
+    pub mqtt_snapshot_height: u32,
+    pub mqtt_snapshot_quality: u8,
+    pub mqtt_snapshot_crop: bool,
+    pub mqtt_snapshot_boxes: bool,
+    /// A thumbnail of each snapshot (`…-<id8>.thumb.jpg`, this many pixels high; 0 = none), for lists.
+    pub thumbnail_height: u32,
     /// Files older than this are deleted (checked at start and every 10 minutes).
     pub retain_days: f64,
     /// Beyond this total size the oldest files are deleted.
@@ -42,6 +50,11 @@ impl Default for MediaConfig {
             dir: None,
             snapshots: true,
             jpeg_quality: 85,
+            mqtt_snapshot_height: 0,
+            mqtt_snapshot_quality: 0,
+            mqtt_snapshot_crop: false,
+            mqtt_snapshot_boxes: true,
+            thumbnail_height: 180,
             retain_days: 7.0,
             max_mb: 2048.0,
             clips: true,
@@ -105,6 +118,19 @@ impl MediaConfig {
 
     pub(super) fn validate(&self, c: &mut Checks) {
         c.range("media.jpeg_quality", self.jpeg_quality, 1, 100);
+        c.range(
+            "media.mqtt_snapshot_quality",
+            self.mqtt_snapshot_quality,
+            0,
+            100,
+        );
+        c.range(
+            "media.mqtt_snapshot_height",
+            self.mqtt_snapshot_height,
+            0,
+            4320,
+        );
+        c.range("media.thumbnail_height", self.thumbnail_height, 0, 1080);
         c.range("media.clip_jpeg_quality", self.clip_jpeg_quality, 1, 100);
         c.above("media.retain_days", self.retain_days, 0.0, 3650.0);
         c.above("media.max_mb", self.max_mb, 0.0, 10_485_760.0);
@@ -124,6 +150,20 @@ impl MediaConfig {
         c.range("media.clip_fps", self.clip_fps, 1, 30);
         if !(64..=3840).contains(&self.clip_width) || self.clip_width % 2 != 0 {
             c.bad("media.clip_width", "must be an even number in 64..=3840");
+        }
+    }
+
+    /// How the MQTT copy of a snapshot is made.
+    pub fn mqtt_shape(&self) -> crate::events::snapshot::MqttShape {
+        crate::events::snapshot::MqttShape {
+            height: self.mqtt_snapshot_height,
+            quality: if self.mqtt_snapshot_quality == 0 {
+                self.jpeg_quality
+            } else {
+                self.mqtt_snapshot_quality
+            },
+            crop: self.mqtt_snapshot_crop,
+            boxes: self.mqtt_snapshot_boxes,
         }
     }
 

@@ -30,9 +30,12 @@ pub struct Evidence {
 /// Fills the `url` fields of `alert`'s evidence: where the media API serves its snapshot and recording.
 pub fn set_urls(alert: &mut Alert, base: &str) {
     let at = |file: &str| format!("{base}/api/{}/alerts/{}/{file}", alert.camera, alert.id);
-    let snap = at("snapshot.jpg");
+    let (snap, thumb) = (at("snapshot.jpg"), at("thumbnail.jpg"));
     if let Some(s) = alert.snapshot.as_mut() {
         s.url = Some(snap);
+        if s.thumbnail.is_some() {
+            s.thumbnail_url = Some(thumb);
+        }
     }
     if let Some(r) = alert.recording.as_mut() {
         let ext = if r.path.ends_with(".mkv") {
@@ -140,6 +143,10 @@ impl Recordings {
 pub struct Snapshots {
     pub dir: PathBuf,
     pub quality: u8,
+    /// The MQTT copy's shape (`[media] mqtt_snapshot_*`).
+    pub mqtt: snapshot::MqttShape,
+    /// Thumbnail height (0 = none).
+    pub thumb_height: u32,
 }
 
 /// Takes alert snapshots: on `new`, and on `update` when the score beat the last snapshot's by 0.02.
@@ -227,20 +234,36 @@ impl Snapshotter {
         topic: String,
         score: f32,
     ) -> Option<Rendered> {
-        let quality = self.cfg.quality;
+        let (quality, shape, thumb_height) =
+            (self.cfg.quality, self.cfg.mqtt, self.cfg.thumb_height);
         let stream_time = (frame.pts.as_secs_f64() * 1000.0).round() / 1000.0;
         let p = path.clone();
-        let job = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-            let jpeg =
-                snapshot::render_jpeg(&frame.pixels.0, frame.width, frame.height, &boxes, quality)?;
+        let thumb_path = path.with_extension("thumb.jpg");
+        let tp = thumb_path.clone();
+        let job = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool), String> {
+            let e = snapshot::encode_all(
+                &frame.pixels.0,
+                frame.width,
+                frame.height,
+                &boxes,
+                quality,
+                &shape,
+                thumb_height,
+            )?;
             if let Some(dir) = p.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            std::fs::write(&p, &jpeg).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(jpeg)
+            std::fs::write(&p, &e.file).map_err(|e| format!("{}: {e}", p.display()))?;
+            let thumb = match &e.thumb {
+                Some(t) => std::fs::write(&tp, t)
+                    .map_err(|e| format!("{}: {e}", tp.display()))
+                    .map(|_| true)?,
+                None => false,
+            };
+            Ok((e.mqtt, thumb))
         });
         match job.await {
-            Ok(Ok(jpeg)) => {
+            Ok(Ok((jpeg, thumb))) => {
                 self.metrics.snapshots_written.inc();
                 let r = snapshot::SnapshotRef {
                     path: path.display().to_string(),
@@ -248,6 +271,8 @@ impl Snapshotter {
                     stream_time,
                     score: (score * 1000.0).round() / 1000.0,
                     url: None,
+                    thumbnail: thumb.then(|| thumb_path.display().to_string()),
+                    thumbnail_url: None,
                 };
                 Some((path, OutMsg::retained(topic, jpeg), r))
             }

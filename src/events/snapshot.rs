@@ -22,6 +22,11 @@ pub struct SnapshotRef {
     /// Absolute URL of the JPEG on the media API (`[metrics] media = true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// A small copy (`[media] thumbnail_height`), next to the file, and its URL on the media API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail_url: Option<String>,
 }
 
 /// The frame of a clip that shows `label` best: (index, best score). None when no frame has it.
@@ -70,6 +75,104 @@ pub fn render_jpeg(
     let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
     img.write_with_encoder(enc).map_err(|e| e.to_string())?;
     Ok(out)
+}
+
+/// How the MQTT copy of a snapshot is made, like Frigate's snapshot options: the file in the media directory is
+/// always the whole frame with its boxes; what goes to the broker can be smaller.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MqttShape {
+    /// Output height in pixels (width keeps the aspect); 0 = as is. Never enlarges.
+    pub height: u32,
+    pub quality: u8,
+    /// Crop to the alert's boxes (their union, with a margin of half its size on each side).
+    pub crop: bool,
+    /// Draw the boxes.
+    pub boxes: bool,
+}
+
+/// The three JPEGs of one snapshot: the file (whole frame, boxes), the MQTT copy (`shape`), and a thumbnail
+/// (`thumb_height` px high, boxes; None when 0).
+pub struct Encoded {
+    pub file: Vec<u8>,
+    pub mqtt: Vec<u8>,
+    pub thumb: Option<Vec<u8>>,
+}
+
+fn jpeg(img: &image::RgbImage, quality: u8) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality.clamp(1, 100));
+    img.write_with_encoder(enc).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+fn to_height(img: &image::RgbImage, height: u32) -> image::RgbImage {
+    let (w, h) = img.dimensions();
+    if height == 0 || height >= h || w == 0 {
+        return img.clone();
+    }
+    let nw = ((w as f64 * height as f64 / h as f64).round() as u32).max(1);
+    image::imageops::resize(img, nw, height, image::imageops::FilterType::Triangle)
+}
+
+/// The region to crop for `boxes`: their union, grown by half its size on each side, clipped to the frame.
+pub fn crop_region(boxes: &[BBox], width: u32, height: u32) -> Option<(u32, u32, u32, u32)> {
+    let first = boxes.first()?;
+    let (mut x1, mut y1, mut x2, mut y2) = (first.x1, first.y1, first.x2, first.y2);
+    for b in &boxes[1..] {
+        (x1, y1, x2, y2) = (x1.min(b.x1), y1.min(b.y1), x2.max(b.x2), y2.max(b.y2));
+    }
+    let (mx, my) = ((x2 - x1).max(16.0) / 2.0, (y2 - y1).max(16.0) / 2.0);
+    let l = (x1 - mx).max(0.0) as u32;
+    let t = (y1 - my).max(0.0) as u32;
+    let r = ((x2 + mx).max(0.0) as u32).min(width);
+    let b = ((y2 + my).max(0.0) as u32).min(height);
+    (r > l && b > t).then_some((l, t, r - l, b - t))
+}
+
+/// Encodes a snapshot's file, MQTT copy and thumbnail from one frame.
+pub fn encode_all(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    boxes: &[BBox],
+    file_quality: u8,
+    shape: &MqttShape,
+    thumb_height: u32,
+) -> Result<Encoded, String> {
+    let plain = image::RgbImage::from_raw(width, height, rgb.to_vec())
+        .ok_or_else(|| format!("frame is not {width}x{height} RGB"))?;
+    let mut boxed = plain.clone();
+    for b in boxes {
+        draw_box(&mut boxed, b);
+    }
+    let file = jpeg(&boxed, file_quality)?;
+    let base = if shape.boxes { &boxed } else { &plain };
+    let region = if shape.crop {
+        crop_region(boxes, width, height)
+    } else {
+        None
+    };
+    let cropped = match region {
+        Some((x, y, w, h)) => image::imageops::crop_imm(base, x, y, w, h).to_image(),
+        None => base.clone(),
+    };
+    let mqtt = if shape
+        == &(MqttShape {
+            height: 0,
+            quality: file_quality,
+            crop: false,
+            boxes: true,
+        }) {
+        file.clone()
+    } else {
+        jpeg(&to_height(&cropped, shape.height), shape.quality)?
+    };
+    let thumb = if thumb_height > 0 {
+        Some(jpeg(&to_height(&boxed, thumb_height), 70)?)
+    } else {
+        None
+    };
+    Ok(Encoded { file, mqtt, thumb })
 }
 
 /// A rectangle outline, clipped to the image.
@@ -123,6 +226,53 @@ mod tests {
         assert!(edge[0] > 180 && edge[1] < 100, "red edge: {edge:?}");
         assert!(inside[0] < 60, "inside untouched: {inside:?}");
         assert!(render_jpeg(&rgb[..10], w, h, &[], 90).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_mqtt_copy_is_shaped_and_the_thumbnail_small() -> Result<(), String> {
+        let (w, h) = (640u32, 480u32);
+        let rgb = vec![90u8; (w * h * 3) as usize];
+        let b = BBox {
+            x1: 300.0,
+            y1: 200.0,
+            x2: 340.0,
+            y2: 280.0,
+        };
+        let dims = |j: &[u8]| -> Result<(u32, u32), String> {
+            Ok(image::load_from_memory(j)
+                .map_err(|e| e.to_string())?
+                .to_rgb8()
+                .dimensions())
+        };
+        let same = MqttShape {
+            height: 0,
+            quality: 85,
+            crop: false,
+            boxes: true,
+        };
+        let e = encode_all(&rgb, w, h, &[b], 85, &same, 0)?;
+        assert_eq!(e.mqtt, e.file, "the default MQTT copy is the file");
+        assert!(e.thumb.is_none());
+        let shaped = MqttShape {
+            height: 120,
+            quality: 60,
+            crop: true,
+            boxes: false,
+        };
+        let e = encode_all(&rgb, w, h, &[b], 85, &shaped, 90)?;
+        assert_eq!(dims(&e.file)?, (640, 480));
+        // crop: 40x80 box grown by 20/40 px per side = 80x160, then 120 px high
+        assert_eq!(crop_region(&[b], w, h), Some((280, 160, 80, 160)));
+        assert_eq!(dims(&e.mqtt)?, (60, 120));
+        assert_eq!(dims(&e.thumb.clone().ok_or("thumb")?)?, (120, 90));
+        let no_red = image::load_from_memory(&e.mqtt)
+            .map_err(|x| x.to_string())?
+            .to_rgb8()
+            .pixels()
+            .all(|p| p[0] < 150);
+        assert!(no_red, "boxes off");
+        assert!(e.mqtt.len() < e.file.len());
         Ok(())
     }
 }

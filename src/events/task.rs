@@ -44,6 +44,8 @@ impl EventsStage {
             snapshots: cfg.media.snapshots.then(|| Snapshots {
                 dir: media_dir.clone(),
                 quality: cfg.media.jpeg_quality,
+                mqtt: cfg.media.mqtt_shape(),
+                thumb_height: cfg.media.thumbnail_height,
             }),
             recordings: cfg
                 .media
