@@ -1,10 +1,15 @@
 //! Process-wide counters, gauges and latency histograms, named in one place (the `NAMES` table and
 //! `render`). The summary is logged at exit and feeds the camera state messages; `/metrics` (Prometheus text,
-//! served by `http.rs`) and `scenewatch bench` read the same values.
+//! encoded by prometheus-client from a collector that copies the values at scrape time, served by `http.rs`) and
+//! `scenewatch bench` read the same values. The counters themselves stay lock-free atomics on the hot path.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use crate::infer::ClipResult;
 
@@ -66,25 +71,6 @@ impl Histogram {
 
     pub fn sum_secs(&self) -> f64 {
         self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-    }
-
-    /// Prometheus exposition lines for this histogram (cumulative buckets, +Inf, sum, count).
-    fn render(&self, name: &str, labels: &str, out: &mut String) {
-        let mut cum = 0;
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
-            cum += c.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {cum}");
-        }
-        let n = self.count();
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {n}");
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_secs());
-        let _ = writeln!(out, "{name}_count{braces} {n}");
     }
 }
 
@@ -249,120 +235,203 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_model_info", "gauge", "Loaded models and the execution provider each really uses"),
 ];
 
-fn header(out: &mut String, name: &str) {
-    if let Some((n, t, h)) = NAMES.iter().find(|(n, _, _)| *n == name) {
-        let _ = writeln!(out, "# HELP {n} {h}");
-        let _ = writeln!(out, "# TYPE {n} {t}");
-    }
-}
-
-/// Label value escaping for the exposition format.
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// The Prometheus text exposition of everything.
-pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(16 * 1024);
-    header(&mut out, "scenewatch_stage_seconds");
-    for (stage, h) in m.stages.all() {
-        h.render(
-            "scenewatch_stage_seconds",
-            &format!("stage=\"{stage}\""),
-            &mut out,
-        );
-    }
-    header(&mut out, "scenewatch_frame_latency_seconds");
-    m.frame_latency
-        .render("scenewatch_frame_latency_seconds", "", &mut out);
-    let plain: [(&str, u64); 16] = [
-        ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
-        ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
-        (
-            "scenewatch_inference_errors_total",
-            m.inference_errors.get(),
-        ),
-        ("scenewatch_alerts_raised_total", m.alerts_raised.get()),
-        (
-            "scenewatch_messages_published_total",
-            m.messages_published.get(),
-        ),
-        ("scenewatch_messages_acked_total", m.messages_acked.get()),
-        ("scenewatch_spool_pending", m.spool_pending.get()),
-        ("scenewatch_spool_evicted_total", m.spool_evicted.get()),
-        ("scenewatch_spool_errors_total", m.spool_errors.get()),
-        (
-            "scenewatch_snapshots_written_total",
-            m.snapshots_written.get(),
-        ),
-        ("scenewatch_snapshot_errors_total", m.snapshot_errors.get()),
-        ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
-        ("scenewatch_inference_workers", m.inference_workers.get()),
-        ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
-        ("scenewatch_clips_gated_total", m.clips_gated.get()),
-        (
-            "scenewatch_messages_too_large_total",
-            m.messages_too_large.get(),
-        ),
-    ];
-    for (name, v) in plain {
-        header(&mut out, name);
-        let _ = writeln!(out, "{name} {v}");
-    }
-    header(&mut out, "scenewatch_inference_idle_seconds_total");
-    let _ = writeln!(
-        out,
-        "scenewatch_inference_idle_seconds_total {}",
-        m.inference_idle_us.get() as f64 / 1e6
-    );
-    header(&mut out, "scenewatch_commands_total");
-    for (r, v) in [
-        ("applied", m.commands_applied.get()),
-        ("rejected", m.commands_rejected.get()),
-        ("dropped", m.commands_dropped.get()),
-    ] {
-        let _ = writeln!(out, "scenewatch_commands_total{{result=\"{r}\"}} {v}");
-    }
-    type Field = fn(&CameraFigures) -> f64;
-    let per_camera: [(&str, Field); 6] = [
-        ("scenewatch_camera_up", |c| {
-            (c.state == "running") as u8 as f64
-        }),
-        ("scenewatch_camera_frames_decoded_total", |c| {
-            c.decoded as f64
-        }),
-        ("scenewatch_camera_frames_sampled_total", |c| {
-            c.sampled as f64
-        }),
-        ("scenewatch_camera_frames_dropped_total", |c| {
-            c.dropped as f64
-        }),
-        ("scenewatch_camera_frame_queue_depth", |c| {
-            c.queue_depth as f64
-        }),
-        ("scenewatch_camera_sampled_fps", |c| c.sampled_fps),
-    ];
-    for (name, f) in per_camera {
-        header(&mut out, name);
-        for c in cameras {
-            let extra = if name == "scenewatch_camera_up" {
-                format!(",state=\"{}\"", c.state)
-            } else {
-                String::new()
+/// Help text and type of a declared metric.
+fn declared(name: &str) -> (&'static str, MetricType) {
+    NAMES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, t, h)| {
+            let t = match *t {
+                "counter" => MetricType::Counter,
+                "histogram" => MetricType::Histogram,
+                _ => MetricType::Gauge,
             };
-            let _ = writeln!(out, "{name}{{camera=\"{}\"{extra}}} {}", esc(&c.name), f(c));
+            (*h, t)
+        })
+        .unwrap_or(("", MetricType::Unknown))
+}
+
+/// Name (prometheus-client appends `_total` to counters itself, so theirs is without it), help and type.
+fn descriptor(name: &'static str) -> (&'static str, &'static str, MetricType) {
+    let (help, t) = declared(name);
+    let base = if t == MetricType::Counter {
+        name.trim_end_matches("_total")
+    } else {
+        name
+    };
+    (base, help, t)
+}
+
+/// A histogram's values at scrape time: sum, count and the per-bucket counts.
+#[derive(Debug)]
+struct HistValues {
+    sum: f64,
+    count: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl Histogram {
+    fn values(&self) -> HistValues {
+        HistValues {
+            sum: self.sum_secs(),
+            count: self.count(),
+            buckets: BUCKETS
+                .iter()
+                .zip(&self.buckets)
+                .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+                .collect(),
         }
     }
-    header(&mut out, "scenewatch_model_info");
-    for (model, provider) in models {
-        let _ = writeln!(
-            out,
-            "scenewatch_model_info{{model=\"{}\",provider=\"{}\"}} 1",
-            esc(model),
-            esc(provider)
-        );
+}
+
+/// Everything `/metrics` shows, copied at scrape time; prometheus-client encodes it.
+#[derive(Debug)]
+struct Scrape {
+    stages: Vec<(&'static str, HistValues)>,
+    frame_latency: HistValues,
+    plain: Vec<(&'static str, u64)>,
+    idle_secs: f64,
+    commands: [(&'static str, u64); 3],
+    cameras: Vec<(String, &'static str, [f64; 6])>,
+    models: Vec<(String, String)>,
+}
+
+/// Per-camera series, in the order of `Scrape::cameras`' values.
+const PER_CAMERA: [&str; 6] = [
+    "scenewatch_camera_up",
+    "scenewatch_camera_frames_decoded_total",
+    "scenewatch_camera_frames_sampled_total",
+    "scenewatch_camera_frames_dropped_total",
+    "scenewatch_camera_frame_queue_depth",
+    "scenewatch_camera_sampled_fps",
+];
+
+impl Collector for Scrape {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let (n, h, t) = descriptor("scenewatch_stage_seconds");
+        let mut e = enc.encode_descriptor(n, h, None, t)?;
+        for (stage, v) in &self.stages {
+            e.encode_family(&[("stage", *stage)])?
+                .encode_histogram::<NoLabelSet>(v.sum, v.count, &v.buckets, None)?;
+        }
+        let (n, h, t) = descriptor("scenewatch_frame_latency_seconds");
+        let v = &self.frame_latency;
+        enc.encode_descriptor(n, h, None, t)?
+            .encode_histogram::<NoLabelSet>(v.sum, v.count, &v.buckets, None)?;
+        for (name, value) in &self.plain {
+            let (n, h, t) = descriptor(name);
+            let mut e = enc.encode_descriptor(n, h, None, t)?;
+            if t == MetricType::Counter {
+                e.encode_counter::<NoLabelSet, _, u64>(value, None)?;
+            } else {
+                e.encode_gauge(&(*value as i64))?;
+            }
+        }
+        let (n, h, t) = descriptor("scenewatch_inference_idle_seconds_total");
+        enc.encode_descriptor(n, h, None, t)?
+            .encode_counter::<NoLabelSet, _, u64>(&self.idle_secs, None)?;
+        let (n, h, t) = descriptor("scenewatch_commands_total");
+        let mut e = enc.encode_descriptor(n, h, None, t)?;
+        for (result, v) in &self.commands {
+            e.encode_family(&[("result", *result)])?
+                .encode_counter::<NoLabelSet, _, u64>(v, None)?;
+        }
+        for (i, name) in PER_CAMERA.iter().enumerate() {
+            let (n, h, t) = descriptor(name);
+            let mut e = enc.encode_descriptor(n, h, None, t)?;
+            for (camera, state, values) in &self.cameras {
+                let v = values[i];
+                if i == 0 {
+                    e.encode_family(&[("camera", camera.as_str()), ("state", state)])?
+                        .encode_gauge(&v)?;
+                } else if t == MetricType::Counter {
+                    e.encode_family(&[("camera", camera.as_str())])?
+                        .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+                } else {
+                    e.encode_family(&[("camera", camera.as_str())])?
+                        .encode_gauge(&v)?;
+                }
+            }
+        }
+        let (h, _) = declared("scenewatch_model_info");
+        let mut e = enc.encode_descriptor("scenewatch_model", h, None, MetricType::Info)?;
+        for (model, provider) in &self.models {
+            e.encode_info(&[("model", model.as_str()), ("provider", provider.as_str())])?;
+        }
+        Ok(())
+    }
+}
+
+/// The Prometheus text exposition of everything, encoded by prometheus-client.
+pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)]) -> String {
+    let scrape = Scrape {
+        stages: m
+            .stages
+            .all()
+            .into_iter()
+            .map(|(s, h)| (s, h.values()))
+            .collect(),
+        frame_latency: m.frame_latency.values(),
+        plain: vec![
+            ("scenewatch_clips_inferred_total", m.clips_inferred.get()),
+            ("scenewatch_frames_inferred_total", m.frames_inferred.get()),
+            (
+                "scenewatch_inference_errors_total",
+                m.inference_errors.get(),
+            ),
+            ("scenewatch_alerts_raised_total", m.alerts_raised.get()),
+            (
+                "scenewatch_messages_published_total",
+                m.messages_published.get(),
+            ),
+            ("scenewatch_messages_acked_total", m.messages_acked.get()),
+            ("scenewatch_spool_pending", m.spool_pending.get()),
+            ("scenewatch_spool_evicted_total", m.spool_evicted.get()),
+            ("scenewatch_spool_errors_total", m.spool_errors.get()),
+            (
+                "scenewatch_snapshots_written_total",
+                m.snapshots_written.get(),
+            ),
+            ("scenewatch_snapshot_errors_total", m.snapshot_errors.get()),
+            ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
+            ("scenewatch_inference_workers", m.inference_workers.get()),
+            ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
+            ("scenewatch_clips_gated_total", m.clips_gated.get()),
+            (
+                "scenewatch_messages_too_large_total",
+                m.messages_too_large.get(),
+            ),
+        ],
+        idle_secs: m.inference_idle_us.get() as f64 / 1e6,
+        commands: [
+            ("applied", m.commands_applied.get()),
+            ("rejected", m.commands_rejected.get()),
+            ("dropped", m.commands_dropped.get()),
+        ],
+        cameras: cameras
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.state,
+                    [
+                        (c.state == "running") as u8 as f64,
+                        c.decoded as f64,
+                        c.sampled as f64,
+                        c.dropped as f64,
+                        c.queue_depth as f64,
+                        c.sampled_fps,
+                    ],
+                )
+            })
+            .collect(),
+        models: models.to_vec(),
+    };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(scrape));
+    let mut out = String::with_capacity(16 * 1024);
+    if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry) {
+        tracing::error!(error = %e, "could not encode the metrics");
     }
     out
 }
