@@ -22,6 +22,8 @@ pub struct MediaConfig {
     pub mqtt_snapshot_quality: u8,
     pub mqtt_snapshot_crop: bool,
     pub mqtt_snapshot_boxes: bool,
+    /// Draw the frame's time (UTC) on the MQTT copy.
+    pub mqtt_snapshot_timestamp: bool,
     /// A thumbnail of each snapshot (`…-<id8>.thumb.jpg`, this many pixels high; 0 = none), for lists.
     pub thumbnail_height: u32,
     /// Files older than this are deleted (checked at start and every 10 minutes).
@@ -54,6 +56,7 @@ impl Default for MediaConfig {
             mqtt_snapshot_quality: 0,
             mqtt_snapshot_crop: false,
             mqtt_snapshot_boxes: true,
+            mqtt_snapshot_timestamp: false,
             thumbnail_height: 180,
             retain_days: 7.0,
             max_mb: 2048.0,
@@ -164,6 +167,7 @@ impl MediaConfig {
             },
             crop: self.mqtt_snapshot_crop,
             boxes: self.mqtt_snapshot_boxes,
+            timestamp: self.mqtt_snapshot_timestamp,
         }
     }
 

@@ -249,6 +249,7 @@ impl Snapshotter {
                 quality,
                 &shape,
                 thumb_height,
+                frame.wall,
             )?;
             if let Some(dir) = p.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;

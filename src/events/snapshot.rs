@@ -88,6 +88,62 @@ pub struct MqttShape {
     pub crop: bool,
     /// Draw the boxes.
     pub boxes: bool,
+    /// Draw the frame's wall-clock time (UTC) in the top left corner.
+    pub timestamp: bool,
+}
+
+/// 5×7 glyphs (one byte per row, bit 4 = left column) for what a timestamp needs.
+fn glyph(c: char) -> [u8; 7] {
+    match c {
+        '0' => [0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E],
+        '1' => [0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        '2' => [0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F],
+        '3' => [0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E],
+        '4' => [0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02],
+        '5' => [0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E],
+        '6' => [0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E],
+        '7' => [0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08],
+        '8' => [0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E],
+        '9' => [0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C],
+        '-' => [0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00],
+        ':' => [0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00],
+        'U' => [0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        _ => [0; 7],
+    }
+}
+
+/// Writes `text` in white on a black band at the top left, glyphs scaled so the text is about 1/30 of the height.
+pub fn draw_text(img: &mut image::RgbImage, text: &str) {
+    let (w, h) = img.dimensions();
+    let scale = (h / 210).max(1);
+    let (cw, ch) = (6 * scale, 9 * scale);
+    let band_w = (cw * text.chars().count() as u32 + 2 * scale).min(w);
+    for y in 0..ch.min(h) {
+        for x in 0..band_w {
+            img.put_pixel(x, y, image::Rgb([0, 0, 0]));
+        }
+    }
+    for (i, c) in text.chars().enumerate() {
+        let rows = glyph(c);
+        let x0 = scale + i as u32 * cw;
+        for (r, bits) in rows.iter().enumerate() {
+            for col in 0..5u32 {
+                if bits & (0x10 >> col) == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let (x, y) = (x0 + col * scale + dx, scale + r as u32 * scale + dy);
+                        if x < w && y < h {
+                            img.put_pixel(x, y, image::Rgb([255, 255, 255]));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The three JPEGs of one snapshot: the file (whole frame, boxes), the MQTT copy (`shape`), and a thumbnail
@@ -130,6 +186,7 @@ pub fn crop_region(boxes: &[BBox], width: u32, height: u32) -> Option<(u32, u32,
 }
 
 /// Encodes a snapshot's file, MQTT copy and thumbnail from one frame.
+#[allow(clippy::too_many_arguments)]
 pub fn encode_all(
     rgb: &[u8],
     width: u32,
@@ -138,6 +195,7 @@ pub fn encode_all(
     file_quality: u8,
     shape: &MqttShape,
     thumb_height: u32,
+    wall: chrono::DateTime<chrono::Utc>,
 ) -> Result<Encoded, String> {
     let plain = image::RgbImage::from_raw(width, height, rgb.to_vec())
         .ok_or_else(|| format!("frame is not {width}x{height} RGB"))?;
@@ -162,10 +220,15 @@ pub fn encode_all(
             quality: file_quality,
             crop: false,
             boxes: true,
+            timestamp: false,
         }) {
         file.clone()
     } else {
-        jpeg(&to_height(&cropped, shape.height), shape.quality)?
+        let mut out = to_height(&cropped, shape.height);
+        if shape.timestamp {
+            draw_text(&mut out, &wall.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        }
+        jpeg(&out, shape.quality)?
     };
     let thumb = if thumb_height > 0 {
         Some(jpeg(&to_height(&boxed, thumb_height), 70)?)
@@ -250,8 +313,10 @@ mod tests {
             quality: 85,
             crop: false,
             boxes: true,
+            timestamp: false,
         };
-        let e = encode_all(&rgb, w, h, &[b], 85, &same, 0)?;
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let e = encode_all(&rgb, w, h, &[b], 85, &same, 0, at)?;
         assert_eq!(e.mqtt, e.file, "the default MQTT copy is the file");
         assert!(e.thumb.is_none());
         let shaped = MqttShape {
@@ -259,8 +324,9 @@ mod tests {
             quality: 60,
             crop: true,
             boxes: false,
+            timestamp: false,
         };
-        let e = encode_all(&rgb, w, h, &[b], 85, &shaped, 90)?;
+        let e = encode_all(&rgb, w, h, &[b], 85, &shaped, 90, at)?;
         assert_eq!(dims(&e.file)?, (640, 480));
         // crop: 40x80 box grown by 20/40 px per side = 80x160, then 120 px high
         assert_eq!(crop_region(&[b], w, h), Some((280, 160, 80, 160)));
@@ -273,6 +339,24 @@ mod tests {
             .all(|p| p[0] < 150);
         assert!(no_red, "boxes off");
         assert!(e.mqtt.len() < e.file.len());
+        // the timestamp: white strokes on a black band at the top left, the rest of the frame untouched
+        let stamped = MqttShape {
+            timestamp: true,
+            ..same
+        };
+        let e = encode_all(&rgb, w, h, &[], 95, &stamped, 0, at)?;
+        let img = image::load_from_memory(&e.mqtt)
+            .map_err(|x| x.to_string())?
+            .to_rgb8();
+        let band: Vec<u8> = (0..200).map(|x| img.get_pixel(x, 6)[0]).collect();
+        assert!(
+            band.iter().any(|v| *v > 200) && band.iter().any(|v| *v < 40),
+            "text on a band"
+        );
+        assert!(
+            (img.get_pixel(320, 300)[0] as i32 - 90).abs() < 10,
+            "frame untouched"
+        );
         Ok(())
     }
 }
