@@ -38,6 +38,11 @@ TIMELINES=(
   # TUNING. no person, no vehicle, panned + noisy: 8 min, including the hard negatives that score as a person
   # in single frames (hubble_deep_field 0.45, building's hedge 0.42)
   "pan:tl_empty_pan hubble_deep_field.jpg:60 coins.png:60 leuvenA.jpg:60 rocket.jpg:60 chelsea.png:60 coffee.png:60 fruits.jpg:60 baboon.jpg:60"
+  # tests/unusual.rs: 5 min of the same street, panned + noisy, then 20 s of something else (the astronaut),
+  # then the street again for 60 s
+  "pan:tl_unusual leuvenA.jpg:300 astronaut.png:20 leuvenA.jpg:60"
+  # tests/unusual.rs after a restart: another insertion (a motorcycle), 8 s of street before it
+  "pan:tl_unusual_short leuvenA.jpg:8 motorcycle_left.png:20 leuvenA.jpg:12"
   # HOLDOUT (eval/holdout.toml only). person [[15, 25], [40, 50], [65, 75]]
   "tl_holdout_people stuff.jpg:15 SeanConnery.jpg:10 board.jpg:15 camera.png:10 box_in_scene.png:15 cage.jpg:10 stuff.jpg:15"
   # HOLDOUT. no person, no vehicle, panned + noisy: 24 min

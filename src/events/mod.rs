@@ -10,6 +10,7 @@ pub mod snapshot;
 pub mod summary;
 pub mod task;
 pub mod track;
+pub mod unusual;
 
 pub use evidence::{Evidence, Recorders, Snapshots};
 pub use task::{run, EventsStage};
@@ -35,6 +36,11 @@ pub struct Engine {
     new_id: Box<dyn FnMut() -> String + Send>,
     /// The detector's per-label levels (its model card), for rules that do not set their own.
     detector: crate::labels::Thresholds,
+    /// Per camera with `[cameras.unusual]`: its baseline and alert lifecycle, and its time zone (the baseline
+    /// learns per local time of day).
+    unusual: HashMap<String, (unusual::UnusualState, chrono_tz::Tz)>,
+    /// Each camera's unusualness of its latest clip (None while its baseline warms up).
+    unusual_scores: HashMap<String, Option<f32>>,
     /// Period summaries (None = off) and the ones ready to publish.
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
@@ -49,6 +55,8 @@ impl Engine {
     ) -> Self {
         let mut e = Self {
             detector,
+            unusual: HashMap::new(),
+            unusual_scores: HashMap::new(),
             cameras: HashMap::new(),
             prompts: HashMap::new(),
             detect_off: HashSet::new(),
@@ -109,6 +117,43 @@ impl Engine {
                 .map(|p| PromptState::new(name.clone(), p.clone()))
                 .collect(),
         );
+        if c.unusual.enabled {
+            // validated at load; an unparsable zone (never reached) means UTC
+            let tz = c.timezone.parse().unwrap_or(chrono_tz::UTC);
+            let mut state = unusual::UnusualState::new(name.clone(), c);
+            // a reload keeps what the camera learnt (with the same learning parameters)
+            if let Some(b) = self.unusual.remove(&c.name).and_then(|(s, _)| s.baseline) {
+                state.restore(b);
+            }
+            self.unusual.insert(c.name.clone(), (state, tz));
+        } else {
+            self.unusual.remove(&c.name);
+        }
+    }
+
+    /// A saved baseline for `camera` (start-up), if the camera has `[cameras.unusual]`.
+    pub fn restore_unusual(&mut self, camera: &str, baseline: unusual::Baseline) {
+        if let Some((s, _)) = self.unusual.get_mut(camera) {
+            s.restore(baseline);
+        }
+    }
+
+    /// Cameras with an unusual-scene baseline.
+    pub fn unusual_cameras(&self) -> Vec<String> {
+        self.unusual.keys().cloned().collect()
+    }
+
+    /// The baselines that changed since the last call, to save: (camera, baseline).
+    pub fn unusual_to_save(&mut self) -> Vec<(String, unusual::Baseline)> {
+        self.unusual
+            .iter_mut()
+            .filter_map(|(c, (s, _))| s.take_dirty().map(|b| (c.clone(), b.clone())))
+            .collect()
+    }
+
+    /// The unusualness of `camera`'s latest clip (None: no baseline, or it is warming up).
+    pub fn unusual_score(&self, camera: &str) -> Option<f32> {
+        self.unusual_scores.get(camera).copied().flatten()
     }
 
     /// Ends every open alert of `camera` whose rule matches `which` (None = all).
@@ -130,6 +175,13 @@ impl Engine {
                     .filter_map(|p| p.finish()),
             );
         }
+        if let Some((s, _)) = self
+            .unusual
+            .get_mut(camera)
+            .filter(|_| which.is_none_or(|w| w == "unusual"))
+        {
+            out.extend(s.finish());
+        }
         out
     }
 
@@ -140,6 +192,10 @@ impl Engine {
         self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
+        if cfg.is_none() {
+            self.unusual.remove(camera);
+            self.unusual_scores.remove(camera);
+        }
         self.detect_off.remove(camera);
         self.disarmed.remove(camera);
         if let Some(c) = cfg {
@@ -227,6 +283,16 @@ impl Engine {
                         };
                         out.extend(state.on_clip(&obs, &mut *self.new_id));
                     }
+                }
+                if let Some((state, tz)) = self.unusual.get_mut(&*r.camera) {
+                    use chrono::Timelike;
+                    let hour = r
+                        .frames
+                        .first()
+                        .map_or(0, |f| f.wall.with_timezone(tz).hour());
+                    let (alerts, score) = state.on_clip(r, hour, &mut *self.new_id);
+                    out.extend(alerts);
+                    self.unusual_scores.insert(r.camera.to_string(), score);
                 }
                 if let Some(period) = self.summary_period {
                     let facts = summary::ClipFacts {

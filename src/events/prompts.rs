@@ -207,6 +207,7 @@ impl PromptState {
             rule: self.cfg.text.clone(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),
+            unusual_score: None,
             score: round3(if ended { o.best } else { score }),
             count: 0,
             max_count: 0,

@@ -158,6 +158,9 @@ pub struct Alert {
     /// The prompt text (`kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// How unusual the clip is against the camera's baseline, 0..1 (`kind = "unusual"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusual_score: Option<f32>,
     /// Best detection score seen so far in this alert.
     pub score: f32,
     /// Objects in view in the latest clip (max over its frames); 0 in `end`.
@@ -505,6 +508,7 @@ impl RuleState {
             rule: self.rule.name(),
             label: self.rule.label.clone(),
             prompt: None,
+            unusual_score: None,
             score: (o.best * 1000.0).round() / 1000.0,
             count: o.count,
             max_count: o.max_count,

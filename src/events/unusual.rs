@@ -194,6 +194,196 @@ pub fn rank(recent: &std::collections::VecDeque<f32>, x: f32) -> f32 {
     recent.iter().filter(|v| **v < x).count() as f32 / recent.len() as f32
 }
 
+/// The feature of a clip for its baseline: the mean of its frames' image embeddings (EfficientNet's pooled
+/// feature, or an image–text pair's embedding), None when no frame was encoded; and its label evidence: per
+/// detector class, the best score over the clip's frames.
+pub fn clip_features(frames: &[crate::infer::FrameResult]) -> Option<(Vec<f32>, Vec<f32>)> {
+    use crate::infer::FrameEncoding;
+    let mut sum: Vec<f32> = Vec::new();
+    let mut n = 0usize;
+    let mut evidence = vec![0.0f32; crate::labels::COCO_LABELS.len()];
+    for f in frames {
+        let emb: Option<&[f32]> = match &f.encoding {
+            Some(FrameEncoding::Classifier(e)) => Some(&e.embedding),
+            Some(FrameEncoding::ImageText(v)) => Some(v),
+            None => None,
+        };
+        if let Some(e) = emb {
+            if sum.is_empty() {
+                sum = vec![0.0; e.len()];
+            }
+            if e.len() == sum.len() {
+                for (s, v) in sum.iter_mut().zip(e) {
+                    *s += v;
+                }
+                n += 1;
+            }
+        }
+        for d in &f.detections {
+            if d.class_id >= evidence.len() {
+                evidence.resize(d.class_id + 1, 0.0);
+            }
+            evidence[d.class_id] = evidence[d.class_id].max(d.score);
+        }
+    }
+    (n > 0).then(|| (sum.iter().map(|v| v / n as f32).collect(), evidence))
+}
+
+/// One camera's unusual-scene state in the events engine: its baseline and the alert lifecycle (the prompt
+/// lifecycle's hysteresis over the clip's unusualness), with `kind = "unusual"` messages.
+pub struct UnusualState {
+    pub baseline: Option<Baseline>,
+    learning: Learning,
+    lifecycle: super::prompts::PromptState,
+    camera: std::sync::Arc<str>,
+    /// Whether the baseline changed since it was last taken for saving.
+    dirty: bool,
+}
+
+impl UnusualState {
+    pub fn new(camera: std::sync::Arc<str>, cfg: &crate::config::CameraConfig) -> Self {
+        let u = &cfg.unusual;
+        let clips_per_bucket = (u.warmup_seconds / cfg.clip_seconds.max(0.1)).ceil() as u64;
+        let learning = Learning {
+            k: u.centroids,
+            hours_per_bucket: u.hours_per_bucket,
+            warmup_clips: clips_per_bucket,
+            ..Learning::default()
+        };
+        let lifecycle = super::prompts::PromptState::new(
+            camera.clone(),
+            crate::config::PromptConfig {
+                text: "an unusual scene".into(),
+                threshold: u.threshold_quantile,
+                exit_threshold: Some(u.exit_quantile),
+                enter_clips: u.enter_clips,
+                exit_clips: u.exit_clips,
+            },
+        );
+        Self {
+            baseline: None,
+            learning,
+            lifecycle,
+            camera,
+            dirty: false,
+        }
+    }
+
+    /// A saved baseline (same learning parameters) replaces the empty one.
+    pub fn restore(&mut self, b: Baseline) {
+        if b.learning.k == self.learning.k
+            && b.learning.hours_per_bucket == self.learning.hours_per_bucket
+        {
+            let mut b = b;
+            b.learning = self.learning;
+            self.baseline = Some(b);
+        }
+    }
+
+    /// Forgets everything learnt (the `reset` command).
+    pub fn reset(&mut self) {
+        self.baseline = None;
+        self.dirty = true;
+    }
+
+    /// The baseline to save, when it changed since the last call.
+    pub fn take_dirty(&mut self) -> Option<&Baseline> {
+        if std::mem::take(&mut self.dirty) {
+            self.baseline.as_ref()
+        } else {
+            None
+        }
+    }
+
+    /// Scores and learns from one clip; returns its alert messages and the clip's unusualness (None while the
+    /// baseline warms up or when no frame was encoded). `hour`: the local hour of the clip's first frame.
+    pub fn on_clip(
+        &mut self,
+        r: &crate::infer::ClipResult,
+        hour: u32,
+        new_id: &mut dyn FnMut() -> String,
+    ) -> (Vec<super::rules::Alert>, Option<f32>) {
+        let Some((feature, evidence)) = clip_features(&r.frames) else {
+            return (Vec::new(), None);
+        };
+        let learning = self.learning;
+        let baseline = self
+            .baseline
+            .get_or_insert_with(|| Baseline::new(learning, feature.len()));
+        let Some(scored) = baseline.observe(hour, &feature, &evidence) else {
+            return (Vec::new(), None);
+        };
+        self.dirty = true;
+        let score = scored.unusualness.unwrap_or(0.0);
+        let obs = super::prompts::PromptObs {
+            index: r.clip_index,
+            start: r.start.as_secs_f64(),
+            end: r.end.as_secs_f64(),
+            score,
+            frames: r
+                .frames
+                .iter()
+                .map(|f| (f.pts.as_secs_f64(), f.wall, score))
+                .collect(),
+        };
+        let rose = baseline.what_rose(scored.bucket, &evidence, 0.3, 3);
+        let what = if rose.is_empty() {
+            "the picture differs from this camera's usual scenes at this time of day; no detected object explains it".to_string()
+        } else {
+            let names: Vec<String> = rose
+                .iter()
+                .map(|(i, _)| {
+                    crate::labels::COCO_LABELS
+                        .get(*i)
+                        .map_or_else(|| format!("class {i}"), |l| l.to_string())
+                })
+                .collect();
+            format!(
+                "more {} than usual here at this time of day",
+                names.join(", ")
+            )
+        };
+        let alerts = self
+            .lifecycle
+            .on_clip(&obs, new_id)
+            .into_iter()
+            .map(|a| self.retag(a, score, &what))
+            .collect();
+        (alerts, scored.unusualness)
+    }
+
+    /// Ends an open alert (the stream ended).
+    pub fn finish(&mut self) -> Option<super::rules::Alert> {
+        let a = self.lifecycle.finish()?;
+        let score = a.score;
+        Some(self.retag(a, score, ""))
+    }
+
+    /// A prompt-lifecycle message as an unusual-scene one: its kind, rule and summary.
+    fn retag(&self, mut a: super::rules::Alert, score: f32, what: &str) -> super::rules::Alert {
+        use super::rules::{display_name, stream_clock, AlertType};
+        a.kind = "unusual";
+        a.rule = "unusual".into();
+        a.label = "unusual".into();
+        a.prompt = None;
+        a.unusual_score = Some((score * 1000.0).round() / 1000.0);
+        let cam = display_name(&self.camera);
+        a.summary = match a.kind_of_message {
+            AlertType::New | AlertType::Update => format!(
+                "{cam}: an unusual scene at {} (stream time): {what} (further from normal than {:.1} % of its recent clips).",
+                stream_clock(a.clip.stream_start),
+                score * 100.0
+            ),
+            AlertType::End => format!(
+                "{cam}: an unusual scene from {} to {} (stream time).",
+                stream_clock(a.stream_start),
+                stream_clock(a.stream_end.unwrap_or(a.stream_start))
+            ),
+        };
+        a
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +444,9 @@ mod tests {
         let day = vec![1.0, 0.0, 0.0, 0.0];
         let mut b = Baseline::new(learning(20), 4);
         for i in 0..20 {
-            let s = b.observe(2, &around(&night, 0.05, &mut g), &[]).expect("scored");
+            let s = b
+                .observe(2, &around(&night, 0.05, &mut g), &[])
+                .expect("scored");
             assert_eq!(s.unusualness, None, "clip {i} is in the warm-up");
         }
         // the day bucket knows nothing yet: its first clips are in their own warm-up, not unusual against night
@@ -262,7 +454,9 @@ mod tests {
         assert_eq!(s.unusualness, None);
         assert_ne!(b.bucket_of(2), b.bucket_of(14));
         // the night bucket, now warm, finds a night clip ordinary
-        let s = b.observe(3, &around(&night, 0.05, &mut g), &[]).expect("scored");
+        let s = b
+            .observe(3, &around(&night, 0.05, &mut g), &[])
+            .expect("scored");
         assert!(s.unusualness.is_some_and(|u| u < 1.0), "{s:?}");
     }
 

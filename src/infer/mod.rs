@@ -270,6 +270,9 @@ pub struct CameraSetup {
     pub prompts: Option<Arc<PromptBinding>>,
     /// Pose model on every frame (some rule has a `posture`).
     pub pose: bool,
+    /// The image encoder on the clip's frames although there are no prompts: the unusual-scene baseline learns
+    /// from its embeddings (`[cameras.unusual]`).
+    pub embed: bool,
 }
 
 /// The models one worker runs.
@@ -291,6 +294,8 @@ pub struct Models {
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for at start-up.
     pub pose: Option<pose::PoseModel>,
     pub pose_cameras: std::collections::HashSet<String>,
+    /// Cameras whose clips are encoded for their unusual-scene baseline, at start-up.
+    pub embed_cameras: std::collections::HashSet<String>,
     /// Encode every n-th frame of a clip (`inference.encoder_stride`).
     pub encoder_stride: usize,
     /// The config the models were loaded from: a reload can give a camera prompts or a posture rule when no
@@ -476,10 +481,12 @@ pub struct Language {
 impl Language {
     pub fn setup_for(&self, cam: &crate::config::CameraConfig) -> Result<CameraSetup, InferError> {
         let pose = cam.wants_pose();
+        let embed = cam.wants_embedding();
         if !cam.enabled || cam.prompts.is_empty() {
             return Ok(CameraSetup {
                 prompts: None,
                 pose,
+                embed,
             });
         }
         let head = {
@@ -515,6 +522,7 @@ impl Language {
                 head,
             })),
             pose,
+            embed,
         })
     }
 }
@@ -543,6 +551,12 @@ impl Models {
             .map(|c| c.name.clone())
             .collect();
         let want_pose = !pose_cameras.is_empty();
+        let embed_cameras = cfg
+            .cameras
+            .iter()
+            .filter(|c| c.wants_embedding())
+            .map(|c| c.name.clone())
+            .collect();
         let mut models = Self {
             detector,
             encoder,
@@ -553,6 +567,7 @@ impl Models {
             prompt_sets: HashMap::new(),
             pose: None,
             pose_cameras,
+            embed_cameras,
             encoder_stride: cfg.inference.encoder_stride.max(1),
             source: Arc::new(cfg.clone()),
             failed: Default::default(),
@@ -604,6 +619,7 @@ impl Models {
             prompt_sets: self.prompt_sets.clone(),
             pose: None,
             pose_cameras: self.pose_cameras.clone(),
+            embed_cameras: self.embed_cameras.clone(),
             encoder_stride: self.encoder_stride,
             source: self.source.clone(),
             failed: Default::default(),
@@ -663,6 +679,7 @@ impl Models {
         self.prompt_sets
             .keys()
             .chain(self.pose_cameras.iter())
+            .chain(self.embed_cameras.iter())
             .map(|c| (c.clone(), self.setup_of(c)))
             .collect()
     }
@@ -681,6 +698,7 @@ impl Models {
         CameraSetup {
             prompts,
             pose: self.pose_cameras.contains(camera),
+            embed: self.embed_cameras.contains(camera),
         }
     }
 
@@ -836,10 +854,16 @@ impl Models {
             }
         }
         let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
-        // the prompt head is the image encoder's only consumer: cameras without prompts do not pay for it
+        // the image encoder's consumers are the prompt head and the unusual-scene baseline: other cameras do not
+        // pay for it
         let enc: Option<&mut dyn FrameEncoder> = match setup.prompts.as_ref().map(|b| &b.head) {
             Some(PromptHead::Conse(_)) => self.encoder.as_mut().map(|e| e as _),
             Some(PromptHead::Pair(_)) => self.pair_image.as_mut().map(|e| e as _),
+            None if setup.embed => match (self.encoder.as_mut(), self.pair_image.as_mut()) {
+                (Some(e), _) => Some(e as _),
+                (None, Some(p)) => Some(p as _),
+                (None, None) => None,
+            },
             None => None,
         };
         let mut encoder_ms = 0.0;
