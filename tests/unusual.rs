@@ -35,13 +35,14 @@ fn unusual_alerts(rec: &Recorder, topic: &str) -> Vec<serde_json::Value> {
 }
 
 fn camera(url: &Path) -> String {
-    // warm-up 200 s (50 clips): with that little history a rank of 0.95 is "further than every clip but two"; a
-    // site uses the defaults (an hour, 0.995 of up to 2000 clips)
+    // warm-up 200 s (50 clips). The street's own clips rank uniformly in 0..1 by construction (measured here:
+    // at most 0.94 over the 45 clips after the warm-up), the insertion's 1.0, 0.99, 0.97, 0.96, 0.95: 0.97 on two
+    // clips in a row separates them. A site uses the defaults (an hour, 0.995 of up to 2000 clips, 2 in a row).
     format!(
         "[[cameras]]\nname = \"street\"\nurl = \"file://{}\"\nsample_fps = 2.0\nclip_seconds = 4.0\n\
          rules = [{{ label = \"person\" }}]\n\
-         [cameras.unusual]\nenabled = true\nwarmup_seconds = 200.0\nthreshold_quantile = 0.95\n\
-         exit_quantile = 0.9\nenter_clips = 1\nexit_clips = 2\nhours_per_bucket = 24\n",
+         [cameras.unusual]\nenabled = true\nwarmup_seconds = 200.0\nthreshold_quantile = 0.97\n\
+         exit_quantile = 0.9\nenter_clips = 2\nexit_clips = 2\nhours_per_bucket = 24\n",
         url.display()
     )
 }
@@ -73,7 +74,7 @@ fn a_learnt_street_alerts_only_on_the_insertion_and_remembers_across_a_restart()
         "the alert starts with the insertion at 300 s: {new:#}"
     );
     let score = new["unusual_score"].as_f64().expect("unusual_score");
-    assert!(score >= 0.95, "{new:#}");
+    assert!(score >= 0.97, "{new:#}");
     assert_eq!(new["rule"], "unusual");
     let end = alerts.iter().find(|a| a["type"] == "end").expect("an end");
     let stream_end = end["stream_end"].as_f64().expect("stream_end");
