@@ -168,6 +168,8 @@ pub struct Metrics {
     pub clips_skipped: Counter,
     /// Clips not inferred because the camera's motion gate saw nothing move (the last results were repeated).
     pub clips_gated: Counter,
+    /// Per camera with an unusual-scene baseline: its latest clip's unusualness (absent while warming up).
+    pub unusual_scores: Mutex<std::collections::BTreeMap<String, f32>>,
 }
 
 impl Metrics {
@@ -244,6 +246,7 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_camera_frame_queue_depth", "gauge", "Frames waiting in the camera's frame queue"),
     ("scenewatch_camera_sampled_fps", "gauge", "Sampled frames per second since the camera started"),
     ("scenewatch_model_info", "gauge", "Loaded models and the execution provider each really uses"),
+    ("scenewatch_unusual_score", "gauge", "Unusualness of the camera's latest clip against its own baseline (0..1: the share of its recent clips that were closer to normal); absent while the baseline warms up"),
 ];
 
 fn header(out: &mut String, name: &str) {
@@ -348,6 +351,18 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
             let _ = writeln!(out, "{name}{{camera=\"{}\"{extra}}} {}", esc(&c.name), f(c));
         }
     }
+    if let Ok(scores) = m.unusual_scores.lock() {
+        if !scores.is_empty() {
+            header(&mut out, "scenewatch_unusual_score");
+            for (camera, v) in scores.iter() {
+                let _ = writeln!(
+                    out,
+                    "scenewatch_unusual_score{{camera=\"{}\"}} {v}",
+                    esc(camera)
+                );
+            }
+        }
+    }
     header(&mut out, "scenewatch_model_info");
     for (model, provider) in models {
         let _ = writeln!(
@@ -363,6 +378,24 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unusual_scores_are_rendered_per_camera_only_when_there_are_some() {
+        let m = Metrics::default();
+        assert!(!render(&m, &[], &[]).contains("scenewatch_unusual_score"));
+        if let Ok(mut u) = m.unusual_scores.lock() {
+            u.insert("gate".into(), 0.25);
+        }
+        let text = render(&m, &[], &[]);
+        assert!(
+            text.contains("# TYPE scenewatch_unusual_score gauge"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scenewatch_unusual_score{camera=\"gate\"} 0.25"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn per_frame_stages_observe_each_frames_own_time() {

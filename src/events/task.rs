@@ -250,6 +250,9 @@ pub async fn run(
             }
             if let Some(u) = engine.unusual_score(&r.camera) {
                 tracing::debug!(camera = %r.camera, unusualness = u, "unusual-scene score");
+                if let Ok(mut m) = metrics.unusual_scores.lock() {
+                    m.insert(r.camera.to_string(), u);
+                }
             }
             metrics
                 .stages
