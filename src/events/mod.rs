@@ -188,6 +188,9 @@ impl Engine {
     /// Replaces (Some) or removes (None) a camera's rules after a reload; its open alerts end first.
     pub fn configure(&mut self, camera: &str, cfg: Option<&CameraConfig>) -> Vec<Alert> {
         let out = self.finish(camera, None);
+        if let Some(s) = self.summaries.get_mut(camera) {
+            s.on_alerts(&out);
+        }
         self.end_summary(camera);
         self.summaries.remove(camera);
         self.cameras.remove(camera);
@@ -324,6 +327,9 @@ impl Engine {
             }
             InferOut::CameraEnded { camera } => {
                 out = self.finish(camera, None);
+                if let Some(s) = self.summaries.get_mut(&**camera) {
+                    s.on_alerts(&out);
+                }
                 self.end_summary(camera);
             }
             InferOut::Configure { camera, config } => {
@@ -448,6 +454,25 @@ mod tests {
             })
             .collect();
         InferOut::Result(r)
+    }
+
+    #[test]
+    fn the_last_summary_of_a_stream_has_the_dwell_and_crossings_of_the_alerts_its_end_closed() {
+        // the alert stays open until the stream ends: its end (with the dwell) comes with CameraEnded, after the
+        // last clip, and must still reach the summary of the period it belongs to
+        let mut e = engine().with_summaries(Some(3600.0));
+        for i in 0..3 {
+            e.handle(&clip(i, 1));
+        }
+        let end = e.handle(&InferOut::CameraEnded {
+            camera: Arc::from("cam"),
+        });
+        assert_eq!(types(&end), vec![AlertType::End]);
+        assert!(end[0].max_dwell_seconds >= 10.0, "{:?}", end[0]);
+        let s = e.take_summaries();
+        assert_eq!(s.len(), 1);
+        let person = &s[0].labels["person"];
+        assert_eq!(person.max_dwell_seconds, end[0].max_dwell_seconds);
     }
 
     #[test]
