@@ -39,6 +39,10 @@ pub struct Engine {
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
     ready: Vec<summary::Summary>,
+    /// Per camera: its zones and time zone, for the parts of its prompts.
+    prompt_ctx: HashMap<String, (Vec<crate::config::ZoneConfig>, chrono_tz::Tz)>,
+    /// Clip pooling of fused prompt scores (`[language] alpha`, as the head pools).
+    alpha: f32,
 }
 
 impl Engine {
@@ -57,6 +61,8 @@ impl Engine {
             summary_period: None,
             summaries: HashMap::new(),
             ready: Vec::new(),
+            prompt_ctx: HashMap::new(),
+            alpha: crate::config::LanguageConfig::default().alpha,
         };
         for c in cameras {
             e.install(c);
@@ -67,6 +73,12 @@ impl Engine {
     /// Turns on period summaries (seconds of stream time per period).
     pub fn with_summaries(mut self, period_secs: Option<f64>) -> Self {
         self.summary_period = period_secs;
+        self
+    }
+
+    /// Pools fused prompt scores over a clip's frames as the language head does (`[language] alpha`).
+    pub fn with_alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
         self
     }
 
@@ -106,9 +118,14 @@ impl Engine {
             c.name.clone(),
             c.prompts
                 .iter()
-                .map(|p| PromptState::new(name.clone(), p.clone()))
+                .zip(c.programs())
+                .map(|(p, program)| PromptState::new(name.clone(), p.clone()).with_program(program))
                 .collect(),
         );
+        // validated at load; an unknown zone name (never reached) means UTC
+        let tz = schedule::parse_tz(&c.timezone).unwrap_or(chrono_tz::Tz::UTC);
+        self.prompt_ctx
+            .insert(c.name.clone(), (c.zones.clone(), tz));
     }
 
     /// Ends every open alert of `camera` whose rule matches `which` (None = all).
@@ -140,6 +157,7 @@ impl Engine {
         self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
+        self.prompt_ctx.remove(camera);
         self.detect_off.remove(camera);
         self.disarmed.remove(camera);
         if let Some(c) = cfg {
@@ -205,25 +223,50 @@ impl Engine {
                     ));
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
                 }
-                if let (Some(states), Some(scores)) =
-                    (self.prompts.get_mut(&*r.camera), r.prompts.as_ref())
-                {
-                    for state in states.iter_mut().filter(|p| armed(&p.cfg.text)) {
+                // each prompt's fused clip score (its parts and the head's free-text score), for the summary
+                let mut fused_scores: Vec<(String, f32)> = Vec::new();
+                if let (Some(states), Some(scores), Some((zones, tz))) = (
+                    self.prompts.get_mut(&*r.camera),
+                    r.prompts.as_ref(),
+                    self.prompt_ctx.get(&*r.camera),
+                ) {
+                    let ctx = crate::language::ScoreContext {
+                        levels: &self.detector,
+                        zones,
+                        tz: *tz,
+                        alpha: self.alpha,
+                    };
+                    for state in states.iter_mut() {
                         let Some(k) = scores.texts.iter().position(|t| *t == state.cfg.text) else {
                             continue;
                         };
-                        let per_frame = scores.frame_scores(k);
+                        let head_frames = scores.frame_scores(k);
+                        let fused = crate::language::fuse(
+                            &state.program,
+                            crate::language::score::HeadScores {
+                                frames: &head_frames,
+                                clip: scores.clip[k],
+                            },
+                            &r.frames,
+                            &ctx,
+                            Some(&mut state.hold),
+                        );
+                        fused_scores.push((state.cfg.text.clone(), fused.clip));
+                        if !armed(&state.cfg.text) {
+                            continue;
+                        }
                         let obs = PromptObs {
                             index: r.clip_index,
                             start: r.start.as_secs_f64(),
                             end: r.end.as_secs_f64(),
-                            score: scores.clip[k],
+                            score: fused.clip,
                             frames: r
                                 .frames
                                 .iter()
-                                .zip(per_frame)
+                                .zip(fused.frames)
                                 .map(|(f, s)| (f.pts.as_secs_f64(), f.wall, s))
                                 .collect(),
+                            parts: fused.parts,
                         };
                         out.extend(state.on_clip(&obs, &mut *self.new_id));
                     }
@@ -235,17 +278,7 @@ impl Engine {
                         wall_start: r.frames.first().map(|f| f.wall).unwrap_or_default(),
                         wall_end: r.frames.last().map(|f| f.wall).unwrap_or_default(),
                         counts,
-                        prompts: r
-                            .prompts
-                            .as_ref()
-                            .map(|p| {
-                                p.texts
-                                    .iter()
-                                    .cloned()
-                                    .zip(p.clip.iter().copied())
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        prompts: fused_scores,
                     };
                     let state = self
                         .summaries

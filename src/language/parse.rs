@@ -210,6 +210,21 @@ pub fn tokens(text: &str) -> Vec<String> {
     out
 }
 
+/// The words of the language head's class names (ImageNet's, COCO's): free-text words it has evidence for.
+pub fn known_words(class_names: &[String]) -> HashSet<String> {
+    class_names
+        .iter()
+        .map(String::as_str)
+        .chain(COCO_LABELS)
+        .flat_map(|n| tokens(n))
+        .flat_map(|w| {
+            // plural forms of the names
+            let plural = format!("{w}s");
+            [w, plural]
+        })
+        .collect()
+}
+
 /// A value captured by a slot.
 #[derive(Debug, Clone, PartialEq)]
 enum Cap {

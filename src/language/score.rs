@@ -531,6 +531,31 @@ pub fn fuse(
     }
 }
 
+/// Fuses every prompt of a clip: `programs[k]` with the head's scores of prompt `k` (`scores.texts` are the
+/// prompts' own texts, in the same order). `holds`: one per program across a stream's clips (None: a single
+/// photo). The one path the events engine's prompts, `prompts test` and `eval` share.
+pub fn fuse_all(
+    programs: &[Program],
+    scores: &crate::infer::PromptScores,
+    frames: &[FrameResult],
+    ctx: &ScoreContext<'_>,
+    mut holds: Option<&mut [Hold]>,
+) -> Vec<Fused> {
+    programs
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let head_frames = scores.frame_scores(k);
+            let head = HeadScores {
+                frames: &head_frames,
+                clip: scores.clip.get(k).copied().unwrap_or(0.0),
+            };
+            let hold = holds.as_deref_mut().and_then(|h| h.get_mut(k));
+            fuse(p, head, frames, ctx, hold)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
