@@ -686,6 +686,7 @@ fn run_stills(
             .max_by(|a, b| a.1.clip.total_cmp(&b.1.clip))
             .and_then(|(k, _)| p.texts.get(k).cloned());
         prompts.push(PromptResult {
+            file: e.file.clone(),
             expect: e.expect.clone(),
             top1,
         });

@@ -272,7 +272,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
             println!("{}{at}  detections: {}", l.input, l.detections.join(", "));
             for s in &l.scores {
                 println!("  {:.3}  (raw {:+.3})  {}", s.score, s.raw, s.prompt);
-                if s.parts.len() > 1 || s.parts.iter().any(|p| p.note.is_some()) {
+                if !s.parts.is_empty() {
                     for p in &s.parts {
                         let score = p
                             .score

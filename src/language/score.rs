@@ -122,13 +122,13 @@ pub fn count_score(mut m: Vec<f32>, count: Count) -> f32 {
     lo * (1.0 - hi)
 }
 
-/// Posture membership: the pose model's class for the person (unknown — an upper body, a missed pose — is 0.25:
-/// no evidence either way, kept low so that a prompt about posture needs the evidence).
+/// Posture membership: the pose model's class for the person (unknown — an upper body, a pose cut by the frame's
+/// edge — is 0.5: no evidence either way).
 pub fn posture_score(seen: Option<Posture>, want: Posture, negated: bool) -> f32 {
     let s = match seen {
         Some(p) if p == want => 1.0,
         Some(_) => 0.0,
-        None => 0.25,
+        None => 0.5,
     };
     if negated {
         1.0 - s
@@ -243,11 +243,13 @@ fn candidates(f: &FrameResult, s: &Subject, ctx: &ScoreContext<'_>) -> Vec<Candi
             posture: f.postures.get(i).copied().flatten(),
         })
         .collect();
-    // people only the pose model found (most people lying down) count for posture prompts
-    if s.label == "person" && s.posture.is_some() {
+    // people only the pose model found (it runs when some prompt or rule of the camera is about posture) are
+    // people too: the detector misses most people lying down, and "nobody in view" must not hold over one. At
+    // the level from which posture rules count them, they are 0.5 sure.
+    if s.label == "person" {
         c.extend(f.pose_only.iter().map(|p| Candidate {
             bbox: p.bbox,
-            conf: confidence(p.score, 0.3),
+            conf: confidence(p.score, crate::infer::pose::POSE_ONLY_MIN),
             posture: Some(p.posture),
         }));
     }
@@ -308,8 +310,10 @@ fn memberships(
                 match poly {
                     Some(poly) => {
                         let (w, h) = (f.width.max(1) as f32, f.height.max(1) as f32);
-                        let x = (c.bbox.x1 + c.bbox.x2) / 2.0 / w;
-                        let y = c.bbox.y2 / h;
+                        // the ground point, kept inside the frame: a person cut by the bottom edge stands
+                        // on it, and a polygon edge on the frame's edge must not leave them out
+                        let x = ((c.bbox.x1 + c.bbox.x2) / 2.0 / w).clamp(0.001, 0.999);
+                        let y = (c.bbox.y2 / h).clamp(0.001, 0.999);
                         let inside = point_in_polygon(x, y, &poly.points);
                         m *= if inside != z.negated { 1.0 } else { 0.0 };
                     }
@@ -638,8 +642,9 @@ mod tests {
         });
         let lying = [lying];
         assert!(score("a person lying on the ground", &standing) < 0.05);
-        assert!(score("a person lying on the ground", &unknown) < 0.3);
+        assert!(score("a person lying on the ground", &unknown) < 0.55);
         assert!(score("a person lying on the ground", &lying) > 0.95, "people only the pose model found count");
+        assert!(score("nobody in view", &lying) < 0.05, "and they are people for every prompt");
         assert!(score("a person standing", &standing) > 0.95);
         assert!(score("a person not lying", &standing) > 0.95);
     }
@@ -658,6 +663,10 @@ mod tests {
         assert!(s("a person in the driveway", &outside) < 0.05);
         assert!(s("nobody in the driveway", &outside) > 0.95);
         assert!(s("a person outside the driveway", &outside) > 0.95);
+        // a person cut by the frame's bottom edge stands in a zone drawn to that edge
+        let mut cut = person(10.0, 0.9);
+        cut.bbox.y2 = 480.0;
+        assert!(s("a person in the driveway", &[frame(0.0, vec![cut], vec![])]) > 0.95);
     }
 
     #[test]
