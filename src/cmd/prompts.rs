@@ -186,7 +186,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
         } else {
             println!("prompt '{}'", p.prompt);
             if p.understood.is_empty() {
-                println!("  understood: nothing beyond object nouns; scored by the language head as a whole");
+                println!("  understood: object nouns only; scored by the language head as a whole (and by the presence of person or vehicle nouns)");
             }
             for u in &p.understood {
                 println!("  understood: {u}");

@@ -1,10 +1,13 @@
 //! Scoring a parsed prompt on a clip: each part from the evidence that can check it — detections at the
 //! detector's alert level for counts, the pose model's posture per person, zones by the box's ground point, speed
 //! from box centres between frames, mean luminance for light, the camera's local time for clock windows, how long
-//! the rest has held for durations — and the language head's score for the free text. Parts are combined per
-//! frame by a geometric mean (a soft AND: one failing part pulls the whole score down) and pooled over the clip
-//! as the head pools (`alpha · mean + (1 − alpha) · max`). A prompt with no understood part keeps the head's
-//! score unchanged. A part with no evidence on this input (speed on a single photo, a duration without history,
+//! the rest has held for durations — and the language head's score for the free text. Per frame the parts are
+//! combined by a geometric mean (a soft AND: one failing part pulls the whole score down), multiplied by the
+//! head's score when free text is left (so a prompt whose parts all hold keeps the head's calibrated scale and
+//! its thresholds), and pooled over the clip as the head pools (`alpha · mean + (1 − alpha) · max`). A prompt
+//! with only object nouns keeps the head's score on its whole text, times the presence of the nouns whose
+//! labels the detector's card calibrates (person, vehicle); one without such nouns keeps the head's score
+//! unchanged. A part with no evidence on this input (speed on a single photo, a duration without history,
 //! light without pixels) is reported as not measured and left out of the product, never guessed.
 
 use chrono::Timelike;
@@ -373,7 +376,21 @@ pub fn fuse(
             )
         }),
     };
-    if !program.structured {
+    // A prompt with only object nouns is the head's, on its whole text; the nouns of labels the detector's card
+    // calibrates (person, vehicle) add their presence ("a man driving a car" with no car in view scores low).
+    let calibrated = |s: &&Subject| ctx.levels.per_label.contains_key(&s.label);
+    let presence: Vec<&Subject> = if program.structured {
+        Vec::new()
+    } else {
+        let mut seen: Vec<&Subject> = Vec::new();
+        for s in program.subjects.iter().filter(calibrated) {
+            if !seen.iter().any(|x| x.label == s.label) {
+                seen.push(s);
+            }
+        }
+        seen
+    };
+    if !program.structured && presence.is_empty() {
         return Fused {
             clip: head.clip,
             frames: head.frames.to_vec(),
@@ -382,16 +399,21 @@ pub fn fuse(
     }
     // per part, per frame (None: no evidence in this frame)
     let mut rows: Vec<(PartScore, Vec<Option<f32>>)> = Vec::new();
-    if program.uses_head {
+    let subjects: Vec<&Subject> = if program.structured {
+        program.subjects.iter().collect()
+    } else {
+        presence
+    };
+    let with_head = program.uses_head || !program.structured;
+    if with_head {
         rows.push((head_part, frames.iter().enumerate().map(|(t, _)| head.frames.get(t).copied()).collect()));
     }
-    let per_subject: Vec<Vec<Vec<Candidate>>> = program
-        .subjects
+    let per_subject: Vec<Vec<Vec<Candidate>>> = subjects
         .iter()
         .map(|s| frames.iter().map(|f| candidates(f, s, ctx)).collect())
         .collect();
     let mut members: Vec<Vec<Vec<f32>>> = Vec::new();
-    for (s, cands) in program.subjects.iter().zip(&per_subject) {
+    for (s, cands) in subjects.iter().copied().zip(&per_subject) {
         let mut notes = Vec::new();
         let m: Vec<Vec<f32>> = (0..frames.len())
             .map(|t| memberships(s, cands, frames, t, ctx, &mut notes))
@@ -412,7 +434,7 @@ pub fn fuse(
         }
         members.push(m);
     }
-    for r in &program.relations {
+    for r in program.relations.iter().filter(|_| program.structured) {
         let (a, b) = (&program.subjects[r.a], &program.subjects[r.b]);
         let per_frame = (0..frames.len())
             .map(|t| {
@@ -484,11 +506,22 @@ pub fn fuse(
                 .collect(),
         ));
     }
-    // fuse per frame over the parts with evidence in it
+    // fuse per frame: the geometric mean of the parts with evidence in that frame (a soft AND), times the head's
+    // score of the free text when there is one — so a prompt whose parts all hold keeps the head's calibrated
+    // scale (and thresholds), and one whose part fails drops with it; without free text, the parts alone
     let fused_frames: Vec<f32> = (0..frames.len())
         .map(|t| {
-            let v: Vec<f32> = rows.iter().filter_map(|(_, fs)| fs[t]).collect();
-            soft_and(&v)
+            let v: Vec<f32> = rows
+                .iter()
+                .skip(usize::from(with_head))
+                .filter_map(|(_, fs)| fs[t])
+                .collect();
+            let g = if v.is_empty() { 1.0 } else { soft_and(&v) };
+            match rows.first().filter(|_| with_head).and_then(|(_, fs)| fs[t]) {
+                Some(h) => h * g,
+                None if v.is_empty() => 0.0,
+                None => g,
+            }
         })
         .collect();
     let mut parts: Vec<PartScore> = rows
@@ -517,7 +550,7 @@ pub fn fuse(
                     score: Some(s),
                     note: Some(format!("held {held:.0} s")),
                 });
-                clip = soft_and(&[clip, s]);
+                clip *= s;
             }
             None => {
                 parts.push(PartScore {
@@ -691,9 +724,9 @@ mod tests {
         dark.pixels = Pixels(Arc::new(vec![20u8; 300]));
         let mut day = frame(0.0, vec![], vec![]);
         day.pixels = Pixels(Arc::new(vec![150u8; 300]));
-        assert!(score("an empty street at night", &[dark.clone()]) > 0.8);
+        assert!(score("an empty street at night", &[dark.clone()]) > 0.65, "the head's 0.7 times parts that hold");
         assert!(score("an empty street at night", &[day.clone()]) < 0.1);
-        assert!(score("an empty street during the day", &[day]) > 0.8);
+        assert!(score("an empty street during the day", &[day]) > 0.65);
         // frames at 1970-01-01 00:00 UTC: after 22:00 holds, the morning does not
         assert!(score("nobody after 10 pm", &[dark.clone()]) > 0.9);
         assert!(score("nobody in the morning", &[dark]) < 0.05);
@@ -719,6 +752,12 @@ mod tests {
         let f = score_with("a cup of coffee", &[frame(0.0, vec![], vec![])], &[], 0.73);
         assert_eq!(f.clip, 0.73);
         assert_eq!(f.parts.len(), 1);
+        // a calibrated label's noun (person here) adds its presence to an otherwise plain prompt
+        let empty = [frame(0.0, vec![], vec![])];
+        let one = [frame(0.0, vec![person(10.0, 0.9)], vec![])];
+        assert!(score_with("a man talking to the camera", &empty, &[], 0.73).clip < 0.1);
+        let f = score_with("a man talking to the camera", &one, &[], 0.73);
+        assert!(f.clip > 0.7 && f.clip <= 0.73 && f.parts.len() == 2, "{f:?}");
     }
 
     #[test]
