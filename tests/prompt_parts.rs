@@ -11,9 +11,9 @@ use std::time::Duration;
 use common::*;
 use scenewatch::cmd::prompts::{run, TestArgs};
 
-/// Measured 31 of 31 (before this change, the head alone: 10 of 31). One entry of slack for numeric differences
-/// between machines.
-const TUNING_TOP1_MIN: f64 = 0.96;
+/// Measured 30 of 31 (before this change, the head alone: 10 of 31). One entry of slack below the measured value
+/// for numeric differences between machines.
+const TUNING_TOP1_MIN: f64 = 0.93;
 /// Measured 12 of 12 (before: 6 of 12). One entry of slack.
 const HELD_TOP1_MIN: f64 = 0.91;
 

@@ -125,13 +125,18 @@ pub fn count_score(mut m: Vec<f32>, count: Count) -> f32 {
     lo * (1.0 - hi)
 }
 
-/// Posture membership: the pose model's class for the person (unknown — an upper body, a pose cut by the frame's
-/// edge — is 0.5: no evidence either way).
-pub fn posture_score(seen: Option<Posture>, want: Posture, negated: bool) -> f32 {
-    let s = match seen {
-        Some(p) if p == want => 1.0,
-        Some(_) => 0.0,
-        None => 0.5,
+/// Posture membership: the pose model's class for the person. When it cannot tell (an upper body, a person cut
+/// by the frame's edge), the box's shape is the only evidence: a box clearly taller than wide (height/width ≥ 1.3)
+/// is no one lying (0.1 for lying, 0.5 for standing or sitting, which it cannot tell apart), a clearly wide one
+/// (≤ 0.77) is more likely lying (0.7, and 0.2 for the others), anything else 0.5.
+pub fn posture_score(seen: Option<Posture>, aspect: f32, want: Posture, negated: bool) -> f32 {
+    let s = match (seen, want) {
+        (Some(p), _) if p == want => 1.0,
+        (Some(_), _) => 0.0,
+        (None, Posture::Lying) if aspect >= 1.3 => 0.1,
+        (None, Posture::Lying) if aspect <= 0.77 => 0.7,
+        (None, _) if aspect <= 0.77 => 0.2,
+        (None, _) => 0.5,
     };
     if negated {
         1.0 - s
@@ -307,7 +312,8 @@ fn memberships(
                 if !pose_ran && c.posture.is_none() {
                     note(notes, "posture: the pose model did not run on these frames");
                 }
-                m *= posture_score(c.posture, p.value, p.negated);
+                let aspect = (c.bbox.y2 - c.bbox.y1) / (c.bbox.x2 - c.bbox.x1).max(1.0);
+                m *= posture_score(c.posture, aspect, p.value, p.negated);
             }
             if let Some((z, poly)) = &zone {
                 match poly {
@@ -675,7 +681,11 @@ mod tests {
         });
         let lying = [lying];
         assert!(score("a person lying on the ground", &standing) < 0.05);
-        assert!(score("a person lying on the ground", &unknown) < 0.55);
+        // posture unknown: a tall box (50×200) is no one lying; standing cannot be told from sitting
+        assert!(score("a person lying on the ground", &unknown) < 0.15);
+        assert!((score("a person standing", &unknown) - 0.5).abs() < 0.05);
+        assert_eq!(posture_score(None, 0.5, Posture::Lying, false), 0.7);
+        assert_eq!(posture_score(None, 1.0, Posture::Lying, false), 0.5);
         assert!(score("a person lying on the ground", &lying) > 0.95, "people only the pose model found count");
         assert!(score("nobody in view", &lying) < 0.05, "and they are people for every prompt");
         assert!(score("a person standing", &standing) > 0.95);
