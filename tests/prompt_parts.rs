@@ -36,9 +36,13 @@ fn prompt_sets_differing_in_one_part_rank_the_fitting_prompt_first() {
     let out = wait_with_timeout(child, Duration::from_secs(300));
     let err = no_panic(&out);
     assert!(out.status.success(), "eval failed: {err}");
-    let report: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or(""))
-            .expect("eval --json prints one JSON object");
+    let report: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or(""),
+    )
+    .expect("eval --json prints one JSON object");
     let tuning = report["prompts"]["top1"].as_f64().expect("prompts.top1");
     let held = report["held_apart"]["prompts"]["top1"]
         .as_f64()

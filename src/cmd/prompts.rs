@@ -277,7 +277,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
                         let score = p
                             .score
                             .map_or_else(|| "  -  ".to_string(), |v| format!("{v:.3}"));
-                        let note = p.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+                        let note = p
+                            .note
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default();
                         println!("         {score}  {}{note}", p.part);
                     }
                 }

@@ -89,7 +89,8 @@ mod tests {
         let w = prompt_warnings(&cfg);
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(
-            w[0].starts_with("cameras[0].prompts[1].text: 'a man fighting'") && w[0].contains("'fighting'"),
+            w[0].starts_with("cameras[0].prompts[1].text: 'a man fighting'")
+                && w[0].contains("'fighting'"),
             "{w:?}"
         );
     }

@@ -658,6 +658,70 @@ mod tests {
     }
 
     #[test]
+    fn a_prompt_alert_needs_every_understood_part_and_reports_them() {
+        // "two people" is scored from the detections (the head's free text has nothing left to score); "a person
+        // with a dog" (object nouns only) keeps the head's score, times the presence of the person
+        let cam: CameraConfig = toml::from_str(
+            "name = \"cam\"\nurl = \"test://\"\nrules = [{ label = \"dog\" }]\n\
+             prompts = [{ text = \"two people\", threshold = 0.7 }, { text = \"a person with a dog\", threshold = 0.7 }]\n",
+        )
+        .expect("camera config");
+        let mut levels = crate::labels::Thresholds::default();
+        levels.per_label.insert(
+            "person".into(),
+            crate::labels::LabelThresholds {
+                alert: 0.55,
+                track: 0.35,
+            },
+        );
+        let mut e = Engine::new(&[cam], levels, Box::new(|| "p".to_string()));
+        let with_head = |index: u64, people: usize| {
+            let InferOut::Result(mut r) = clip(index, people) else {
+                unreachable!("clip() makes results")
+            };
+            for (i, f) in r.frames.iter_mut().enumerate() {
+                for (k, d) in f.detections.iter_mut().enumerate() {
+                    d.bbox.x1 += 100.0 * k as f32 + i as f32;
+                    d.bbox.x2 += 100.0 * k as f32 + i as f32;
+                }
+            }
+            r.prompts = Some(crate::infer::PromptScores {
+                texts: Arc::new(vec!["two people".into(), "a person with a dog".into()]),
+                clip: vec![0.9, 0.8],
+                raw: vec![0.5, 0.4],
+                frames: vec![0.9, 0.8, 0.9, 0.8],
+            });
+            InferOut::Result(r)
+        };
+        // one person: "two people" stays closed although the head alone would have said 0.9
+        let a: Vec<Alert> = e
+            .handle(&with_head(0, 1))
+            .into_iter()
+            .filter(|a| a.kind == "prompt")
+            .collect();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].prompt.as_deref(), Some("a person with a dog"));
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert!(
+            parts.iter().any(|p| p.part == "at least 1 person"),
+            "{parts:?}"
+        );
+        // two people: it opens, and says why
+        let a: Vec<Alert> = e
+            .handle(&with_head(1, 2))
+            .into_iter()
+            .filter(|a| a.prompt.as_deref() == Some("two people"))
+            .collect();
+        assert_eq!(types(&a), vec![AlertType::New]);
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(parts[0].part, "exactly 2 person");
+        assert!(parts[0].score.unwrap_or(0.0) > 0.9, "{parts:?}");
+        let json = serde_json::to_value(&a[0]).expect("json");
+        assert_eq!(json["parts"][0]["part"], "exactly 2 person");
+    }
+
+    #[test]
     fn reconfigure_ends_open_alerts_and_removal_forgets_the_camera() {
         let mut e = engine();
         e.handle(&clip(0, 1));

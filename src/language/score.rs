@@ -214,7 +214,8 @@ pub fn relation_score(a: &BBox, b: &BBox, kind: Relation) -> f32 {
             // a's bottom rests within b's top half and a overlaps b horizontally
             let ox = (a.x2.min(b.x2) - a.x1.max(b.x1)).max(0.0) / (a.x2 - a.x1).max(1.0);
             let bh = (b.y2 - b.y1).max(1.0);
-            let rests = a.y2 >= b.y1 - 0.1 * bh && a.y2 <= b.y1 + 0.6 * bh && a.y1 < b.y1 + 0.3 * bh;
+            let rests =
+                a.y2 >= b.y1 - 0.1 * bh && a.y2 <= b.y1 + 0.6 * bh && a.y1 < b.y1 + 0.3 * bh;
             if rests {
                 ox.min(1.0)
             } else {
@@ -298,7 +299,13 @@ fn memberships(
         .as_ref()
         .map(|z| (z, ctx.zones.iter().find(|cz| cz.name == z.value)));
     // the neighbouring frame for speed: the one before, or after for the first frame
-    let neighbour = if t > 0 { Some(t - 1) } else if all.len() > 1 { Some(1) } else { None };
+    let neighbour = if t > 0 {
+        Some(t - 1)
+    } else if all.len() > 1 {
+        Some(1)
+    } else {
+        None
+    };
     let dt = neighbour
         .map(|n| (all[t].pts.as_secs_f64() - all[n].pts.as_secs_f64()).abs() as f32)
         .filter(|dt| *dt > 0.0);
@@ -326,14 +333,18 @@ fn memberships(
                         let inside = point_in_polygon(x, y, &poly.points);
                         m *= if inside != z.negated { 1.0 } else { 0.0 };
                     }
-                    None => note(notes, &format!("zone '{}' is not one of the camera's zones", z.value)),
+                    None => note(
+                        notes,
+                        &format!("zone '{}' is not one of the camera's zones", z.value),
+                    ),
                 }
             }
             if let Some(mo) = &s.motion {
                 match (neighbour, dt) {
                     (Some(n), Some(dt)) => {
                         // an object not found in the neighbouring frame: speed unknown, 0.5
-                        m *= speed(c, &frames[n], dt).map_or(0.5, |v| motion_score(v, mo.value, mo.negated));
+                        m *= speed(c, &frames[n], dt)
+                            .map_or(0.5, |v| motion_score(v, mo.value, mo.negated));
                     }
                     _ => note(notes, "motion: not measured (needs at least two frames)"),
                 }
@@ -352,13 +363,25 @@ fn note(notes: &mut Vec<String>, n: &str) {
 fn subject_part(s: &Subject) -> String {
     let mut d = format!("{} {}", s.count.describe(), s.label);
     if let Some(p) = &s.posture {
-        d += &format!(" {}{}", if p.negated { "not " } else { "" }, p.value.as_str());
+        d += &format!(
+            " {}{}",
+            if p.negated { "not " } else { "" },
+            p.value.as_str()
+        );
     }
     if let Some(m) = &s.motion {
-        d += &format!(" {}{}", if m.negated { "not " } else { "" }, m.value.as_str());
+        d += &format!(
+            " {}{}",
+            if m.negated { "not " } else { "" },
+            m.value.as_str()
+        );
     }
     if let Some(z) = &s.zone {
-        d += &format!(" {} '{}'", if z.negated { "outside" } else { "in" }, z.value);
+        d += &format!(
+            " {} '{}'",
+            if z.negated { "outside" } else { "in" },
+            z.value
+        );
     }
     d
 }
@@ -412,7 +435,14 @@ pub fn fuse(
     };
     let with_head = program.uses_head || !program.structured;
     if with_head {
-        rows.push((head_part, frames.iter().enumerate().map(|(t, _)| head.frames.get(t).copied()).collect()));
+        rows.push((
+            head_part,
+            frames
+                .iter()
+                .enumerate()
+                .map(|(t, _)| head.frames.get(t).copied())
+                .collect(),
+        ));
     }
     let per_subject: Vec<Vec<Vec<Candidate>>> = subjects
         .iter()
@@ -427,7 +457,10 @@ pub fn fuse(
         // a subject that is only a relation's object is scored by the relation
         let only_related = !s.counted
             && s.posture.is_none()
-            && program.relations.iter().any(|r| std::ptr::eq(&program.subjects[r.b], s));
+            && program
+                .relations
+                .iter()
+                .any(|r| std::ptr::eq(&program.subjects[r.b], s));
         if !only_related {
             rows.push((
                 PartScore {
@@ -435,7 +468,9 @@ pub fn fuse(
                     score: None,
                     note: (!notes.is_empty()).then(|| notes.join("; ")),
                 },
-                m.iter().map(|fm| Some(count_score(fm.clone(), s.count))).collect(),
+                m.iter()
+                    .map(|fm| Some(count_score(fm.clone(), s.count)))
+                    .collect(),
             ));
         }
         members.push(m);
@@ -451,7 +486,9 @@ pub fn fuse(
                         per_subject[r.b][t]
                             .iter()
                             .zip(&members[r.b][t])
-                            .map(move |(cb, mb)| ma * mb * relation_score(&ca.bbox, &cb.bbox, r.kind))
+                            .map(move |(cb, mb)| {
+                                ma * mb * relation_score(&ca.bbox, &cb.bbox, r.kind)
+                            })
                     })
                     .fold(0.0f32, f32::max);
                 Some(best)
@@ -477,15 +514,20 @@ pub fn fuse(
             PartScore {
                 part: format!("light: {want}"),
                 score: None,
-                note: (!measured).then(|| "no pixels to measure".to_string()).or_else(|| {
-                    let known: Vec<f32> = lumas.iter().flatten().copied().collect();
-                    Some(format!(
-                        "mean luma {:.0} of 255",
-                        known.iter().sum::<f32>() / known.len().max(1) as f32
-                    ))
-                }),
+                note: (!measured)
+                    .then(|| "no pixels to measure".to_string())
+                    .or_else(|| {
+                        let known: Vec<f32> = lumas.iter().flatten().copied().collect();
+                        Some(format!(
+                            "mean luma {:.0} of 255",
+                            known.iter().sum::<f32>() / known.len().max(1) as f32
+                        ))
+                    }),
             },
-            lumas.iter().map(|l2| l2.map(|y| light_score(y, l.value, l.negated))).collect(),
+            lumas
+                .iter()
+                .map(|l2| l2.map(|y| light_score(y, l.value, l.negated)))
+                .collect(),
         ));
     }
     if let Some(w) = program.clock {
@@ -550,7 +592,11 @@ pub fn fuse(
         match hold {
             Some(h) => {
                 let held = h.update(start, end, clip);
-                let s = if held >= d { 1.0 } else { 0.5 * (held / d) as f32 };
+                let s = if held >= d {
+                    1.0
+                } else {
+                    0.5 * (held / d) as f32
+                };
                 parts.push(PartScore {
                     part,
                     score: Some(s),
@@ -615,7 +661,12 @@ mod tests {
             class_id: 0,
             label: "person",
             score,
-            bbox: BBox { x1: x, y1: 100.0, x2: x + 50.0, y2: 300.0 },
+            bbox: BBox {
+                x1: x,
+                y1: 100.0,
+                x2: x + 50.0,
+                y2: 300.0,
+            },
         }
     }
 
@@ -638,18 +689,41 @@ mod tests {
         let mut t = Thresholds::default();
         t.per_label.insert(
             "person".into(),
-            crate::labels::LabelThresholds { alert: 0.55, track: 0.35 },
+            crate::labels::LabelThresholds {
+                alert: 0.55,
+                track: 0.35,
+            },
         );
         t
     }
 
     fn score_with(text: &str, frames: &[FrameResult], zones: &[ZoneConfig], head: f32) -> Fused {
         let names: Vec<String> = zones.iter().map(|z| z.name.clone()).collect();
-        let p = parse(text, &ParseContext { zones: &names, known_words: None });
+        let p = parse(
+            text,
+            &ParseContext {
+                zones: &names,
+                known_words: None,
+            },
+        );
         let l = levels();
-        let ctx = ScoreContext { levels: &l, zones, tz: Tz::UTC, alpha: 0.5 };
+        let ctx = ScoreContext {
+            levels: &l,
+            zones,
+            tz: Tz::UTC,
+            alpha: 0.5,
+        };
         let hf = vec![head; frames.len()];
-        fuse(&p, HeadScores { frames: &hf, clip: head }, frames, &ctx, None)
+        fuse(
+            &p,
+            HeadScores {
+                frames: &hf,
+                clip: head,
+            },
+            frames,
+            &ctx,
+            None,
+        )
     }
 
     fn score(text: &str, frames: &[FrameResult]) -> f32 {
@@ -658,9 +732,21 @@ mod tests {
 
     #[test]
     fn counts_tell_one_from_two_people() {
-        let two = [frame(0.0, vec![person(10.0, 0.8), person(300.0, 0.62)], vec![])];
-        let one = [frame(0.0, vec![person(10.0, 0.8), person(300.0, 0.40)], vec![])];
-        assert!(score("two people", &two) > 0.8, "{}", score("two people", &two));
+        let two = [frame(
+            0.0,
+            vec![person(10.0, 0.8), person(300.0, 0.62)],
+            vec![],
+        )];
+        let one = [frame(
+            0.0,
+            vec![person(10.0, 0.8), person(300.0, 0.40)],
+            vec![],
+        )];
+        assert!(
+            score("two people", &two) > 0.8,
+            "{}",
+            score("two people", &two)
+        );
         assert!(score("two people", &one) < 0.2);
         assert!(score("one person alone", &one) > 0.8);
         assert!(score("one person alone", &two) < 0.35);
@@ -671,11 +757,20 @@ mod tests {
 
     #[test]
     fn posture_must_match_and_unknown_posture_is_not_a_match() {
-        let standing = [frame(0.0, vec![person(10.0, 0.8)], vec![Some(Posture::Standing)])];
+        let standing = [frame(
+            0.0,
+            vec![person(10.0, 0.8)],
+            vec![Some(Posture::Standing)],
+        )];
         let unknown = [frame(0.0, vec![person(10.0, 0.8)], vec![None])];
         let mut lying = frame(0.0, vec![], vec![]);
         lying.pose_only.push(PoseOnly {
-            bbox: BBox { x1: 100.0, y1: 300.0, x2: 400.0, y2: 380.0 },
+            bbox: BBox {
+                x1: 100.0,
+                y1: 300.0,
+                x2: 400.0,
+                y2: 380.0,
+            },
             score: 0.5,
             posture: Posture::Lying,
         });
@@ -686,8 +781,14 @@ mod tests {
         assert!((score("a person standing", &unknown) - 0.5).abs() < 0.05);
         assert_eq!(posture_score(None, 0.5, Posture::Lying, false), 0.7);
         assert_eq!(posture_score(None, 1.0, Posture::Lying, false), 0.5);
-        assert!(score("a person lying on the ground", &lying) > 0.95, "people only the pose model found count");
-        assert!(score("nobody in view", &lying) < 0.05, "and they are people for every prompt");
+        assert!(
+            score("a person lying on the ground", &lying) > 0.95,
+            "people only the pose model found count"
+        );
+        assert!(
+            score("nobody in view", &lying) < 0.05,
+            "and they are people for every prompt"
+        );
         assert!(score("a person standing", &standing) > 0.95);
         assert!(score("a person not lying", &standing) > 0.95);
     }
@@ -716,7 +817,13 @@ mod tests {
     fn motion_from_box_speed_and_not_measured_on_one_frame() {
         // 50×200 px person: 1 body height = 200 px
         let run: Vec<FrameResult> = (0..4)
-            .map(|i| frame(i as f64 * 0.5, vec![person(10.0 + 200.0 * i as f32, 0.9)], vec![]))
+            .map(|i| {
+                frame(
+                    i as f64 * 0.5,
+                    vec![person(10.0 + 200.0 * i as f32, 0.9)],
+                    vec![],
+                )
+            })
             .collect();
         let still: Vec<FrameResult> = (0..4)
             .map(|i| frame(i as f64 * 0.5, vec![person(10.0 + i as f32, 0.9)], vec![]))
@@ -725,7 +832,15 @@ mod tests {
         assert!(score("a person running", &still) < 0.05);
         assert!(score("a person standing still", &still) > 0.9);
         let f = score_with("a person running", &still[..1], &[], 0.7);
-        assert!(f.parts[0].note.as_deref().unwrap_or("").contains("not measured"), "{:?}", f.parts);
+        assert!(
+            f.parts[0]
+                .note
+                .as_deref()
+                .unwrap_or("")
+                .contains("not measured"),
+            "{:?}",
+            f.parts
+        );
     }
 
     #[test]
@@ -734,7 +849,10 @@ mod tests {
         dark.pixels = Pixels(Arc::new(vec![20u8; 300]));
         let mut day = frame(0.0, vec![], vec![]);
         day.pixels = Pixels(Arc::new(vec![150u8; 300]));
-        assert!(score("an empty street at night", &[dark.clone()]) > 0.65, "the head's 0.7 times parts that hold");
+        assert!(
+            score("an empty street at night", &[dark.clone()]) > 0.65,
+            "the head's 0.7 times parts that hold"
+        );
         assert!(score("an empty street at night", &[day.clone()]) < 0.1);
         assert!(score("an empty street during the day", &[day]) > 0.65);
         // frames at 1970-01-01 00:00 UTC: after 22:00 holds, the morning does not
@@ -748,7 +866,12 @@ mod tests {
             class_id: 2,
             label: "car",
             score: 0.9,
-            bbox: BBox { x1: x, y1: 150.0, x2: x + 200.0, y2: 300.0 },
+            bbox: BBox {
+                x1: x,
+                y1: 150.0,
+                x2: x + 200.0,
+                y2: 300.0,
+            },
         };
         let near = [frame(0.0, vec![person(10.0, 0.9), car(70.0)], vec![])];
         let far = [frame(0.0, vec![person(10.0, 0.9), car(430.0)], vec![])];
@@ -767,21 +890,44 @@ mod tests {
         let one = [frame(0.0, vec![person(10.0, 0.9)], vec![])];
         assert!(score_with("a man talking to the camera", &empty, &[], 0.73).clip < 0.1);
         let f = score_with("a man talking to the camera", &one, &[], 0.73);
-        assert!(f.clip > 0.7 && f.clip <= 0.73 && f.parts.len() == 2, "{f:?}");
+        assert!(
+            f.clip > 0.7 && f.clip <= 0.73 && f.parts.len() == 2,
+            "{f:?}"
+        );
     }
 
     #[test]
     fn durations_need_history() {
         let p = parse("someone loitering", &ParseContext::default());
         let l = levels();
-        let ctx = ScoreContext { levels: &l, zones: &[], tz: Tz::UTC, alpha: 0.5 };
+        let ctx = ScoreContext {
+            levels: &l,
+            zones: &[],
+            tz: Tz::UTC,
+            alpha: 0.5,
+        };
         let mut hold = Hold::default();
         let mut last = 0.0;
         for i in 0..20 {
             let fr: Vec<FrameResult> = (0..2)
-                .map(|k| frame(i as f64 * 4.0 + k as f64 * 2.0, vec![person(10.0, 0.9)], vec![]))
+                .map(|k| {
+                    frame(
+                        i as f64 * 4.0 + k as f64 * 2.0,
+                        vec![person(10.0, 0.9)],
+                        vec![],
+                    )
+                })
                 .collect();
-            let f = fuse(&p, HeadScores { frames: &[0.7, 0.7], clip: 0.7 }, &fr, &ctx, Some(&mut hold));
+            let f = fuse(
+                &p,
+                HeadScores {
+                    frames: &[0.7, 0.7],
+                    clip: 0.7,
+                },
+                &fr,
+                &ctx,
+                Some(&mut hold),
+            );
             if i == 5 {
                 assert!(f.clip < 0.75, "20 s in: {}", f.clip);
             }
@@ -789,7 +935,19 @@ mod tests {
         }
         assert!(last > 0.95, "80 s in: {last}");
         let one = [frame(0.0, vec![person(10.0, 0.9)], vec![])];
-        let f = fuse(&p, HeadScores { frames: &[0.7], clip: 0.7 }, &one, &ctx, None);
-        assert!(f.parts.iter().any(|p| p.score.is_none() && p.part.contains("lasting")));
+        let f = fuse(
+            &p,
+            HeadScores {
+                frames: &[0.7],
+                clip: 0.7,
+            },
+            &one,
+            &ctx,
+            None,
+        );
+        assert!(f
+            .parts
+            .iter()
+            .any(|p| p.score.is_none() && p.part.contains("lasting")));
     }
 }
