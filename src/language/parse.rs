@@ -218,7 +218,7 @@ pub fn known_words(class_names: &[String]) -> HashSet<String> {
         .iter()
         .map(String::as_str)
         .chain(COCO_LABELS)
-        .flat_map(|n| tokens(n))
+        .flat_map(tokens)
         .flat_map(|w| {
             // plural forms of the names
             let plural = format!("{w}s");
@@ -804,7 +804,7 @@ mod tests {
         );
         assert_eq!(a.head_text, "a person with a dog");
         assert!(p("two people").structured);
-        assert!(p("two people").needs_pose() == false);
+        assert!(!p("two people").needs_pose());
     }
 
     #[test]
