@@ -16,6 +16,7 @@ pub mod http;
 pub mod infer;
 pub mod ingest;
 pub mod labels;
+pub mod language;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;

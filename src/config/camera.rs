@@ -443,15 +443,39 @@ impl RuleConfig {
 }
 
 impl CameraConfig {
-    /// Whether any rule needs the pose model.
     /// Whether the image encoder must run on this camera's clips although it has no prompts (the unusual-scene
     /// baseline learns from its embeddings).
     pub fn wants_embedding(&self) -> bool {
         self.enabled && self.unusual.enabled
     }
 
+    /// Whether any rule or prompt needs the pose model (a prompt about posture: "a person lying on the ground").
     pub fn wants_pose(&self) -> bool {
-        self.enabled && self.rules.iter().any(|r| r.posture.is_some())
+        self.enabled
+            && (self.rules.iter().any(|r| r.posture.is_some())
+                || self.programs().iter().any(|p| p.needs_pose()))
+    }
+
+    /// The camera's prompts parsed against its zone names (the same in every stage: the parser is pure).
+    pub fn programs(&self) -> Vec<crate::language::Program> {
+        self.programs_with(None)
+    }
+
+    /// As [`programs`](Self::programs), with more words the head knows (the ImageNet names) so that only words
+    /// nothing knows are reported as unchecked.
+    pub fn programs_with(
+        &self,
+        known_words: Option<&std::collections::HashSet<String>>,
+    ) -> Vec<crate::language::Program> {
+        let zones: Vec<String> = self.zones.iter().map(|z| z.name.clone()).collect();
+        let ctx = crate::language::ParseContext {
+            zones: &zones,
+            known_words,
+        };
+        self.prompts
+            .iter()
+            .map(|p| crate::language::parse(&p.text, &ctx))
+            .collect()
     }
 
     /// The rules in force: the configured ones, or the defaults when none are given.

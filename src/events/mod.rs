@@ -45,6 +45,10 @@ pub struct Engine {
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
     ready: Vec<summary::Summary>,
+    /// Per camera: its zones and time zone, for the parts of its prompts.
+    prompt_ctx: HashMap<String, (Vec<crate::config::ZoneConfig>, chrono_tz::Tz)>,
+    /// Clip pooling of fused prompt scores (`[language] alpha`, as the head pools).
+    alpha: f32,
 }
 
 impl Engine {
@@ -65,6 +69,8 @@ impl Engine {
             summary_period: None,
             summaries: HashMap::new(),
             ready: Vec::new(),
+            prompt_ctx: HashMap::new(),
+            alpha: crate::config::LanguageConfig::default().alpha,
         };
         for c in cameras {
             e.install(c);
@@ -75,6 +81,12 @@ impl Engine {
     /// Turns on period summaries (seconds of stream time per period).
     pub fn with_summaries(mut self, period_secs: Option<f64>) -> Self {
         self.summary_period = period_secs;
+        self
+    }
+
+    /// Pools fused prompt scores over a clip's frames as the language head does (`[language] alpha`).
+    pub fn with_alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
         self
     }
 
@@ -114,12 +126,15 @@ impl Engine {
             c.name.clone(),
             c.prompts
                 .iter()
-                .map(|p| PromptState::new(name.clone(), p.clone()))
+                .zip(c.programs())
+                .map(|(p, program)| PromptState::new(name.clone(), p.clone()).with_program(program))
                 .collect(),
         );
+        // validated at load; an unknown zone name (never reached) means UTC
+        let tz = schedule::parse_tz(&c.timezone).unwrap_or(chrono_tz::Tz::UTC);
+        self.prompt_ctx
+            .insert(c.name.clone(), (c.zones.clone(), tz));
         if c.unusual.enabled {
-            // validated at load; an unparsable zone (never reached) means UTC
-            let tz = c.timezone.parse().unwrap_or(chrono_tz::UTC);
             let mut state = unusual::UnusualState::new(name.clone(), c);
             // a reload keeps what the camera learnt (with the same learning parameters)
             if let Some(b) = self.unusual.remove(&c.name).and_then(|(s, _)| s.baseline) {
@@ -199,6 +214,7 @@ impl Engine {
             self.unusual.remove(camera);
             self.unusual_scores.remove(camera);
         }
+        self.prompt_ctx.remove(camera);
         self.detect_off.remove(camera);
         self.disarmed.remove(camera);
         if let Some(c) = cfg {
@@ -264,25 +280,50 @@ impl Engine {
                     ));
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
                 }
-                if let (Some(states), Some(scores)) =
-                    (self.prompts.get_mut(&*r.camera), r.prompts.as_ref())
-                {
-                    for state in states.iter_mut().filter(|p| armed(&p.cfg.text)) {
+                // each prompt's fused clip score (its parts and the head's free-text score), for the summary
+                let mut fused_scores: Vec<(String, f32)> = Vec::new();
+                if let (Some(states), Some(scores), Some((zones, tz))) = (
+                    self.prompts.get_mut(&*r.camera),
+                    r.prompts.as_ref(),
+                    self.prompt_ctx.get(&*r.camera),
+                ) {
+                    let ctx = crate::language::ScoreContext {
+                        levels: &self.detector,
+                        zones,
+                        tz: *tz,
+                        alpha: self.alpha,
+                    };
+                    for state in states.iter_mut() {
                         let Some(k) = scores.texts.iter().position(|t| *t == state.cfg.text) else {
                             continue;
                         };
-                        let per_frame = scores.frame_scores(k);
+                        let head_frames = scores.frame_scores(k);
+                        let fused = crate::language::fuse(
+                            &state.program,
+                            crate::language::score::HeadScores {
+                                frames: &head_frames,
+                                clip: scores.clip[k],
+                            },
+                            &r.frames,
+                            &ctx,
+                            Some(&mut state.hold),
+                        );
+                        fused_scores.push((state.cfg.text.clone(), fused.clip));
+                        if !armed(&state.cfg.text) {
+                            continue;
+                        }
                         let obs = PromptObs {
                             index: r.clip_index,
                             start: r.start.as_secs_f64(),
                             end: r.end.as_secs_f64(),
-                            score: scores.clip[k],
+                            score: fused.clip,
                             frames: r
                                 .frames
                                 .iter()
-                                .zip(per_frame)
+                                .zip(fused.frames)
                                 .map(|(f, s)| (f.pts.as_secs_f64(), f.wall, s))
                                 .collect(),
+                            parts: fused.parts,
                         };
                         out.extend(state.on_clip(&obs, &mut *self.new_id));
                     }
@@ -304,17 +345,7 @@ impl Engine {
                         wall_start: r.frames.first().map(|f| f.wall).unwrap_or_default(),
                         wall_end: r.frames.last().map(|f| f.wall).unwrap_or_default(),
                         counts,
-                        prompts: r
-                            .prompts
-                            .as_ref()
-                            .map(|p| {
-                                p.texts
-                                    .iter()
-                                    .cloned()
-                                    .zip(p.clip.iter().copied())
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        prompts: fused_scores,
                     };
                     let state = self
                         .summaries
@@ -713,6 +744,70 @@ mod tests {
         };
         assert!(e.command("cam", &arm).is_empty());
         assert_eq!(types(&e.handle(&clip(2, 1))), vec![AlertType::New]);
+    }
+
+    #[test]
+    fn a_prompt_alert_needs_every_understood_part_and_reports_them() {
+        // "two people" is scored from the detections (the head's free text has nothing left to score); "a person
+        // with a dog" (object nouns only) keeps the head's score, times the presence of the person
+        let cam: CameraConfig = toml::from_str(
+            "name = \"cam\"\nurl = \"test://\"\nrules = [{ label = \"dog\" }]\n\
+             prompts = [{ text = \"two people\", threshold = 0.7 }, { text = \"a person with a dog\", threshold = 0.7 }]\n",
+        )
+        .expect("camera config");
+        let mut levels = crate::labels::Thresholds::default();
+        levels.per_label.insert(
+            "person".into(),
+            crate::labels::LabelThresholds {
+                alert: 0.55,
+                track: 0.35,
+            },
+        );
+        let mut e = Engine::new(&[cam], levels, Box::new(|| "p".to_string()));
+        let with_head = |index: u64, people: usize| {
+            let InferOut::Result(mut r) = clip(index, people) else {
+                unreachable!("clip() makes results")
+            };
+            for (i, f) in r.frames.iter_mut().enumerate() {
+                for (k, d) in f.detections.iter_mut().enumerate() {
+                    d.bbox.x1 += 100.0 * k as f32 + i as f32;
+                    d.bbox.x2 += 100.0 * k as f32 + i as f32;
+                }
+            }
+            r.prompts = Some(crate::infer::PromptScores {
+                texts: Arc::new(vec!["two people".into(), "a person with a dog".into()]),
+                clip: vec![0.9, 0.8],
+                raw: vec![0.5, 0.4],
+                frames: vec![0.9, 0.8, 0.9, 0.8],
+            });
+            InferOut::Result(r)
+        };
+        // one person: "two people" stays closed although the head alone would have said 0.9
+        let a: Vec<Alert> = e
+            .handle(&with_head(0, 1))
+            .into_iter()
+            .filter(|a| a.kind == "prompt")
+            .collect();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].prompt.as_deref(), Some("a person with a dog"));
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert!(
+            parts.iter().any(|p| p.part == "at least 1 person"),
+            "{parts:?}"
+        );
+        // two people: it opens, and says why
+        let a: Vec<Alert> = e
+            .handle(&with_head(1, 2))
+            .into_iter()
+            .filter(|a| a.prompt.as_deref() == Some("two people"))
+            .collect();
+        assert_eq!(types(&a), vec![AlertType::New]);
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(parts[0].part, "exactly 2 person");
+        assert!(parts[0].score.unwrap_or(0.0) > 0.9, "{parts:?}");
+        let json = serde_json::to_value(&a[0]).expect("json");
+        assert_eq!(json["parts"][0]["part"], "exactly 2 person");
     }
 
     #[test]

@@ -175,6 +175,10 @@ pub struct Alert {
     /// The frames that drove a prompt alert (best three of the latest clip; `kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<super::prompts::FrameScore>>,
+    /// Each understood part of a prompt and its score on the latest clip (`kind = "prompt"` only): counts,
+    /// posture, zones, motion, light, time, duration, and the head's score of the free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<crate::language::PartScore>>,
     /// `update` only: the count, score and objects of the previous message of this alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Before>,
@@ -518,6 +522,7 @@ impl RuleState {
             stream_end: ended.then(|| round1(o.last_seen_pts)),
             clip: o.last_clip.clone(),
             frames: None,
+            parts: None,
             before: if t == AlertType::Update { o.sent } else { None },
             snapshot: None,
             recording: None,

@@ -97,6 +97,7 @@ impl EventsStage {
             detector,
             Box::new(|| uuid::Uuid::new_v4().to_string()),
         )
+        .with_alpha(cfg.language.alpha)
         .with_summaries(
             cfg.summaries
                 .enabled

@@ -325,6 +325,7 @@ impl UnusualState {
                 .iter()
                 .map(|f| (f.pts.as_secs_f64(), f.wall, score))
                 .collect(),
+            parts: Vec::new(),
         };
         let rose = baseline.what_rose(scored.bucket, &evidence, 0.3, 3);
         let what = if rose.is_empty() {
@@ -366,6 +367,7 @@ impl UnusualState {
         a.rule = "unusual".into();
         a.label = "unusual".into();
         a.prompt = None;
+        a.parts = None;
         a.unusual_score = Some((score * 1000.0).round() / 1000.0);
         let cam = display_name(&self.camera);
         a.summary = match a.kind_of_message {

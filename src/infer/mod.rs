@@ -513,8 +513,11 @@ impl Language {
                 }
             }
         };
-        let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
-        let set = head.prompts(&texts)?;
+        // the head scores each prompt's free text (the whole prompt when no part was understood)
+        let programs = cam.programs();
+        let texts: Vec<String> = programs.iter().map(|p| p.text.clone()).collect();
+        let head_texts: Vec<String> = programs.iter().map(|p| p.head_text.clone()).collect();
+        let set = head.prompts(&head_texts)?;
         Ok(CameraSetup {
             prompts: Some(Arc::new(PromptBinding {
                 texts: Arc::new(texts),
@@ -582,8 +585,7 @@ impl Models {
                 .iter()
                 .filter(|c| c.enabled && !c.prompts.is_empty())
             {
-                let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
-                models.set_prompts(&cam.name, &texts)?;
+                models.set_programs(&cam.name, &cam.programs())?;
             }
         }
         Ok(models)
@@ -759,15 +761,39 @@ impl Models {
         }
     }
 
-    /// Embeds and installs a camera's prompts.
+    /// Embeds and installs a camera's prompts, parsed as for a camera without zones.
     pub fn set_prompts(&mut self, camera: &str, texts: &[String]) -> Result<(), InferError> {
+        let ctx = crate::language::ParseContext::default();
+        let programs: Vec<_> = texts
+            .iter()
+            .map(|t| crate::language::parse(t, &ctx))
+            .collect();
+        self.set_programs(camera, &programs)
+    }
+
+    /// Embeds and installs a camera's parsed prompts: the head embeds each one's head text (its free text); a
+    /// prompt about posture makes the pose model run on the camera's frames (opened now if it is not yet).
+    pub fn set_programs(
+        &mut self,
+        camera: &str,
+        programs: &[crate::language::Program],
+    ) -> Result<(), InferError> {
         let head = self.head.as_ref().ok_or(InferError::Data {
             what: "prompts",
             message: "prompt head not loaded".into(),
         })?;
-        let set = head.prompts(texts)?;
+        let head_texts: Vec<String> = programs.iter().map(|p| p.head_text.clone()).collect();
+        let set = head.prompts(&head_texts)?;
+        let texts: Vec<String> = programs.iter().map(|p| p.text.clone()).collect();
         self.prompt_sets
-            .insert(camera.to_string(), (Arc::new(texts.to_vec()), set));
+            .insert(camera.to_string(), (Arc::new(texts), set));
+        if programs.iter().any(|p| p.needs_pose()) {
+            if self.pose.is_none() {
+                let cfg = self.source.clone();
+                self.load_pose(&cfg)?;
+            }
+            self.pose_cameras.insert(camera.to_string());
+        }
         Ok(())
     }
 
