@@ -38,6 +38,11 @@ TIMELINES=(
   # TUNING. no person, no vehicle, panned + noisy: 8 min, including the hard negatives that score as a person
   # in single frames (hubble_deep_field 0.45, building's hedge 0.42)
   "pan:tl_empty_pan hubble_deep_field.jpg:60 coins.png:60 leuvenA.jpg:60 rocket.jpg:60 chelsea.png:60 coffee.png:60 fruits.jpg:60 baboon.jpg:60"
+  # tests/unusual.rs: 5 min of the same street, panned + noisy, then 20 s of something else (the astronaut),
+  # then the street again for 60 s
+  "pan:tl_unusual leuvenA.jpg:300 astronaut.png:20 leuvenA.jpg:60"
+  # tests/unusual.rs after a restart: another insertion (a motorcycle), 8 s of street before it
+  "pan:tl_unusual_short leuvenA.jpg:8 motorcycle_left.png:20 leuvenA.jpg:12"
   # HOLDOUT (eval/holdout.toml only). person [[15, 25], [40, 50], [65, 75]]
   "tl_holdout_people stuff.jpg:15 SeanConnery.jpg:10 board.jpg:15 camera.png:10 box_in_scene.png:15 cage.jpg:10 stuff.jpg:15"
   # HOLDOUT. no person, no vehicle, panned + noisy: 24 min
@@ -100,5 +105,41 @@ for t in 05 15 25 35 45 65 75; do
   [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
   ffmpeg -v error -y -ss "$t" -i "$src" -frames:v 1 -fflags +bitexact -flags:v +bitexact "$OUT/.vtest_t$t.png"
   mv "$OUT/.vtest_t$t.png" "$out"
+done
+# Stills for eval/prompts.toml (issue 18), derived from whole real photos and frames, nothing composited:
+#   *_rot90 / *_rot270: the photo turned on its side (people standing become people lying, as in tests/posture.rs);
+#   *_flip: mirrored left-right (the person moves to the other half of the frame, for zone prompts);
+#   *_dark: a NIGHT PROXY: the photo's levels scaled to about a quarter plus sensor-like noise. Real night photos
+#           are scarce in the registries (hubble_deep_field.jpg is the only one); these stand in for "at night" and
+#           are labelled as such in the manifest;
+#   cap13_tNN: single frames of the webcam video (a man at a desk, indoors).
+still() { # name source filter
+  local out="$OUT/$1.png" src="$2"
+  [ -f "$src" ] || { echo "$src is missing: run scripts/deps.sh" >&2; exit 1; }
+  local recipe="$3:$(sha256sum "$src" | cut -c1-16)"
+  if [ -f "$out" ] && [ "$(cat "$out.recipe" 2>/dev/null)" = "$recipe" ]; then return; fi
+  ffmpeg -v error -y -i "$src" -vf "$3" -frames:v 1 -fflags +bitexact -flags:v +bitexact "$OUT/.$1.png"
+  mv "$OUT/.$1.png" "$out"
+  printf '%s' "$recipe" >"$out.recipe"
+}
+for photo in basketball1.png basketball2.png messi5.jpg; do
+  still "${photo%.*}_rot90" "$MEDIA/$photo" "transpose=1"
+  still "${photo%.*}_rot270" "$MEDIA/$photo" "transpose=2"
+done
+for photo in astronaut.png camera.png cage.jpg audrey.jpg SeanConnery.jpg; do
+  still "${photo%.*}_flip" "$MEDIA/$photo" "hflip"
+done
+DARK="format=rgb24,colorlevels=romax=0.22:gomax=0.22:bomax=0.26,noise=alls=6:all_seed=7"
+for photo in leuvenA.jpg leuvenB.jpg basketball1.png basketball2.png; do
+  still "${photo%.*}_dark" "$MEDIA/$photo" "$DARK"
+done
+for t in 25 65 75; do
+  still "vtest_t${t}_dark" "$OUT/vtest_t$t.png" "$DARK"
+done
+for t in 04 12 20 28; do
+  out="$OUT/cap13_t$t.png"
+  [ -f "$out" ] && continue
+  ffmpeg -v error -y -ss "$t" -i "$MEDIA/cap13_edit2.mp4" -frames:v 1 -fflags +bitexact -flags:v +bitexact "$OUT/.cap13_t$t.png"
+  mv "$OUT/.cap13_t$t.png" "$out"
 done
 log "ready: $OUT"

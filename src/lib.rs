@@ -17,6 +17,7 @@ pub mod infer;
 pub mod ingest;
 pub mod journal;
 pub mod labels;
+pub mod language;
 pub mod publish;
 pub mod queue;
 pub mod shutdown;

@@ -156,6 +156,8 @@ pub struct Metrics {
     pub clips_skipped: Counter,
     /// Clips not inferred because the camera's motion gate saw nothing move (the last results were repeated).
     pub clips_gated: Counter,
+    /// Per camera with an unusual-scene baseline: its latest clip's unusualness (absent while warming up).
+    pub unusual_scores: Mutex<std::collections::BTreeMap<String, f32>>,
 }
 
 impl Metrics {
@@ -233,6 +235,7 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_camera_frame_queue_depth", "gauge", "Frames waiting in the camera's frame queue"),
     ("scenewatch_camera_sampled_fps", "gauge", "Sampled frames per second since the camera started"),
     ("scenewatch_model_info", "gauge", "Loaded models and the execution provider each really uses"),
+    ("scenewatch_unusual_score", "gauge", "Unusualness of the camera's latest clip against its own baseline (0..1: the share of its recent clips that were closer to normal); absent while the baseline warms up"),
 ];
 
 /// Help text and type of a declared metric.
@@ -293,6 +296,8 @@ struct Scrape {
     idle_secs: f64,
     commands: [(&'static str, u64); 3],
     cameras: Vec<(String, &'static str, [f64; 6])>,
+    /// Cameras with an unusual-scene baseline and their latest score (none: the metric is left out).
+    unusual: Vec<(String, f64)>,
     models: Vec<(String, String)>,
 }
 
@@ -351,6 +356,14 @@ impl Collector for Scrape {
                     e.encode_family(&[("camera", camera.as_str())])?
                         .encode_gauge(&v)?;
                 }
+            }
+        }
+        if !self.unusual.is_empty() {
+            let (n, h, t) = descriptor("scenewatch_unusual_score");
+            let mut e = enc.encode_descriptor(n, h, None, t)?;
+            for (camera, v) in &self.unusual {
+                e.encode_family(&[("camera", camera.as_str())])?
+                    .encode_gauge(v)?;
             }
         }
         let (h, _) = declared("scenewatch_model_info");
@@ -425,6 +438,11 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
                 )
             })
             .collect(),
+        unusual: m
+            .unusual_scores
+            .lock()
+            .map(|u| u.iter().map(|(c, v)| (c.clone(), f64::from(*v))).collect())
+            .unwrap_or_default(),
         models: models.to_vec(),
     };
     let mut registry = Registry::default();
@@ -439,6 +457,24 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unusual_scores_are_rendered_per_camera_only_when_there_are_some() {
+        let m = Metrics::default();
+        assert!(!render(&m, &[], &[]).contains("scenewatch_unusual_score"));
+        if let Ok(mut u) = m.unusual_scores.lock() {
+            u.insert("gate".into(), 0.25);
+        }
+        let text = render(&m, &[], &[]);
+        assert!(
+            text.contains("# TYPE scenewatch_unusual_score gauge"),
+            "{text}"
+        );
+        assert!(
+            text.contains("scenewatch_unusual_score{camera=\"gate\"} 0.25"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn per_frame_stages_observe_each_frames_own_time() {

@@ -47,8 +47,8 @@ fn a_reload_adds_a_prompt_and_a_posture_rule_to_a_running_camera() {
             .any(|a| a["type"] == "new" && a["rule"] == "person")
     });
     assert!(
-        !d.log().contains("language head"),
-        "no prompts at start-up: the language head is not loaded"
+        !d.log().contains("language_head") && !d.log().contains("prompt head"),
+        "no prompts at start-up: the prompt head is not loaded"
     );
 
     // vtest's walkers score 0.67-0.69 on this prompt (docs/quality.md); an empty street ≈ 0.61
@@ -132,7 +132,7 @@ fn sigterm_during_a_slow_reload_still_drains() {
     d.wait_log(
         "the reload opening the head",
         Duration::from_secs(30),
-        |l| l.contains("opening the language head"),
+        |l| l.contains("opening the prompt head"),
     );
     // the supervisor loop is not blocked by the reload: watchdog pings go on
     let pings = notify.count("WATCHDOG=1");

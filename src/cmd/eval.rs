@@ -653,16 +653,16 @@ fn run_stills(
     }
 
     let mut prompts = Vec::new();
-    let mut current: Option<Vec<String>> = None;
+    let mut current: Option<Vec<crate::language::Program>> = None;
+    let known = crate::language::parse::known_words(&models.imagenet_labels);
+    let alpha = cfg.language.alpha;
     for (i, e) in manifest.prompts.iter().enumerate() {
-        let texts: Vec<String> = camera("prompt", i)?
-            .prompts
-            .iter()
-            .map(|p| p.text.clone())
-            .collect();
-        if current.as_ref() != Some(&texts) {
-            models.set_prompts("eval", &texts)?;
-            current = Some(texts);
+        // the entry camera's prompts, parsed against its zones and scored as the events engine scores them
+        let cam = camera("prompt", i)?;
+        let programs = cam.programs_with(Some(&known));
+        if current.as_ref() != Some(&programs) {
+            models.set_programs("eval", &programs)?;
+            current = Some(programs.clone());
         }
         let img = read(&e.path)?;
         let (w, h) = img.dimensions();
@@ -670,14 +670,23 @@ fn run_stills(
         let r = models.infer_clip(&clip)?;
         let p = r
             .prompts
+            .as_ref()
             .with_context(|| format!("{}: no prompt scores", e.file))?;
-        let top1 = p
-            .clip
+        let tz = crate::events::schedule::parse_tz(&cam.timezone).map_err(anyhow::Error::msg)?;
+        let ctx = crate::language::ScoreContext {
+            levels: &detector,
+            zones: &cam.zones,
+            tz,
+            alpha,
+        };
+        let fused = crate::language::score::fuse_all(&programs, p, &r.frames, &ctx, None);
+        let top1 = fused
             .iter()
             .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
+            .max_by(|a, b| a.1.clip.total_cmp(&b.1.clip))
             .and_then(|(k, _)| p.texts.get(k).cloned());
         prompts.push(PromptResult {
+            file: e.file.clone(),
             expect: e.expect.clone(),
             top1,
         });

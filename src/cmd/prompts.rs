@@ -12,13 +12,48 @@ use crate::clock::SystemClock;
 use crate::config::{Config, DropPolicy};
 use crate::infer::{FrameResult, Models, PromptScores};
 use crate::ingest::{frame::Frame, pipeline, source::SourceKind};
+use crate::language::score::{fuse_all, Fused, Hold, PartScore, ScoreContext};
+use crate::language::Program;
 use crate::shutdown::Shutdown;
 
 #[derive(Debug, Serialize)]
 pub struct Scored {
     pub prompt: String,
+    /// The fused score (the head's calibrated score for a prompt with no understood part).
     pub score: f32,
+    /// The head's raw pooled cosine for the prompt's head text.
     pub raw: f32,
+    /// Each part and its score on this photo or clip (`null` score: not measured on this input).
+    pub parts: Vec<PartScore>,
+}
+
+/// How a prompt was understood (printed once, before the scores; `--json`: one `{"parsed": …}` line each).
+#[derive(Debug, Serialize)]
+pub struct Parsed {
+    pub prompt: String,
+    /// The parts the product checks from its own evidence.
+    pub understood: Vec<String>,
+    /// What the language head scores (the free text), or null when every content word was understood.
+    pub head_text: Option<String>,
+    /// Words nothing in the product can check.
+    pub unchecked: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+impl Parsed {
+    pub fn of(p: &Program) -> Self {
+        Self {
+            prompt: p.text.clone(),
+            understood: if p.structured {
+                p.describe()
+            } else {
+                Vec::new()
+            },
+            head_text: p.uses_head.then(|| p.head_text.clone()),
+            unchecked: p.unchecked.clone(),
+            notes: p.notes.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -43,15 +78,28 @@ pub struct TestArgs {
     pub json: bool,
 }
 
-fn sorted(p: &PromptScores) -> Vec<Scored> {
+fn round3(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn sorted(p: &PromptScores, fused: Vec<Fused>) -> Vec<Scored> {
     let mut v: Vec<Scored> = p
         .texts
         .iter()
+        .zip(fused)
         .enumerate()
-        .map(|(k, t)| Scored {
+        .map(|(k, (t, f))| Scored {
             prompt: t.clone(),
-            score: (p.clip[k] * 1000.0).round() / 1000.0,
-            raw: (p.raw[k] * 1000.0).round() / 1000.0,
+            score: round3(f.clip),
+            raw: round3(p.raw.get(k).copied().unwrap_or(0.0)),
+            parts: f
+                .parts
+                .into_iter()
+                .map(|mut part| {
+                    part.score = part.score.map(round3);
+                    part
+                })
+                .collect(),
         })
         .collect();
     v.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -98,6 +146,20 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
         .or(cfg.cameras.first())
         .map(|c| (c.sample_fps, c.clip_seconds))
         .unwrap_or((2.0, 4.0));
+    // the prompts are parsed against that camera's zones and scored in its time zone
+    let mut scene = cam.or(cfg.cameras.first()).cloned().unwrap_or_else(|| {
+        toml::from_str("name = \"test\"\nurl = \"test://\"").expect("a minimal camera parses")
+    });
+    scene.prompts = prompts
+        .iter()
+        .map(|t| crate::config::PromptConfig {
+            text: t.clone(),
+            threshold: 0.75,
+            exit_threshold: None,
+            enter_clips: 1,
+            exit_clips: 2,
+        })
+        .collect();
     anyhow::ensure!(!prompts.is_empty(), "no prompts to test");
     cfg.inference.encoder = true;
     // the daemon's per-camera prompts are not needed here
@@ -106,7 +168,47 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
     }
     let mut models = Models::load(&cfg)?;
     models.load_head(&cfg)?;
-    models.set_prompts("test", &prompts)?;
+    let known = crate::language::parse::known_words(&models.imagenet_labels);
+    let programs = scene.programs_with(Some(&known));
+    models.set_programs("test", &programs)?;
+    let levels = models.detector.card().thresholds();
+    let tz = crate::events::schedule::parse_tz(&scene.timezone).map_err(anyhow::Error::msg)?;
+    let ctx = ScoreContext {
+        levels: &levels,
+        zones: &scene.zones,
+        tz,
+        alpha: cfg.language.alpha,
+    };
+    let parsed: Vec<Parsed> = programs.iter().map(Parsed::of).collect();
+    for p in &parsed {
+        if args.json {
+            println!("{}", serde_json::json!({ "parsed": p }));
+        } else {
+            println!("prompt '{}'", p.prompt);
+            if p.understood.is_empty() {
+                println!("  understood: object nouns only; scored by the language head as a whole (and by the presence of person or vehicle nouns)");
+            }
+            for u in &p.understood {
+                println!("  understood: {u}");
+            }
+            if let (Some(h), false) = (&p.head_text, p.understood.is_empty()) {
+                println!("  free text for the language head: '{h}'");
+            }
+            if !p.unchecked.is_empty() {
+                println!(
+                    "  warning: nothing in scenewatch can check {} (scored only by text similarity)",
+                    p.unchecked
+                        .iter()
+                        .map(|w| format!("'{w}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            for n in &p.notes {
+                println!("  note: {n}");
+            }
+        }
+    }
     let mut lines = Vec::new();
     for input in &args.inputs {
         let is_image = matches!(
@@ -124,26 +226,30 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
             let (w, h) = img.dimensions();
             let clip = Clip::of_photo("test", w, h, img.into_raw());
             let r = models.infer_clip(&clip)?;
-            let p = r.prompts.context("no prompt scores")?;
+            let p = r.prompts.as_ref().context("no prompt scores")?;
+            let fused = fuse_all(&programs, p, &r.frames, &ctx, None);
             lines.push(Line {
                 input: input.display().to_string(),
                 clip: None,
                 stream_start: None,
                 stream_end: None,
                 detections: det_summary(&r.frames),
-                scores: sorted(&p),
+                scores: sorted(p, fused),
             });
         } else {
+            // durations are held across the clips of one video
+            let mut holds = vec![Hold::default(); programs.len()];
             for_each_video_clip(input, sample_fps, clip_s, |clip| {
                 let r = models.infer_clip(&clip)?;
-                let p = r.prompts.context("no prompt scores")?;
+                let p = r.prompts.as_ref().context("no prompt scores")?;
+                let fused = fuse_all(&programs, p, &r.frames, &ctx, Some(&mut holds));
                 lines.push(Line {
                     input: input.display().to_string(),
                     clip: Some(clip.index),
                     stream_start: Some(clip.start.as_secs_f64()),
                     stream_end: Some(clip.end.as_secs_f64()),
                     detections: det_summary(&r.frames),
-                    scores: sorted(&p),
+                    scores: sorted(p, fused),
                 });
                 Ok(())
             })?;
@@ -166,6 +272,19 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
             println!("{}{at}  detections: {}", l.input, l.detections.join(", "));
             for s in &l.scores {
                 println!("  {:.3}  (raw {:+.3})  {}", s.score, s.raw, s.prompt);
+                if !s.parts.is_empty() {
+                    for p in &s.parts {
+                        let score = p
+                            .score
+                            .map_or_else(|| "  -  ".to_string(), |v| format!("{v:.3}"));
+                        let note = p
+                            .note
+                            .as_deref()
+                            .map(|n| format!(" ({n})"))
+                            .unwrap_or_default();
+                        println!("         {score}  {}{note}", p.part);
+                    }
+                }
             }
         }
     }

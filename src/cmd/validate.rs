@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use crate::config::Config;
 
-/// 0 when the config loads, 2 (and every problem on stderr) when it does not. An image–text card
+/// 0 when the config loads, 2 (and every problem on stderr) when it does not. Prompts with words nothing in
+/// scenewatch can check are warnings (stderr), not problems: the head still scores them by text similarity. An image–text card
 /// (`[models] image_text`) is read and its files looked for too (its graphs are checked when they are opened).
 ///
 /// `writable_paths`: instead of the summary line, print the directories the daemon writes (the media directory and
@@ -40,6 +41,9 @@ pub fn run(path: &Path, writable_paths: bool) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            for w in prompt_warnings(&cfg) {
+                eprintln!("{}: warning: {w}", path.display());
+            }
             println!(
                 "{}: OK ({} camera(s): {})",
                 path.display(),
@@ -56,5 +60,56 @@ pub fn run(path: &Path, writable_paths: bool) -> ExitCode {
             crate::journal::eprint_error(&e.to_string());
             ExitCode::from(2)
         }
+    }
+}
+
+/// One line per prompt with words nothing can check, or a note on how it was read (issue 18), naming the key.
+pub fn prompt_warnings(cfg: &Config) -> Vec<String> {
+    // the ImageNet class names are words the language head has evidence for
+    let labels = crate::infer::encoder::load_imagenet_labels(
+        &cfg.models.resolve(&cfg.models.imagenet_labels),
+    )
+    .unwrap_or_default();
+    let known = crate::language::parse::known_words(&labels);
+    let mut out = Vec::new();
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        for (j, p) in cam.programs_with(Some(&known)).iter().enumerate() {
+            let key = format!("cameras[{i}].prompts[{j}].text");
+            if !p.unchecked.is_empty() {
+                out.push(format!(
+                    "{key}: '{}': nothing in scenewatch can check {} (only scored by text similarity; see docs/prompts.md)",
+                    p.text,
+                    p.unchecked
+                        .iter()
+                        .map(|w| format!("'{w}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            for n in &p.notes {
+                out.push(format!("{key}: '{}': {n}", p.text));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_with_words_nothing_can_check_are_warnings_naming_the_key() {
+        let cfg: Config = toml::from_str(
+            "[[cameras]]\nname = \"yard\"\nurl = \"test://\"\nprompts = [{ text = \"two people in the yard\" }, { text = \"a man fighting\" }]\n",
+        )
+        .expect("config");
+        let w = prompt_warnings(&cfg);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("cameras[0].prompts[1].text: 'a man fighting'")
+                && w[0].contains("'fighting'"),
+            "{w:?}"
+        );
     }
 }

@@ -96,6 +96,72 @@ pub struct CameraConfig {
     /// With `motion_gate`: the fraction of the frame (0–1] that must change for a frame to count as motion.
     #[serde(default = "default_motion_min_area")]
     pub motion_min_area: f32,
+    /// `[cameras.unusual]`: the camera learns what its clips normally look like and alerts on clips unlike them.
+    #[serde(default)]
+    pub unusual: UnusualConfig,
+}
+
+/// `[cameras.unusual]`: the self-supervised unusual-scene baseline (`events::unusual`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UnusualConfig {
+    pub enabled: bool,
+    /// Stream time each time-of-day bucket learns before it may alert.
+    pub warmup_seconds: f64,
+    /// A clip is unusual when it is further from normal than this share of the bucket's recent clips.
+    pub threshold_quantile: f32,
+    /// The alert ends when clips fall below this share again (hysteresis).
+    pub exit_quantile: f32,
+    /// Consecutive unusual clips that open an alert.
+    pub enter_clips: u32,
+    /// Consecutive ordinary clips that end it.
+    pub exit_clips: u32,
+    /// Hours of the day per baseline (a divisor of 24; 24 = one baseline for the whole day).
+    pub hours_per_bucket: u32,
+    /// Centroids per baseline.
+    pub centroids: usize,
+}
+
+impl Default for UnusualConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            warmup_seconds: 3600.0,
+            threshold_quantile: 0.995,
+            exit_quantile: 0.98,
+            enter_clips: 2,
+            exit_clips: 2,
+            hours_per_bucket: 6,
+            centroids: 8,
+        }
+    }
+}
+
+impl UnusualConfig {
+    fn validate(&self, key: &str, c: &mut Checks) {
+        let k = |f: &str| format!("{key}.unusual.{f}");
+        c.range(
+            k("warmup_seconds"),
+            self.warmup_seconds,
+            0.0,
+            30.0 * 86_400.0,
+        );
+        c.range(k("threshold_quantile"), self.threshold_quantile, 0.5, 1.0);
+        if !(0.0..=1.0).contains(&self.exit_quantile)
+            || self.exit_quantile > self.threshold_quantile
+        {
+            c.bad(k("exit_quantile"), "must be in 0..=threshold_quantile");
+        }
+        c.range(k("enter_clips"), self.enter_clips, 1, 100);
+        c.range(k("exit_clips"), self.exit_clips, 1, 100);
+        if !(1..=24).contains(&self.hours_per_bucket) || 24 % self.hours_per_bucket != 0 {
+            c.bad(
+                k("hours_per_bucket"),
+                "must divide 24 (1, 2, 3, 4, 6, 8, 12 or 24)",
+            );
+        }
+        c.range(k("centroids"), self.centroids, 1, 64);
+    }
 }
 
 fn default_timezone() -> String {
@@ -377,9 +443,39 @@ impl RuleConfig {
 }
 
 impl CameraConfig {
-    /// Whether any rule needs the pose model.
+    /// Whether the image encoder must run on this camera's clips although it has no prompts (the unusual-scene
+    /// baseline learns from its embeddings).
+    pub fn wants_embedding(&self) -> bool {
+        self.enabled && self.unusual.enabled
+    }
+
+    /// Whether any rule or prompt needs the pose model (a prompt about posture: "a person lying on the ground").
     pub fn wants_pose(&self) -> bool {
-        self.enabled && self.rules.iter().any(|r| r.posture.is_some())
+        self.enabled
+            && (self.rules.iter().any(|r| r.posture.is_some())
+                || self.programs().iter().any(|p| p.needs_pose()))
+    }
+
+    /// The camera's prompts parsed against its zone names (the same in every stage: the parser is pure).
+    pub fn programs(&self) -> Vec<crate::language::Program> {
+        self.programs_with(None)
+    }
+
+    /// As [`programs`](Self::programs), with more words the head knows (the ImageNet names) so that only words
+    /// nothing knows are reported as unchecked.
+    pub fn programs_with(
+        &self,
+        known_words: Option<&std::collections::HashSet<String>>,
+    ) -> Vec<crate::language::Program> {
+        let zones: Vec<String> = self.zones.iter().map(|z| z.name.clone()).collect();
+        let ctx = crate::language::ParseContext {
+            zones: &zones,
+            known_words,
+        };
+        self.prompts
+            .iter()
+            .map(|p| crate::language::parse(&p.text, &ctx))
+            .collect()
     }
 
     /// The rules in force: the configured ones, or the defaults when none are given.
@@ -459,6 +555,7 @@ impl CameraConfig {
             c.bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
         }
         c.above(k("motion_min_area"), self.motion_min_area, 0.0, 1.0);
+        self.unusual.validate(key, c);
         for (j, p) in self.prompts.iter().enumerate() {
             p.validate(&format!("{key}.prompts[{j}]"), c);
         }

@@ -34,7 +34,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use camera::{valid_camera_name, CameraConfig, PromptConfig, RuleConfig, Severity, ZoneConfig};
+pub use camera::{
+    valid_camera_name, CameraConfig, PromptConfig, RuleConfig, Severity, UnusualConfig, ZoneConfig,
+};
 pub use inference::{
     InferenceConfig, ModelsConfig, ProviderChoice, ThreadPool, WorkerPlan, AUTO_MAX_WORKERS,
 };

@@ -86,6 +86,16 @@ pub struct PhotoResult {
 /// One prompt entry: the expected prompt text and the best-ranked one (None: nothing was ranked).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PromptResult {
+    /// The entry's `file`, as written in the manifest.
+    pub file: String,
+    pub expect: String,
+    pub top1: Option<String>,
+}
+
+/// A `[[prompt]]` entry whose top-1 was not the expected prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptMiss {
+    pub file: String,
     pub expect: String,
     pub top1: Option<String>,
 }
@@ -259,6 +269,9 @@ pub struct PromptFigures {
     pub right: usize,
     #[serde(skip)]
     pub total: usize,
+    /// The entries ranked wrong, in manifest order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub misses: Vec<PromptMiss>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -324,6 +337,16 @@ impl Report {
                 top1: prompt_top1(&input.prompts),
                 right,
                 total: input.prompts.len(),
+                misses: input
+                    .prompts
+                    .iter()
+                    .filter(|p| p.top1.as_deref() != Some(p.expect.as_str()))
+                    .map(|p| PromptMiss {
+                        file: p.file.clone(),
+                        expect: p.expect.clone(),
+                        top1: p.top1.clone(),
+                    })
+                    .collect(),
             },
             videos: input
                 .videos
@@ -665,6 +688,7 @@ mod tests {
     #[test]
     fn prompt_top1() {
         let p = |e: &str, t: Option<&str>| PromptResult {
+            file: "x.png".into(),
             expect: e.into(),
             top1: t.map(str::to_string),
         };

@@ -10,6 +10,7 @@ pub mod snapshot;
 pub mod summary;
 pub mod task;
 pub mod track;
+pub mod unusual;
 
 pub use evidence::{Evidence, Recorders, Snapshots};
 pub use task::{run, EventsStage};
@@ -35,10 +36,19 @@ pub struct Engine {
     new_id: Box<dyn FnMut() -> String + Send>,
     /// The detector's per-label levels (its model card), for rules that do not set their own.
     detector: crate::labels::Thresholds,
+    /// Per camera with `[cameras.unusual]`: its baseline and alert lifecycle, and its time zone (the baseline
+    /// learns per local time of day).
+    unusual: HashMap<String, (unusual::UnusualState, chrono_tz::Tz)>,
+    /// Each camera's unusualness of its latest clip (None while its baseline warms up).
+    unusual_scores: HashMap<String, Option<f32>>,
     /// Period summaries (None = off) and the ones ready to publish.
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
     ready: Vec<summary::Summary>,
+    /// Per camera: its zones and time zone, for the parts of its prompts.
+    prompt_ctx: HashMap<String, (Vec<crate::config::ZoneConfig>, chrono_tz::Tz)>,
+    /// Clip pooling of fused prompt scores (`[language] alpha`, as the head pools).
+    alpha: f32,
     /// Per camera: how texts say times (local time for live cameras, stream time for files).
     clocks: HashMap<String, rules::TextClock>,
 }
@@ -51,6 +61,8 @@ impl Engine {
     ) -> Self {
         let mut e = Self {
             detector,
+            unusual: HashMap::new(),
+            unusual_scores: HashMap::new(),
             cameras: HashMap::new(),
             prompts: HashMap::new(),
             detect_off: HashSet::new(),
@@ -59,6 +71,8 @@ impl Engine {
             summary_period: None,
             summaries: HashMap::new(),
             ready: Vec::new(),
+            prompt_ctx: HashMap::new(),
+            alpha: crate::config::LanguageConfig::default().alpha,
             clocks: HashMap::new(),
         };
         for c in cameras {
@@ -70,6 +84,12 @@ impl Engine {
     /// Turns on period summaries (seconds of stream time per period).
     pub fn with_summaries(mut self, period_secs: Option<f64>) -> Self {
         self.summary_period = period_secs;
+        self
+    }
+
+    /// Pools fused prompt scores over a clip's frames as the language head does (`[language] alpha`).
+    pub fn with_alpha(mut self, alpha: f32) -> Self {
+        self.alpha = alpha;
         self
     }
 
@@ -112,9 +132,49 @@ impl Engine {
             c.name.clone(),
             c.prompts
                 .iter()
-                .map(|p| PromptState::new(name.clone(), p.clone()))
+                .zip(c.programs())
+                .map(|(p, program)| PromptState::new(name.clone(), p.clone()).with_program(program))
                 .collect(),
         );
+        // validated at load; an unknown zone name (never reached) means UTC
+        let tz = schedule::parse_tz(&c.timezone).unwrap_or(chrono_tz::Tz::UTC);
+        self.prompt_ctx
+            .insert(c.name.clone(), (c.zones.clone(), tz));
+        if c.unusual.enabled {
+            let mut state = unusual::UnusualState::new(name.clone(), c);
+            // a reload keeps what the camera learnt (with the same learning parameters)
+            if let Some(b) = self.unusual.remove(&c.name).and_then(|(s, _)| s.baseline) {
+                state.restore(b);
+            }
+            self.unusual.insert(c.name.clone(), (state, tz));
+        } else {
+            self.unusual.remove(&c.name);
+        }
+    }
+
+    /// A saved baseline for `camera` (start-up), if the camera has `[cameras.unusual]`.
+    pub fn restore_unusual(&mut self, camera: &str, baseline: unusual::Baseline) {
+        if let Some((s, _)) = self.unusual.get_mut(camera) {
+            s.restore(baseline);
+        }
+    }
+
+    /// Cameras with an unusual-scene baseline.
+    pub fn unusual_cameras(&self) -> Vec<String> {
+        self.unusual.keys().cloned().collect()
+    }
+
+    /// The baselines that changed since the last call, to save: (camera, baseline).
+    pub fn unusual_to_save(&mut self) -> Vec<(String, unusual::Baseline)> {
+        self.unusual
+            .iter_mut()
+            .filter_map(|(c, (s, _))| s.take_dirty().map(|b| (c.clone(), b.clone())))
+            .collect()
+    }
+
+    /// The unusualness of `camera`'s latest clip (None: no baseline, or it is warming up).
+    pub fn unusual_score(&self, camera: &str) -> Option<f32> {
+        self.unusual_scores.get(camera).copied().flatten()
     }
 
     /// Ends every open alert of `camera` whose rule matches `which` (None = all).
@@ -136,16 +196,31 @@ impl Engine {
                     .filter_map(|p| p.finish()),
             );
         }
+        if let Some((s, _)) = self
+            .unusual
+            .get_mut(camera)
+            .filter(|_| which.is_none_or(|w| w == "unusual"))
+        {
+            out.extend(s.finish());
+        }
         out
     }
 
     /// Replaces (Some) or removes (None) a camera's rules after a reload; its open alerts end first.
     pub fn configure(&mut self, camera: &str, cfg: Option<&CameraConfig>) -> Vec<Alert> {
         let out = self.finish(camera, None);
+        if let Some(s) = self.summaries.get_mut(camera) {
+            s.on_alerts(&out);
+        }
         self.end_summary(camera);
         self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
+        if cfg.is_none() {
+            self.unusual.remove(camera);
+            self.unusual_scores.remove(camera);
+        }
+        self.prompt_ctx.remove(camera);
         match cfg {
             // switches outlive a reload as they outlive a restart; a disarmed rule the camera lost is forgotten
             Some(c) => {
@@ -220,28 +295,63 @@ impl Engine {
                     ));
                     out.extend(rule.on_clip(&obs, &mut *self.new_id));
                 }
-                if let (Some(states), Some(scores)) =
-                    (self.prompts.get_mut(&*r.camera), r.prompts.as_ref())
-                {
-                    for state in states.iter_mut().filter(|p| armed(&p.cfg.text)) {
+                // each prompt's fused clip score (its parts and the head's free-text score), for the summary
+                let mut fused_scores: Vec<(String, f32)> = Vec::new();
+                if let (Some(states), Some(scores), Some((zones, tz))) = (
+                    self.prompts.get_mut(&*r.camera),
+                    r.prompts.as_ref(),
+                    self.prompt_ctx.get(&*r.camera),
+                ) {
+                    let ctx = crate::language::ScoreContext {
+                        levels: &self.detector,
+                        zones,
+                        tz: *tz,
+                        alpha: self.alpha,
+                    };
+                    for state in states.iter_mut() {
                         let Some(k) = scores.texts.iter().position(|t| *t == state.cfg.text) else {
                             continue;
                         };
-                        let per_frame = scores.frame_scores(k);
+                        let head_frames = scores.frame_scores(k);
+                        let fused = crate::language::fuse(
+                            &state.program,
+                            crate::language::score::HeadScores {
+                                frames: &head_frames,
+                                clip: scores.clip[k],
+                            },
+                            &r.frames,
+                            &ctx,
+                            Some(&mut state.hold),
+                        );
+                        fused_scores.push((state.cfg.text.clone(), fused.clip));
+                        if !armed(&state.cfg.text) {
+                            continue;
+                        }
                         let obs = PromptObs {
                             index: r.clip_index,
                             start: r.start.as_secs_f64(),
                             end: r.end.as_secs_f64(),
-                            score: scores.clip[k],
+                            score: fused.clip,
                             frames: r
                                 .frames
                                 .iter()
-                                .zip(per_frame)
+                                .zip(fused.frames)
                                 .map(|(f, s)| (f.pts.as_secs_f64(), f.wall, s))
                                 .collect(),
+                            parts: fused.parts,
                         };
                         out.extend(state.on_clip(&obs, &mut *self.new_id));
                     }
+                }
+                if let Some((state, tz)) = self.unusual.get_mut(&*r.camera) {
+                    use chrono::Timelike;
+                    let hour = r
+                        .frames
+                        .first()
+                        .map_or(0, |f| f.wall.with_timezone(tz).hour());
+                    let (alerts, score) = state.on_clip(r, hour, &mut *self.new_id);
+                    out.extend(alerts);
+                    self.unusual_scores.insert(r.camera.to_string(), score);
                 }
                 if let Some(period) = self.summary_period {
                     let facts = summary::ClipFacts {
@@ -250,17 +360,7 @@ impl Engine {
                         wall_start: r.frames.first().map(|f| f.wall).unwrap_or_default(),
                         wall_end: r.frames.last().map(|f| f.wall).unwrap_or_default(),
                         counts,
-                        prompts: r
-                            .prompts
-                            .as_ref()
-                            .map(|p| {
-                                p.texts
-                                    .iter()
-                                    .cloned()
-                                    .zip(p.clip.iter().copied())
-                                    .collect()
-                            })
-                            .unwrap_or_default(),
+                        prompts: fused_scores,
                     };
                     let clock = self.clocks.get(&*r.camera).copied().unwrap_or_default();
                     let state = self
@@ -276,6 +376,9 @@ impl Engine {
             }
             InferOut::CameraEnded { camera } => {
                 out = self.finish(camera, None);
+                if let Some(s) = self.summaries.get_mut(&**camera) {
+                    s.on_alerts(&out);
+                }
                 self.end_summary(camera);
             }
             InferOut::Configure { camera, config } => {
@@ -400,6 +503,25 @@ mod tests {
             })
             .collect();
         InferOut::Result(r)
+    }
+
+    #[test]
+    fn the_last_summary_of_a_stream_has_the_dwell_and_crossings_of_the_alerts_its_end_closed() {
+        // the alert stays open until the stream ends: its end (with the dwell) comes with CameraEnded, after the
+        // last clip, and must still reach the summary of the period it belongs to
+        let mut e = engine().with_summaries(Some(3600.0));
+        for i in 0..3 {
+            e.handle(&clip(i, 1));
+        }
+        let end = e.handle(&InferOut::CameraEnded {
+            camera: Arc::from("cam"),
+        });
+        assert_eq!(types(&end), vec![AlertType::End]);
+        assert!(end[0].max_dwell_seconds >= 10.0, "{:?}", end[0]);
+        let s = e.take_summaries();
+        assert_eq!(s.len(), 1);
+        let person = &s[0].labels["person"];
+        assert_eq!(person.max_dwell_seconds, end[0].max_dwell_seconds);
     }
 
     #[test]
@@ -640,6 +762,70 @@ mod tests {
         };
         assert!(e.command("cam", &arm).is_empty());
         assert_eq!(types(&e.handle(&clip(2, 1))), vec![AlertType::New]);
+    }
+
+    #[test]
+    fn a_prompt_alert_needs_every_understood_part_and_reports_them() {
+        // "two people" is scored from the detections (the head's free text has nothing left to score); "a person
+        // with a dog" (object nouns only) keeps the head's score, times the presence of the person
+        let cam: CameraConfig = toml::from_str(
+            "name = \"cam\"\nurl = \"test://\"\nrules = [{ label = \"dog\" }]\n\
+             prompts = [{ text = \"two people\", threshold = 0.7 }, { text = \"a person with a dog\", threshold = 0.7 }]\n",
+        )
+        .expect("camera config");
+        let mut levels = crate::labels::Thresholds::default();
+        levels.per_label.insert(
+            "person".into(),
+            crate::labels::LabelThresholds {
+                alert: 0.55,
+                track: 0.35,
+            },
+        );
+        let mut e = Engine::new(&[cam], levels, Box::new(|| "p".to_string()));
+        let with_head = |index: u64, people: usize| {
+            let InferOut::Result(mut r) = clip(index, people) else {
+                unreachable!("clip() makes results")
+            };
+            for (i, f) in r.frames.iter_mut().enumerate() {
+                for (k, d) in f.detections.iter_mut().enumerate() {
+                    d.bbox.x1 += 100.0 * k as f32 + i as f32;
+                    d.bbox.x2 += 100.0 * k as f32 + i as f32;
+                }
+            }
+            r.prompts = Some(crate::infer::PromptScores {
+                texts: Arc::new(vec!["two people".into(), "a person with a dog".into()]),
+                clip: vec![0.9, 0.8],
+                raw: vec![0.5, 0.4],
+                frames: vec![0.9, 0.8, 0.9, 0.8],
+            });
+            InferOut::Result(r)
+        };
+        // one person: "two people" stays closed although the head alone would have said 0.9
+        let a: Vec<Alert> = e
+            .handle(&with_head(0, 1))
+            .into_iter()
+            .filter(|a| a.kind == "prompt")
+            .collect();
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].prompt.as_deref(), Some("a person with a dog"));
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert!(
+            parts.iter().any(|p| p.part == "at least 1 person"),
+            "{parts:?}"
+        );
+        // two people: it opens, and says why
+        let a: Vec<Alert> = e
+            .handle(&with_head(1, 2))
+            .into_iter()
+            .filter(|a| a.prompt.as_deref() == Some("two people"))
+            .collect();
+        assert_eq!(types(&a), vec![AlertType::New]);
+        let parts = a[0].parts.as_ref().expect("parts");
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert_eq!(parts[0].part, "exactly 2 person");
+        assert!(parts[0].score.unwrap_or(0.0) > 0.9, "{parts:?}");
+        let json = serde_json::to_value(&a[0]).expect("json");
+        assert_eq!(json["parts"][0]["part"], "exactly 2 person");
     }
 
     #[test]

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::rules::{display_name, stream_clock, Alert, AlertType, ClipRef};
 use crate::config::PromptConfig;
+use crate::language::score::{Hold, PartScore};
+use crate::language::Program;
 
 /// One frame's score for this prompt: what drove it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +28,8 @@ pub struct PromptObs {
     pub score: f32,
     /// (pts seconds, wall, calibrated score) per frame.
     pub frames: Vec<(f64, DateTime<Utc>, f32)>,
+    /// Each understood part's score on this clip (`crate::language::fuse`).
+    pub parts: Vec<PartScore>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,11 +43,16 @@ struct Open {
     last_sent: f32,
     last_clip: ClipRef,
     drivers: Vec<FrameScore>,
+    parts: Vec<PartScore>,
 }
 
 #[derive(Debug)]
 pub struct PromptState {
     pub cfg: PromptConfig,
+    /// The prompt parsed (its parts are scored by the events engine).
+    pub program: Program,
+    /// How long its parts have held, for a duration part.
+    pub hold: Hold,
     camera: Arc<str>,
     above: u32,
     below: u32,
@@ -56,13 +65,22 @@ fn round3(x: f32) -> f32 {
 
 impl PromptState {
     pub fn new(camera: Arc<str>, cfg: PromptConfig) -> Self {
+        let program = crate::language::parse(&cfg.text, &Default::default());
         Self {
             cfg,
+            program,
+            hold: Hold::default(),
             camera,
             above: 0,
             below: 0,
             open: None,
         }
+    }
+
+    /// The prompt as parsed against the camera's zones (`CameraConfig::programs`).
+    pub fn with_program(mut self, program: Program) -> Self {
+        self.program = program;
+        self
     }
 
     pub fn on_clip(&mut self, o: &PromptObs, new_id: &mut dyn FnMut() -> String) -> Vec<Alert> {
@@ -123,6 +141,7 @@ impl PromptState {
                     last_sent: o.score,
                     last_clip: clip_ref,
                     drivers,
+                    parts: o.parts.clone(),
                 });
                 out.push(self.message(AlertType::New, o.score));
             }
@@ -143,6 +162,7 @@ impl PromptState {
                         let prev = open.last_sent;
                         open.last_sent = o.score;
                         open.drivers = drivers;
+                        open.parts = o.parts.clone();
                         let mut a = self.message(AlertType::Update, o.score);
                         a.before = Some(super::rules::Before {
                             count: 0,
@@ -207,6 +227,7 @@ impl PromptState {
             rule: self.cfg.text.clone(),
             label: self.cfg.text.clone(),
             prompt: Some(self.cfg.text.clone()),
+            unusual_score: None,
             score: round3(if ended { o.best } else { score }),
             count: 0,
             max_count: 0,
@@ -216,6 +237,7 @@ impl PromptState {
             stream_end: ended.then(|| (o.last_pts * 10.0).round() / 10.0),
             clip: o.last_clip.clone(),
             frames: Some(o.drivers.clone()),
+            parts: Some(o.parts.clone()),
             before: None,
             snapshot: None,
             recording: None,
@@ -245,6 +267,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            parts: Vec::new(),
         }
     }
 

@@ -161,6 +161,9 @@ pub struct Alert {
     /// The prompt text (`kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// How unusual the clip is against the camera's baseline, 0..1 (`kind = "unusual"` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unusual_score: Option<f32>,
     /// Best detection score seen so far in this alert.
     pub score: f32,
     /// Objects in view in the latest clip (max over its frames); 0 in `end`.
@@ -175,6 +178,10 @@ pub struct Alert {
     /// The frames that drove a prompt alert (best three of the latest clip; `kind = "prompt"` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frames: Option<Vec<super::prompts::FrameScore>>,
+    /// Each understood part of a prompt and its score on the latest clip (`kind = "prompt"` only): counts,
+    /// posture, zones, motion, light, time, duration, and the head's score of the free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Vec<crate::language::PartScore>>,
     /// `update` only: the count, score and objects of the previous message of this alert.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub before: Option<Before>,
@@ -555,6 +562,7 @@ impl RuleState {
             rule: self.rule.name(),
             label: self.rule.label.clone(),
             prompt: None,
+            unusual_score: None,
             score: (o.best * 1000.0).round() / 1000.0,
             count: o.count,
             max_count: o.max_count,
@@ -564,6 +572,7 @@ impl RuleState {
             stream_end: ended.then(|| round1(o.last_seen_pts)),
             clip: o.last_clip.clone(),
             frames: None,
+            parts: None,
             before: if t == AlertType::Update { o.sent } else { None },
             snapshot: None,
             recording: None,

@@ -131,17 +131,7 @@ impl SummaryState {
             });
             p.best_score = p.best_score.max(*score);
         }
-        for a in alerts
-            .iter()
-            .filter(|a| a.kind_of_message == AlertType::End && a.kind == "label")
-        {
-            let f = acc.labels.entry(a.rule.clone()).or_default();
-            if let Some(c) = a.crossed {
-                f.crossed.left_to_right += c.left_to_right;
-                f.crossed.right_to_left += c.right_to_left;
-            }
-            f.max_dwell_seconds = f.max_dwell_seconds.max(a.max_dwell_seconds);
-        }
+        Self::absorb_ends(acc, alerts);
         for a in alerts
             .iter()
             .filter(|a| a.kind_of_message == AlertType::New)
@@ -155,6 +145,29 @@ impl SummaryState {
             }
         }
         done
+    }
+
+    /// What ended alerts add to the period: crossings and the longest dwell of their objects.
+    fn absorb_ends(acc: &mut Acc, alerts: &[Alert]) {
+        for a in alerts
+            .iter()
+            .filter(|a| a.kind_of_message == AlertType::End && a.kind == "label")
+        {
+            let f = acc.labels.entry(a.rule.clone()).or_default();
+            if let Some(c) = a.crossed {
+                f.crossed.left_to_right += c.left_to_right;
+                f.crossed.right_to_left += c.right_to_left;
+            }
+            f.max_dwell_seconds = f.max_dwell_seconds.max(a.max_dwell_seconds);
+        }
+    }
+
+    /// Alerts that ended without a clip (the stream ended, a reload): their crossings and dwell belong to the
+    /// period still open, which would otherwise report none.
+    pub fn on_alerts(&mut self, alerts: &[Alert]) {
+        if let Some(acc) = self.acc.as_mut() {
+            Self::absorb_ends(acc, alerts);
+        }
     }
 
     /// Ends the current period (stream end or period change); None when nothing happened in it.

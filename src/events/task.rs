@@ -30,6 +30,50 @@ pub struct EventsStage {
     input: mpsc::Receiver<InferOut>,
     commands_tx: mpsc::Sender<(String, Command)>,
     commands: mpsc::Receiver<(String, Command)>,
+    /// Where the cameras' unusual-scene baselines are kept (`<state dir>/unusual/<camera>.json`).
+    baselines: std::path::PathBuf,
+}
+
+/// Clips between two saves of the unusual-scene baselines (and one more at the end).
+const SAVE_EVERY_CLIPS: u64 = 25;
+
+/// A camera's saved baseline, if there is a readable one (a damaged file is logged and ignored: the camera
+/// learns again).
+fn load_baseline(dir: &std::path::Path, camera: &str) -> Option<super::unusual::Baseline> {
+    let path = dir.join(format!("{camera}.json"));
+    let text = std::fs::read(&path).ok()?;
+    match serde_json::from_slice(&text) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            tracing::warn!(camera, path = %path.display(), error = %e, "unusual-scene baseline unreadable: learning again");
+            None
+        }
+    }
+}
+
+/// Writes the baselines (atomically: a temporary file renamed over the old one).
+async fn save_baselines(dir: &std::path::Path, baselines: Vec<(String, super::unusual::Baseline)>) {
+    if baselines.is_empty() {
+        return;
+    }
+    let dir = dir.to_path_buf();
+    let res = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        for (camera, b) in baselines {
+            let path = dir.join(format!("{camera}.json"));
+            let tmp = dir.join(format!(".{camera}.json.tmp"));
+            let bytes = serde_json::to_vec(&b).map_err(std::io::Error::other)?;
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(())
+    })
+    .await;
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not save the unusual-scene baselines"),
+        Err(e) => tracing::warn!(error = %e, "saving the unusual-scene baselines panicked"),
+    }
 }
 
 impl EventsStage {
@@ -53,16 +97,28 @@ impl EventsStage {
                 .then(|| (recorders.clone(), media_dir.clone())),
             media_url: cfg.metrics.media_url(),
         };
-        let engine = Engine::new(
+        let mut engine = Engine::new(
             &cfg.cameras,
             detector,
             Box::new(|| uuid::Uuid::new_v4().to_string()),
         )
+        .with_alpha(cfg.language.alpha)
         .with_summaries(
             cfg.summaries
                 .enabled
                 .then_some(cfg.summaries.period_minutes * 60.0),
         );
+        let spool = cfg.spool.resolved_path();
+        let baselines = spool
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("unusual");
+        for camera in engine.unusual_cameras() {
+            if let Some(b) = load_baseline(&baselines, &camera) {
+                tracing::info!(camera, "unusual-scene baseline restored");
+                engine.restore_unusual(&camera, b);
+            }
+        }
         Self {
             engine,
             evidence,
@@ -70,6 +126,7 @@ impl EventsStage {
             input,
             commands_tx,
             commands,
+            baselines,
         }
     }
 
@@ -108,29 +165,30 @@ impl EventsStage {
         topics: Topics,
         metrics: Arc<Metrics>,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(run(
-            self.engine,
-            self.input,
-            self.commands,
-            out,
-            topics,
-            metrics,
-            self.evidence,
-        ))
+        tokio::spawn(run(self, out, topics, metrics))
     }
 }
 
-/// Runs until inference closes `input`; `control` carries `set` commands (camera, command).
+/// Runs the stage until inference closes its input; its control input carries `set` commands (camera, command).
 pub async fn run(
-    mut engine: Engine,
-    mut input: mpsc::Receiver<InferOut>,
-    mut control: mpsc::Receiver<(String, Command)>,
+    stage: EventsStage,
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     metrics: Arc<Metrics>,
-    evidence: Evidence,
 ) {
+    let EventsStage {
+        mut engine,
+        evidence,
+        input_tx,
+        mut input,
+        commands_tx,
+        commands: mut control,
+        baselines,
+    } = stage;
+    // each input closes with its last producer
+    drop((input_tx, commands_tx));
     let mut control_open = true;
+    let mut clips = 0u64;
     let media_url = evidence.media_url.clone();
     let (mut snaps, mut recordings) = evidence.writers(&topics, &metrics);
     loop {
@@ -203,7 +261,7 @@ pub async fn run(
                     alert.count.to_string().into_bytes(),
                 );
                 let _ = out.send(count).await;
-            } else if alert.kind == "prompt" {
+            } else if alert.kind == "prompt" || alert.kind == "unusual" {
                 let open = alert.kind_of_message != rules::AlertType::End;
                 let active = OutMsg::retained(
                     topics.prompt_active(&alert.camera, &alert.rule),
@@ -225,6 +283,16 @@ pub async fn run(
             }
         }
         if let Some(r) = clip.as_ref() {
+            clips += 1;
+            if clips % SAVE_EVERY_CLIPS == 0 {
+                save_baselines(&baselines, engine.unusual_to_save()).await;
+            }
+            if let Some(u) = engine.unusual_score(&r.camera) {
+                tracing::debug!(camera = %r.camera, unusualness = u, "unusual-scene score");
+                if let Ok(mut m) = metrics.unusual_scores.lock() {
+                    m.insert(r.camera.to_string(), u);
+                }
+            }
             metrics
                 .stages
                 .events
@@ -247,4 +315,6 @@ pub async fn run(
             }
         }
     }
+    // the drain: what the baselines learnt since the last save
+    save_baselines(&baselines, engine.unusual_to_save()).await;
 }

@@ -806,20 +806,34 @@ impl ImageEncoder {
             .session
             .run(vec![(self.input_name.as_str(), tensor)])
             .map_err(run_err)?;
-        let out = outputs
-            .get(&self.output_name)
-            .ok_or_else(|| InferError::Run {
-                model: "image_text.image_encoder",
-                message: format!("no output '{}'", self.output_name),
-            })?;
-        let (shape, v) = out.try_extract_tensor::<f32>().map_err(run_err)?;
-        let d = if shape.len() == 2 && shape[0] as usize == n {
-            shape[1] as usize
-        } else {
-            0
-        };
-        Ok(((n, d), v.to_vec()))
+        embeddings(&outputs, &self.output_name, n, "image_text.image_encoder")
     }
+}
+
+/// Output `name` of a run over `n` inputs as `((n, d), values)`; `d` is 0 when the output is not `[n, d]` (the
+/// callers check it against the card's dimension).
+fn embeddings(
+    outputs: &ort::session::SessionOutputs<'_>,
+    name: &str,
+    n: usize,
+    model: &'static str,
+) -> Result<((usize, usize), Vec<f32>), InferError> {
+    let out = outputs.get(name).ok_or_else(|| InferError::Run {
+        model,
+        message: format!("no output '{name}'"),
+    })?;
+    let (shape, v) = out
+        .try_extract_tensor::<f32>()
+        .map_err(|e| InferError::Run {
+            model,
+            message: e.to_string(),
+        })?;
+    let d = if shape.len() == 2 && shape[0] as usize == n {
+        shape[1] as usize
+    } else {
+        0
+    };
+    Ok(((n, d), v.to_vec()))
 }
 
 /// The pair's text encoder and tokenizer: one copy, shared by the workers (it runs when prompts are embedded).
@@ -985,19 +999,12 @@ impl TextEncoder {
             inputs.push((self.names.attention_mask.as_str(), t(mask)?));
         }
         let outputs = self.model.session.run(inputs).map_err(run_err)?;
-        let out = outputs
-            .get(&self.names.text_embeds)
-            .ok_or_else(|| InferError::Run {
-                model: "image_text.text_encoder",
-                message: format!("no output '{}'", self.names.text_embeds),
-            })?;
-        let (shape, v) = out.try_extract_tensor::<f32>().map_err(run_err)?;
-        let d = if shape.len() == 2 && shape[0] as usize == n {
-            shape[1] as usize
-        } else {
-            0
-        };
-        Ok(((n, d), v.to_vec()))
+        embeddings(
+            &outputs,
+            &self.names.text_embeds,
+            n,
+            "image_text.text_encoder",
+        )
     }
 }
 

@@ -270,6 +270,9 @@ pub struct CameraSetup {
     pub prompts: Option<Arc<PromptBinding>>,
     /// Pose model on every frame (some rule has a `posture`).
     pub pose: bool,
+    /// The image encoder on the clip's frames although there are no prompts: the unusual-scene baseline learns
+    /// from its embeddings (`[cameras.unusual]`).
+    pub embed: bool,
 }
 
 /// The models one worker runs.
@@ -291,6 +294,8 @@ pub struct Models {
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for at start-up.
     pub pose: Option<pose::PoseModel>,
     pub pose_cameras: std::collections::HashSet<String>,
+    /// Cameras whose clips are encoded for their unusual-scene baseline, at start-up.
+    pub embed_cameras: std::collections::HashSet<String>,
     /// Encode every n-th frame of a clip (`inference.encoder_stride`).
     pub encoder_stride: usize,
     /// The config the models were loaded from: a reload can give a camera prompts or a posture rule when no
@@ -476,10 +481,12 @@ pub struct Language {
 impl Language {
     pub fn setup_for(&self, cam: &crate::config::CameraConfig) -> Result<CameraSetup, InferError> {
         let pose = cam.wants_pose();
+        let embed = cam.wants_embedding();
         if !cam.enabled || cam.prompts.is_empty() {
             return Ok(CameraSetup {
                 prompts: None,
                 pose,
+                embed,
             });
         }
         let head = {
@@ -506,8 +513,11 @@ impl Language {
                 }
             }
         };
-        let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
-        let set = head.prompts(&texts)?;
+        // the head scores each prompt's free text (the whole prompt when no part was understood)
+        let programs = cam.programs();
+        let texts: Vec<String> = programs.iter().map(|p| p.text.clone()).collect();
+        let head_texts: Vec<String> = programs.iter().map(|p| p.head_text.clone()).collect();
+        let set = head.prompts(&head_texts)?;
         Ok(CameraSetup {
             prompts: Some(Arc::new(PromptBinding {
                 texts: Arc::new(texts),
@@ -515,6 +525,7 @@ impl Language {
                 head,
             })),
             pose,
+            embed,
         })
     }
 }
@@ -543,6 +554,12 @@ impl Models {
             .map(|c| c.name.clone())
             .collect();
         let want_pose = !pose_cameras.is_empty();
+        let embed_cameras = cfg
+            .cameras
+            .iter()
+            .filter(|c| c.wants_embedding())
+            .map(|c| c.name.clone())
+            .collect();
         let mut models = Self {
             detector,
             encoder,
@@ -553,6 +570,7 @@ impl Models {
             prompt_sets: HashMap::new(),
             pose: None,
             pose_cameras,
+            embed_cameras,
             encoder_stride: cfg.inference.encoder_stride.max(1),
             source: Arc::new(cfg.clone()),
             failed: Default::default(),
@@ -567,8 +585,7 @@ impl Models {
                 .iter()
                 .filter(|c| c.enabled && !c.prompts.is_empty())
             {
-                let texts: Vec<String> = cam.prompts.iter().map(|p| p.text.clone()).collect();
-                models.set_prompts(&cam.name, &texts)?;
+                models.set_programs(&cam.name, &cam.programs())?;
             }
         }
         Ok(models)
@@ -604,6 +621,7 @@ impl Models {
             prompt_sets: self.prompt_sets.clone(),
             pose: None,
             pose_cameras: self.pose_cameras.clone(),
+            embed_cameras: self.embed_cameras.clone(),
             encoder_stride: self.encoder_stride,
             source: self.source.clone(),
             failed: Default::default(),
@@ -663,6 +681,7 @@ impl Models {
         self.prompt_sets
             .keys()
             .chain(self.pose_cameras.iter())
+            .chain(self.embed_cameras.iter())
             .map(|c| (c.clone(), self.setup_of(c)))
             .collect()
     }
@@ -681,6 +700,7 @@ impl Models {
         CameraSetup {
             prompts,
             pose: self.pose_cameras.contains(camera),
+            embed: self.embed_cameras.contains(camera),
         }
     }
 
@@ -741,15 +761,39 @@ impl Models {
         }
     }
 
-    /// Embeds and installs a camera's prompts.
+    /// Embeds and installs a camera's prompts, parsed as for a camera without zones.
     pub fn set_prompts(&mut self, camera: &str, texts: &[String]) -> Result<(), InferError> {
+        let ctx = crate::language::ParseContext::default();
+        let programs: Vec<_> = texts
+            .iter()
+            .map(|t| crate::language::parse(t, &ctx))
+            .collect();
+        self.set_programs(camera, &programs)
+    }
+
+    /// Embeds and installs a camera's parsed prompts: the head embeds each one's head text (its free text); a
+    /// prompt about posture makes the pose model run on the camera's frames (opened now if it is not yet).
+    pub fn set_programs(
+        &mut self,
+        camera: &str,
+        programs: &[crate::language::Program],
+    ) -> Result<(), InferError> {
         let head = self.head.as_ref().ok_or(InferError::Data {
             what: "prompts",
             message: "prompt head not loaded".into(),
         })?;
-        let set = head.prompts(texts)?;
+        let head_texts: Vec<String> = programs.iter().map(|p| p.head_text.clone()).collect();
+        let set = head.prompts(&head_texts)?;
+        let texts: Vec<String> = programs.iter().map(|p| p.text.clone()).collect();
         self.prompt_sets
-            .insert(camera.to_string(), (Arc::new(texts.to_vec()), set));
+            .insert(camera.to_string(), (Arc::new(texts), set));
+        if programs.iter().any(|p| p.needs_pose()) {
+            if self.pose.is_none() {
+                let cfg = self.source.clone();
+                self.load_pose(&cfg)?;
+            }
+            self.pose_cameras.insert(camera.to_string());
+        }
         Ok(())
     }
 
@@ -836,10 +880,16 @@ impl Models {
             }
         }
         let pose_ms = tp.elapsed().as_secs_f64() * 1e3;
-        // the prompt head is the image encoder's only consumer: cameras without prompts do not pay for it
+        // the image encoder's consumers are the prompt head and the unusual-scene baseline: other cameras do not
+        // pay for it
         let enc: Option<&mut dyn FrameEncoder> = match setup.prompts.as_ref().map(|b| &b.head) {
             Some(PromptHead::Conse(_)) => self.encoder.as_mut().map(|e| e as _),
             Some(PromptHead::Pair(_)) => self.pair_image.as_mut().map(|e| e as _),
+            None if setup.embed => match (self.encoder.as_mut(), self.pair_image.as_mut()) {
+                (Some(e), _) => Some(e as _),
+                (None, Some(p)) => Some(p as _),
+                (None, None) => None,
+            },
             None => None,
         };
         let mut encoder_ms = 0.0;

@@ -253,9 +253,16 @@ impl BuiltCamera {
                 b"0".to_vec(),
             ));
         }
-        for p in &self.camera.prompts {
+        let unusual = self.camera.unusual.enabled.then_some("unusual");
+        for p in self
+            .camera
+            .prompts
+            .iter()
+            .map(|p| p.text.as_str())
+            .chain(unusual)
+        {
             let _ = self.out.try_send(OutMsg::retained(
-                self.topics.prompt_active(&name, &p.text),
+                self.topics.prompt_active(&name, p),
                 b"OFF".to_vec(),
             ));
         }

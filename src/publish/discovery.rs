@@ -5,6 +5,7 @@
 //!   an arm switch (`…/<rule>/armed/set|state`, plain `ON`/`OFF`);
 //! - per prompt: a binary_sensor (`…/<prompt>/active`, `ON` while its alert is open), an arm switch and its snapshot
 //!   image (`…/<prompt>/snapshot`);
+//! - with `[cameras.unusual]` on: a binary_sensor for the unusual-scene alert (`…/unusual/active`);
 //! - the detect switch (`…/detect/set|state`), an `event` entity firing `new`/`update`/`end` for every alert, the
 //!   `latest` snapshot image and a button that asks for it (snapshots on), the last period summary (a timestamp
 //!   sensor whose text is in its attributes, as a state holds at most 255 characters; summaries on), and two
@@ -229,6 +230,20 @@ pub fn configs(
                     }),
                 );
             }
+        }
+        if cam.unusual.enabled {
+            push(
+                "binary_sensor",
+                "unusual_active",
+                "Unusual scene".into(),
+                false,
+                json!({
+                    "state_topic": topics.prompt_active(&cam.name, "unusual"),
+                    "payload_on": "ON",
+                    "payload_off": "OFF",
+                    "icon": "mdi:alert-decagram",
+                }),
+            );
         }
         push(
             "switch",
@@ -456,7 +471,7 @@ mod tests {
     fn cams() -> Vec<CameraConfig> {
         vec![
             toml::from_str(
-                "name = \"gate\"\nurl = \"test://\"\n[[prompts]]\ntext = \"a dog on the lawn\"\n",
+                "name = \"gate\"\nurl = \"test://\"\n[unusual]\nenabled = true\n[[prompts]]\ntext = \"a dog on the lawn\"\n",
             )
             .expect("cam"),
             toml::from_str("name = \"yard\"\nurl = \"test://\"\nenabled = false\n").expect("cam"),
@@ -482,10 +497,10 @@ mod tests {
             &all_on(),
         );
         // gate: person + vehicle × (occupancy, count, snapshot, armed) + prompt (active, armed, snapshot)
-        // + detect, event, latest, button, summary, status, fps; yard is disabled
+        // + unusual + detect, event, latest, button, summary, status, fps; yard is disabled
         assert_eq!(
             c.len(),
-            8 + 2 + 1 + 7,
+            8 + 3 + 1 + 7,
             "{:#?}",
             c.iter().map(|e| &e.topic).collect::<Vec<_>>()
         );
