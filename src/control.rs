@@ -257,6 +257,11 @@ impl ControlStage {
             "payload": excerpt(payload),
             "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
+        self.publish_error(report).await;
+    }
+
+    /// Publishes an error report on `<prefix>/errors`.
+    async fn publish_error(&self, report: serde_json::Value) {
         let _ = self
             .out
             .send(OutMsg::error(
@@ -308,13 +313,7 @@ impl ControlStage {
             "error": format!("could not store the switches of camera '{camera}' (they apply until the next restart): {failed}"),
             "at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         });
-        let _ = self
-            .out
-            .send(OutMsg::error(
-                self.topics.errors(),
-                report.to_string().into_bytes(),
-            ))
-            .await;
+        self.publish_error(report).await;
     }
 
     /// Applies `set` commands and plain switches until the publisher's channel closes (or this task is aborted at

@@ -41,12 +41,7 @@ fn figure(report: &serde_json::Value, label: &str, key: &str) -> f64 {
 
 #[test]
 fn dev_manifest_keeps_its_measured_figures() {
-    let cut = Command::new("bash")
-        .arg(repo().join("scripts/make_timelines.sh"))
-        .arg("--dev")
-        .status()
-        .expect("run scripts/make_timelines.sh");
-    assert!(cut.success(), "scripts/make_timelines.sh failed");
+    cut_timelines();
 
     let child = Command::new(bin())
         .current_dir(repo())

@@ -19,12 +19,7 @@ const HELD_TOP1_MIN: f64 = 0.91;
 
 #[test]
 fn prompt_sets_differing_in_one_part_rank_the_fitting_prompt_first() {
-    let cut = Command::new("bash")
-        .arg(repo().join("scripts/make_timelines.sh"))
-        .arg("--dev")
-        .status()
-        .expect("run scripts/make_timelines.sh");
-    assert!(cut.success(), "scripts/make_timelines.sh failed");
+    cut_timelines();
     let child = Command::new(bin())
         .current_dir(repo())
         .args(["eval", "eval/prompts.toml", "--json"])

@@ -13,16 +13,7 @@ use std::time::Duration;
 use common::*;
 
 fn timeline(name: &str) -> PathBuf {
-    let status = std::process::Command::new("bash")
-        .arg(repo().join("scripts/make_timelines.sh"))
-        .arg("--dev")
-        .status()
-        .expect("run scripts/make_timelines.sh");
-    assert!(status.success(), "scripts/make_timelines.sh failed");
-    let dir = std::env::var_os("SCENEWATCH_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/scenewatch"));
-    dir.join("timelines").join(name)
+    cut_timelines().join(name)
 }
 
 /// The camera's `unusual` alerts (new and end) recorded on MQTT, as JSON.

@@ -197,11 +197,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Vec<Line>> {
             if !p.unchecked.is_empty() {
                 println!(
                     "  warning: nothing in scenewatch can check {} (scored only by text similarity)",
-                    p.unchecked
-                        .iter()
-                        .map(|w| format!("'{w}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::language::parse::quoted(&p.unchecked)
                 );
             }
             for n in &p.notes {

@@ -79,11 +79,7 @@ pub fn prompt_warnings(cfg: &Config) -> Vec<String> {
                 out.push(format!(
                     "{key}: '{}': nothing in scenewatch can check {} (only scored by text similarity; see docs/prompts.md)",
                     p.text,
-                    p.unchecked
-                        .iter()
-                        .map(|w| format!("'{w}'"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    p.unchecked_list()
                 ));
             }
             for n in &p.notes {

@@ -116,7 +116,21 @@ pub struct Program {
     pub notes: Vec<String>,
 }
 
+/// Words quoted and comma-separated: "'talking', 'fighting'".
+pub fn quoted(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("'{w}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Program {
+    /// The words nothing can check, quoted and comma-separated ("'talking', 'fighting'"), for warnings.
+    pub fn unchecked_list(&self) -> String {
+        quoted(&self.unchecked)
+    }
+
     /// Whether a part needs the pose model.
     pub fn needs_pose(&self) -> bool {
         self.subjects.iter().any(|s| s.posture.is_some())

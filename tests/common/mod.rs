@@ -29,6 +29,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Cuts the eval timelines and derived stills (scripts/make_timelines.sh --dev: idempotent, rebuilds only what
+/// changed) and returns their directory, `$SCENEWATCH_CACHE/timelines`.
+pub fn cut_timelines() -> PathBuf {
+    let status = Command::new("bash")
+        .arg(repo().join("scripts/make_timelines.sh"))
+        .arg("--dev")
+        .status()
+        .expect("run scripts/make_timelines.sh");
+    assert!(status.success(), "scripts/make_timelines.sh failed");
+    std::env::var_os("SCENEWATCH_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/scenewatch"))
+        .join("timelines")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
