@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -43,36 +42,35 @@ fn figure(report: &serde_json::Value, label: &str, key: &str) -> f64 {
 fn dev_manifest_keeps_its_measured_figures() {
     cut_timelines();
 
-    let child = Command::new(bin())
-        .current_dir(repo())
-        .args(["eval", "eval/dev.toml", "--json", "--sweep", "person"])
-        .args(["--sweep-scores", "0.45:0.6:0.05", "--sweep-frames", "2"])
-        .env("RUST_LOG", "warn,ort=warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start scenewatch eval");
-    let out = wait_with_timeout(child, Duration::from_secs(300));
-    let err = no_panic(&out);
-    assert!(out.status.success(), "eval failed: {err}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut lines = stdout.lines();
-    let report: serde_json::Value = serde_json::from_str(lines.next().unwrap_or(""))
-        .expect("eval --json prints the report as one JSON object");
-    let sweep: serde_json::Value = serde_json::from_str(lines.next().unwrap_or(""))
-        .expect("then the sweep as one JSON object");
+    let out = eval_json(
+        &repo(),
+        &[
+            "eval/dev.toml",
+            "--sweep",
+            "person",
+            "--sweep-scores",
+            "0.45:0.6:0.05",
+            "--sweep-frames",
+            "2",
+        ],
+        &[],
+        Duration::from_secs(300),
+    );
+    let [report, sweep] = &out[..] else {
+        panic!("eval --json --sweep prints the report, then the sweep: {out:?}");
+    };
     eprintln!("{report:#}");
 
-    assert!(figure(&report, "person", "recall") >= PERSON_RECALL_MIN);
-    assert!(figure(&report, "vehicle", "recall") >= VEHICLE_RECALL_MIN);
+    assert!(figure(report, "person", "recall") >= PERSON_RECALL_MIN);
+    assert!(figure(report, "vehicle", "recall") >= VEHICLE_RECALL_MIN);
     for label in ["person", "vehicle"] {
-        assert!(figure(&report, label, "false_alerts_per_hour") <= FALSE_ALERTS_PER_HOUR_MAX);
-        assert!(figure(&report, label, "start_latency_median_s") <= START_LATENCY_MEDIAN_MAX_S);
-        assert!(figure(&report, label, "notice_latency_median_s") <= NOTICE_LATENCY_MEDIAN_MAX_S);
-        assert!(figure(&report, label, "photo_precision") >= PHOTO_PRECISION_MIN);
+        assert!(figure(report, label, "false_alerts_per_hour") <= FALSE_ALERTS_PER_HOUR_MAX);
+        assert!(figure(report, label, "start_latency_median_s") <= START_LATENCY_MEDIAN_MAX_S);
+        assert!(figure(report, label, "notice_latency_median_s") <= NOTICE_LATENCY_MEDIAN_MAX_S);
+        assert!(figure(report, label, "photo_precision") >= PHOTO_PRECISION_MIN);
     }
-    assert!(figure(&report, "person", "photo_recall") >= PERSON_PHOTO_RECALL_MIN);
-    assert!(figure(&report, "vehicle", "photo_recall") >= VEHICLE_PHOTO_RECALL_MIN);
+    assert!(figure(report, "person", "photo_recall") >= PERSON_PHOTO_RECALL_MIN);
+    assert!(figure(report, "vehicle", "photo_recall") >= VEHICLE_PHOTO_RECALL_MIN);
 
     // the sweep replays the run's own inference outputs: at the card's person level (0.55, min_frames 2 as the
     // default rule) it must give exactly the live run's person figures; and lowering the level never removes a

@@ -464,20 +464,18 @@ fn plumbing_eval_prompt_entries_are_ranked_by_the_pair() {
     )
     .expect("manifest");
     let eval = || -> serde_json::Value {
-        let child = std::process::Command::new(bin())
-            .current_dir(pair.dir.path())
-            .args(["eval", "manifest.toml", "--json"])
-            .env("RUST_LOG", "warn,ort=warn")
-            .env("SCENEWATCH__MODELS__DIR", repo().join("models"))
-            .env("SCENEWATCH__MODELS__IMAGE_TEXT", &card)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start scenewatch eval");
-        let out = wait_with_timeout(child, Duration::from_secs(120));
-        let err = no_panic(&out);
-        assert!(out.status.success(), "eval failed: {err}");
-        serde_json::from_slice(&out.stdout).expect("one JSON object")
+        let models = repo().join("models");
+        let mut out = eval_json(
+            pair.dir.path(),
+            &["manifest.toml"],
+            &[
+                ("SCENEWATCH__MODELS__DIR", models.as_os_str()),
+                ("SCENEWATCH__MODELS__IMAGE_TEXT", card.as_os_str()),
+            ],
+            Duration::from_secs(120),
+        );
+        assert_eq!(out.len(), 1, "one JSON object: {out:?}");
+        out.remove(0)
     };
     let report = eval();
     assert_eq!(

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -20,24 +19,13 @@ const HELD_TOP1_MIN: f64 = 0.91;
 #[test]
 fn prompt_sets_differing_in_one_part_rank_the_fitting_prompt_first() {
     cut_timelines();
-    let child = Command::new(bin())
-        .current_dir(repo())
-        .args(["eval", "eval/prompts.toml", "--json"])
-        .env("RUST_LOG", "warn,ort=warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start scenewatch eval");
-    let out = wait_with_timeout(child, Duration::from_secs(300));
-    let err = no_panic(&out);
-    assert!(out.status.success(), "eval failed: {err}");
-    let report: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or(""),
-    )
-    .expect("eval --json prints one JSON object");
+    let out = eval_json(
+        &repo(),
+        &["eval/prompts.toml"],
+        &[],
+        Duration::from_secs(300),
+    );
+    let report = out.first().expect("the report");
     let tuning = report["prompts"]["top1"].as_f64().expect("prompts.top1");
     let held = report["held_apart"]["prompts"]["top1"]
         .as_f64()

@@ -77,9 +77,9 @@ pub fn replay(
         detector.clone(),
         Box::new(String::new),
     );
+    // at most one open alert per rule: keyed by the rule's name (the engine was given empty ids)
     let mut open: BTreeMap<String, Alert> = BTreeMap::new();
     let mut done = Vec::new();
-    let mut n = 0u64;
     let ended = InferOut::CameraEnded {
         camera: camera.name.as_str().into(),
     };
@@ -90,10 +90,8 @@ pub fn replay(
             }
             match a.kind_of_message {
                 AlertType::New => {
-                    // the engine was given empty ids: number them here
-                    n += 1;
                     open.insert(
-                        format!("{}#{n}", a.rule),
+                        a.rule.clone(),
                         Alert {
                             label: a.label.clone(),
                             stream_start: a.stream_start,
@@ -103,11 +101,7 @@ pub fn replay(
                     );
                 }
                 AlertType::End => {
-                    let key = open
-                        .keys()
-                        .find(|k| k.starts_with(&format!("{}#", a.rule)))
-                        .cloned();
-                    if let Some(mut al) = key.and_then(|k| open.remove(&k)) {
+                    if let Some(mut al) = open.remove(&a.rule) {
                         al.stream_end = a.stream_end.unwrap_or(duration_s);
                         done.push(al);
                     }
@@ -154,6 +148,7 @@ pub fn sweep(
     photos: &[SweepPhoto],
     detector: &Thresholds,
 ) -> Vec<Point> {
+    let any_held = videos.iter().any(|v| v.held_apart) || photos.iter().any(|p| p.held_apart);
     settings
         .iter()
         .map(|s| {
@@ -185,8 +180,6 @@ pub fn sweep(
                 };
                 Report::compute(&input).labels.remove(label)
             };
-            let any_held =
-                videos.iter().any(|v| v.held_apart) || photos.iter().any(|p| p.held_apart);
             Point {
                 setting: *s,
                 tuning: figures(false).unwrap_or_default(),

@@ -51,6 +51,27 @@ fn load_baseline(dir: &std::path::Path, camera: &str) -> Option<super::unusual::
     }
 }
 
+/// Gives the engine the baselines saved for its unusual-scene cameras (read off the runtime).
+async fn restore_baselines(engine: &mut Engine, dir: &std::path::Path) {
+    let cameras = engine.unusual_cameras();
+    if cameras.is_empty() {
+        return;
+    }
+    let dir = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || {
+        cameras
+            .into_iter()
+            .filter_map(|c| load_baseline(&dir, &c).map(|b| (c, b)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (camera, b) in loaded {
+        tracing::info!(camera, "unusual-scene baseline restored");
+        engine.restore_unusual(&camera, b);
+    }
+}
+
 /// Writes the baselines (atomically: a temporary file renamed over the old one).
 async fn save_baselines(dir: &std::path::Path, baselines: Vec<(String, super::unusual::Baseline)>) {
     if baselines.is_empty() {
@@ -97,7 +118,7 @@ impl EventsStage {
                 .then(|| (recorders.clone(), media_dir.clone())),
             media_url: cfg.metrics.media_url(),
         };
-        let mut engine = Engine::new(
+        let engine = Engine::new(
             &cfg.cameras,
             detector,
             Box::new(|| uuid::Uuid::new_v4().to_string()),
@@ -113,12 +134,6 @@ impl EventsStage {
             .parent()
             .unwrap_or(std::path::Path::new("."))
             .join("unusual");
-        for camera in engine.unusual_cameras() {
-            if let Some(b) = load_baseline(&baselines, &camera) {
-                tracing::info!(camera, "unusual-scene baseline restored");
-                engine.restore_unusual(&camera, b);
-            }
-        }
         Self {
             engine,
             evidence,
@@ -187,6 +202,8 @@ pub async fn run(
     } = stage;
     // each input closes with its last producer
     drop((input_tx, commands_tx));
+    // before the first clip is taken (clips wait in the input meanwhile)
+    restore_baselines(&mut engine, &baselines).await;
     let mut control_open = true;
     let mut clips = 0u64;
     let media_url = evidence.media_url.clone();

@@ -754,15 +754,14 @@ impl ImageEncoder {
                 "image_encoder: a probe run on one black frame failed: {e}"
             ))
         })?;
-        let (n, d) = out.0;
-        if n != 1 || d == 0 || declared.is_some_and(|want| want != d) {
-            return Err(card.err(format!(
-                "image_encoder: '{}' gave shape [{n}, {d}] for one frame, expected [1, {}]",
-                card.names.image_embeds,
-                declared.map_or("D".to_string(), |d| d.to_string())
-            )));
-        }
-        enc.dim = d;
+        enc.dim = probe_dim(
+            card,
+            "image_encoder",
+            &card.names.image_embeds,
+            "frame",
+            out.0,
+            declared,
+        )?;
         Ok(enc)
     }
 
@@ -808,6 +807,25 @@ impl ImageEncoder {
             .map_err(run_err)?;
         embeddings(&outputs, &self.output_name, n, "image_text.image_encoder")
     }
+}
+
+/// The embedding size a probe run over one input gave (`shape` = (n, d)), checked against the graph's declared
+/// size; an error names the card key, the output and expected vs found.
+fn probe_dim(
+    card: &Card,
+    key: &str,
+    output: &str,
+    input: &str,
+    (n, d): (usize, usize),
+    declared: Option<usize>,
+) -> Result<usize, InferError> {
+    if n != 1 || d == 0 || declared.is_some_and(|want| want != d) {
+        return Err(card.err(format!(
+            "{key}: '{output}' gave shape [{n}, {d}] for one {input}, expected [1, {}]",
+            declared.map_or("D".to_string(), |d| d.to_string())
+        )));
+    }
+    Ok(d)
 }
 
 /// Output `name` of a run over `n` inputs as `((n, d), values)`; `d` is 0 when the output is not `[n, d]` (the
@@ -918,15 +936,14 @@ impl TextEncoder {
         let probe = enc
             .run_raw(&["a photo.".to_string()])
             .map_err(|e| card.err(format!("text_encoder: a probe run on one text failed: {e}")))?;
-        let (n, d) = probe.0;
-        if n != 1 || d == 0 || declared.is_some_and(|want| want != d) {
-            return Err(card.err(format!(
-                "text_encoder: '{}' gave shape [{n}, {d}] for one text, expected [1, {}]",
-                card.names.text_embeds,
-                declared.map_or("D".to_string(), |d| d.to_string())
-            )));
-        }
-        enc.dim = d;
+        enc.dim = probe_dim(
+            card,
+            "text_encoder",
+            &card.names.text_embeds,
+            "text",
+            probe.0,
+            declared,
+        )?;
         Ok(enc)
     }
 

@@ -29,6 +29,34 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs `scenewatch eval ARGS --json` in `dir` with extra environment; asserts it succeeded without a panic and
+/// returns each line of its output as JSON (the report, then the sweep when one was asked for).
+pub fn eval_json(
+    dir: &Path,
+    args: &[&str],
+    envs: &[(&str, &std::ffi::OsStr)],
+    timeout: Duration,
+) -> Vec<serde_json::Value> {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir)
+        .arg("eval")
+        .args(args)
+        .arg("--json")
+        .env("RUST_LOG", "warn,ort=warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = wait_with_timeout(cmd.spawn().expect("start scenewatch eval"), timeout);
+    let err = no_panic(&out);
+    assert!(out.status.success(), "eval failed: {err}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("eval --json prints JSON objects, one per line"))
+        .collect()
+}
+
 /// Cuts the eval timelines and derived stills (scripts/make_timelines.sh --dev: idempotent, rebuilds only what
 /// changed) and returns their directory, `$SCENEWATCH_CACHE/timelines`.
 pub fn cut_timelines() -> PathBuf {
