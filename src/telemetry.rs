@@ -493,6 +493,7 @@ mod tests {
             end: Duration::from_secs(1),
             frames: Vec::new(),
             prompts: None,
+            classifiers: Vec::new(),
             timings: ClipTimings {
                 detector_ms: 101.0,
                 encoder_ms: 30.0,

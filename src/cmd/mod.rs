@@ -1,6 +1,7 @@
 //! The command-line subcommands, one file each, built on the library's stages; `main` only parses arguments and
 //! calls these. The dependency runs one way: nothing outside `cmd` imports from it.
 
+pub mod adapt;
 pub mod bench;
 pub mod detect;
 pub mod eval;

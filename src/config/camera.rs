@@ -99,6 +99,82 @@ pub struct CameraConfig {
     /// `[cameras.unusual]`: the camera learns what its clips normally look like and alerts on clips unlike them.
     #[serde(default)]
     pub unusual: UnusualConfig,
+    /// `[[cameras.classifiers]]`: task heads trained on this site by `scenewatch adapt train`.
+    #[serde(default)]
+    pub classifiers: Vec<ClassifierConfig>,
+}
+
+/// `[[cameras.classifiers]]`: a task head (`scenewatch adapt train`) scored on every clip. Its current class is
+/// published on `<prefix>/<camera>/classifier/<name>`; a class in `alert_on` whose probability stays at or above
+/// `threshold` for `enter_clips` clips opens a `kind = "classifier"` alert, which ends when it stays below
+/// `exit_threshold` for `exit_clips` clips.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifierConfig {
+    /// The head file (relative paths are under `[models] dir`).
+    pub file: std::path::PathBuf,
+    /// Topic level and rule name; defaults to the head's own name.
+    pub name: Option<String>,
+    /// Classes that raise alerts (none: the class is only published).
+    #[serde(default)]
+    pub alert_on: Vec<String>,
+    #[serde(default = "default_classifier_threshold")]
+    pub threshold: f32,
+    /// Defaults to `threshold − 0.1` (hysteresis).
+    pub exit_threshold: Option<f32>,
+    #[serde(default = "default_two")]
+    pub enter_clips: u32,
+    #[serde(default = "default_two")]
+    pub exit_clips: u32,
+}
+
+fn default_classifier_threshold() -> f32 {
+    0.8
+}
+
+impl ClassifierConfig {
+    pub fn exit(&self) -> f32 {
+        self.exit_threshold.unwrap_or(self.threshold - 0.1)
+    }
+
+    /// The topic level and rule name: `name`, else the head file's stem.
+    pub fn rule_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            self.file
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "classifier".into())
+        })
+    }
+
+    /// The hysteresis as a prompt-style lifecycle config (the classifier's alert uses the prompt lifecycle).
+    pub fn lifecycle(&self) -> PromptConfig {
+        PromptConfig {
+            text: self.rule_name(),
+            threshold: self.threshold,
+            exit_threshold: Some(self.exit()),
+            enter_clips: self.enter_clips,
+            exit_clips: self.exit_clips,
+        }
+    }
+
+    pub(super) fn validate(&self, key: &str, c: &mut Checks) {
+        let k = |field: &str| format!("{key}.{field}");
+        if !valid_camera_name(&self.rule_name()) {
+            c.bad(
+                k("name"),
+                "must match [a-z0-9_-]+ (it is used in MQTT topics; set `name` when the file's name does not)",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.threshold) {
+            c.bad(k("threshold"), "must be in 0..=1 (a class probability)");
+        }
+        if !(0.0..=1.0).contains(&self.exit()) || self.exit() > self.threshold {
+            c.bad(k("exit_threshold"), "must be in 0..=threshold");
+        }
+        c.range(k("enter_clips"), self.enter_clips, 1, 1000);
+        c.range(k("exit_clips"), self.exit_clips, 1, 1000);
+    }
 }
 
 /// `[cameras.unusual]`: the self-supervised unusual-scene baseline (`events::unusual`).
@@ -446,7 +522,7 @@ impl CameraConfig {
     /// Whether the image encoder must run on this camera's clips although it has no prompts (the unusual-scene
     /// baseline learns from its embeddings).
     pub fn wants_embedding(&self) -> bool {
-        self.enabled && self.unusual.enabled
+        self.enabled && (self.unusual.enabled || !self.classifiers.is_empty())
     }
 
     /// Whether any rule or prompt needs the pose model (a prompt about posture: "a person lying on the ground").
@@ -496,6 +572,7 @@ impl CameraConfig {
             .into_iter()
             .map(|r| r.name())
             .chain(self.prompts.iter().map(|p| p.text.clone()))
+            .chain(self.classifiers.iter().map(|h| h.rule_name()))
             .collect()
     }
 
@@ -558,6 +635,18 @@ impl CameraConfig {
         self.unusual.validate(key, c);
         for (j, p) in self.prompts.iter().enumerate() {
             p.validate(&format!("{key}.prompts[{j}]"), c);
+        }
+        for (j, h) in self.classifiers.iter().enumerate() {
+            h.validate(&format!("{key}.classifiers[{j}]"), c);
+            if self.classifiers[..j]
+                .iter()
+                .any(|e| e.rule_name() == h.rule_name())
+            {
+                c.bad(
+                    format!("{key}.classifiers[{j}].name"),
+                    format!("two classifiers are named '{}'", h.rule_name()),
+                );
+            }
         }
         // each rule is one topic level (`…/<rule>/armed/set`) and one Home Assistant id: two names, one slug, clash
         let mut names = self.rule_names();

@@ -35,7 +35,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use camera::{
-    valid_camera_name, CameraConfig, PromptConfig, RuleConfig, Severity, UnusualConfig, ZoneConfig,
+    valid_camera_name, CameraConfig, ClassifierConfig, PromptConfig, RuleConfig, Severity, UnusualConfig, ZoneConfig,
 };
 pub use inference::{
     InferenceConfig, ModelsConfig, ProviderChoice, ThreadPool, WorkerPlan, AUTO_MAX_WORKERS,
@@ -278,8 +278,34 @@ impl Config {
                 vocabulary.as_ref(),
                 &mut c,
             );
+            for (j, h) in cam.classifiers.iter().enumerate() {
+                self.check_head(&format!("cameras[{i}].classifiers[{j}]"), h, &mut c);
+            }
         }
         c.out
+    }
+
+    /// A task head's file must be readable and know the classes `alert_on` names (whether it fits the models is
+    /// checked when the daemon opens them: that needs their hashes).
+    fn check_head(&self, key: &str, h: &ClassifierConfig, c: &mut Checks) {
+        let path = self.models.resolve(&h.file);
+        match crate::adapt::head::HeadFile::load(&path) {
+            Err(e) => c.bad(format!("{key}.file"), e.to_string()),
+            Ok(head) => {
+                for (k, a) in h.alert_on.iter().enumerate() {
+                    if !head.classes.contains(a) {
+                        c.bad(
+                            format!("{key}.alert_on[{k}]"),
+                            format!(
+                                "'{a}' is not a class of {} ({})",
+                                path.display(),
+                                head.classes.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// Builds what `run` derives from the config — durations, backoff, queues, samplers, clip assemblers, recorder

@@ -2,6 +2,7 @@
 //! configs), alert lifecycle messages out, no I/O, so it is unit-tested without files, clocks or a broker. The
 //! async task that runs it is in [`task`], the snapshot and recording files in [`evidence`].
 
+pub mod classifier;
 pub mod evidence;
 pub mod prompts;
 pub mod rules;
@@ -41,6 +42,9 @@ pub struct Engine {
     unusual: HashMap<String, (unusual::UnusualState, chrono_tz::Tz)>,
     /// Each camera's unusualness of its latest clip (None while its baseline warms up).
     unusual_scores: HashMap<String, Option<f32>>,
+    /// Per camera: its task heads (`[[cameras.classifiers]]`), and the class changes ready to publish.
+    classifiers: HashMap<String, Vec<classifier::ClassifierState>>,
+    readings: Vec<classifier::Reading>,
     /// Period summaries (None = off) and the ones ready to publish.
     summary_period: Option<f64>,
     summaries: HashMap<String, summary::SummaryState>,
@@ -63,6 +67,8 @@ impl Engine {
             detector,
             unusual: HashMap::new(),
             unusual_scores: HashMap::new(),
+            classifiers: HashMap::new(),
+            readings: Vec::new(),
             cameras: HashMap::new(),
             prompts: HashMap::new(),
             detect_off: HashSet::new(),
@@ -91,6 +97,11 @@ impl Engine {
     pub fn with_alpha(mut self, alpha: f32) -> Self {
         self.alpha = alpha;
         self
+    }
+
+    /// Task heads' class changes since the last call (published retained).
+    pub fn take_readings(&mut self) -> Vec<classifier::Reading> {
+        std::mem::take(&mut self.readings)
     }
 
     /// Summaries completed since the last call.
@@ -134,6 +145,13 @@ impl Engine {
                 .iter()
                 .zip(c.programs())
                 .map(|(p, program)| PromptState::new(name.clone(), p.clone()).with_program(program))
+                .collect(),
+        );
+        self.classifiers.insert(
+            c.name.clone(),
+            c.classifiers
+                .iter()
+                .map(|h| classifier::ClassifierState::new(name.clone(), h.clone(), clock))
                 .collect(),
         );
         // validated at load; an unknown zone name (never reached) means UTC
@@ -203,6 +221,14 @@ impl Engine {
         {
             out.extend(s.finish());
         }
+        if let Some(states) = self.classifiers.get_mut(camera) {
+            out.extend(
+                states
+                    .iter_mut()
+                    .filter(|h| which.is_none_or(|w| h.name() == w))
+                    .filter_map(|h| h.finish()),
+            );
+        }
         out
     }
 
@@ -216,6 +242,7 @@ impl Engine {
         self.summaries.remove(camera);
         self.cameras.remove(camera);
         self.prompts.remove(camera);
+        self.classifiers.remove(camera);
         if cfg.is_none() {
             self.unusual.remove(camera);
             self.unusual_scores.remove(camera);
@@ -353,6 +380,14 @@ impl Engine {
                     out.extend(alerts);
                     self.unusual_scores.insert(r.camera.to_string(), score);
                 }
+                if let Some(states) = self.classifiers.get_mut(&*r.camera) {
+                    for h in states.iter_mut() {
+                        let on = armed(h.name());
+                        let (alerts, reading) = h.on_clip(r, on, &mut *self.new_id);
+                        out.extend(alerts);
+                        self.readings.extend(reading);
+                    }
+                }
                 if let Some(period) = self.summary_period {
                     let facts = summary::ClipFacts {
                         start: r.start.as_secs_f64(),
@@ -440,6 +475,7 @@ mod tests {
             end: t + Duration::from_secs(4),
             frames,
             prompts: None,
+            classifiers: Vec::new(),
             timings: ClipTimings::default(),
         }))
     }
@@ -653,6 +689,7 @@ mod tests {
             end: Duration::from_secs(4),
             frames,
             prompts: None,
+            classifiers: Vec::new(),
             timings: ClipTimings::default(),
         })));
         assert_eq!(types(&a), vec![AlertType::New]);

@@ -278,7 +278,7 @@ pub async fn run(
                     alert.count.to_string().into_bytes(),
                 );
                 let _ = out.send(count).await;
-            } else if alert.kind == "prompt" || alert.kind == "unusual" {
+            } else if matches!(alert.kind, "prompt" | "unusual" | "classifier") {
                 let open = alert.kind_of_message != rules::AlertType::End;
                 let active = OutMsg::retained(
                     topics.prompt_active(&alert.camera, &alert.rule),
@@ -318,6 +318,16 @@ pub async fn run(
             for f in &r.frames {
                 let us = (now - f.wall).num_microseconds().unwrap_or(0).max(0);
                 metrics.record_frame_latency(us as f64 / 1e6);
+            }
+        }
+        for reading in engine.take_readings() {
+            tracing::info!(camera = %reading.camera, classifier = %reading.classifier, class = %reading.class, score = reading.score, "classifier: the class changed");
+            match serde_json::to_vec(&reading) {
+                Ok(p) => {
+                    let topic = topics.classifier(&reading.camera, &reading.classifier);
+                    let _ = out.send(OutMsg::retained(topic, p)).await;
+                }
+                Err(e) => tracing::error!(error = %e, "could not serialise a classifier reading"),
             }
         }
         for s in engine.take_summaries() {

@@ -11,6 +11,7 @@
 //! in-band on the clip queue, so a reload's new prompts and posture rules apply from the camera's first new clip.
 
 pub mod card;
+pub mod classify;
 pub mod decode;
 pub mod detector;
 pub mod encoder;
@@ -111,6 +112,8 @@ pub struct ClipResult {
     pub frames: Vec<FrameResult>,
     /// Prompt scores from the language head (cameras with prompts).
     pub prompts: Option<PromptScores>,
+    /// Each task head's class probabilities (`[[cameras.classifiers]]`).
+    pub classifiers: Vec<classify::ClassifierOut>,
     pub timings: ClipTimings,
 }
 
@@ -141,6 +144,7 @@ pub struct Carried {
     pub postures: Vec<Option<pose::Posture>>,
     pub pose_only: Vec<pose::PoseOnly>,
     pub prompts: Option<PromptScores>,
+    pub classifiers: Vec<classify::ClassifierOut>,
 }
 
 impl Carried {
@@ -152,6 +156,7 @@ impl Carried {
             postures: last.postures.clone(),
             pose_only: last.pose_only.clone(),
             prompts: r.prompts.clone(),
+            classifiers: r.classifiers.clone(),
         })
     }
 
@@ -180,6 +185,7 @@ impl Carried {
                 })
                 .collect(),
             prompts: self.prompts.clone(),
+            classifiers: self.classifiers.clone(),
             timings: ClipTimings::default(),
         }
     }
@@ -271,8 +277,10 @@ pub struct CameraSetup {
     /// Pose model on every frame (some rule has a `posture`).
     pub pose: bool,
     /// The image encoder on the clip's frames although there are no prompts: the unusual-scene baseline learns
-    /// from its embeddings (`[cameras.unusual]`).
+    /// from its embeddings (`[cameras.unusual]`), and whole-frame task heads are fed from them.
     pub embed: bool,
+    /// Task heads (`[[cameras.classifiers]]`), scored on EfficientNet features of every clip.
+    pub classifiers: Vec<Arc<classify::ClassifierBinding>>,
 }
 
 /// The models one worker runs.
@@ -294,8 +302,10 @@ pub struct Models {
     /// The pose model (loaded when some rule has a `posture`) and the cameras it runs for at start-up.
     pub pose: Option<pose::PoseModel>,
     pub pose_cameras: std::collections::HashSet<String>,
-    /// Cameras whose clips are encoded for their unusual-scene baseline, at start-up.
+    /// Cameras whose clips are encoded for their unusual-scene baseline or task heads, at start-up.
     pub embed_cameras: std::collections::HashSet<String>,
+    /// Each camera's task heads at start-up.
+    pub classifier_sets: HashMap<String, Vec<Arc<classify::ClassifierBinding>>>,
     /// Encode every n-th frame of a clip (`inference.encoder_stride`).
     pub encoder_stride: usize,
     /// The config the models were loaded from: a reload can give a camera prompts or a posture rule when no
@@ -476,17 +486,34 @@ pub struct Language {
     cfg: Arc<Config>,
     card: Option<Arc<imagetext::Card>>,
     head: Mutex<Option<PromptHead>>,
+    /// What task heads are checked against: the detector's hash and class count, the encoder's hash (when open).
+    detector_hash: crate::adapt::head::ModelHash,
+    detector_classes: usize,
+    encoder_hash: Option<crate::adapt::head::ModelHash>,
 }
 
 impl Language {
     pub fn setup_for(&self, cam: &crate::config::CameraConfig) -> Result<CameraSetup, InferError> {
         let pose = cam.wants_pose();
         let embed = cam.wants_embedding();
+        // a reload reads the heads again: a retrained head file is picked up
+        let classifiers = if cam.enabled && !cam.classifiers.is_empty() {
+            classify::load_heads(
+                &self.cfg,
+                cam,
+                &self.hashes()?,
+                encoder::EMBEDDING_DIM,
+                self.detector_classes,
+            )?
+        } else {
+            Vec::new()
+        };
         if !cam.enabled || cam.prompts.is_empty() {
             return Ok(CameraSetup {
                 prompts: None,
                 pose,
                 embed,
+                classifiers,
             });
         }
         let head = {
@@ -526,7 +553,34 @@ impl Language {
             })),
             pose,
             embed,
+            classifiers,
         })
+    }
+
+    /// The model hashes task heads are checked against (the encoder's file is hashed here when no worker opened
+    /// it at start-up).
+    fn hashes(&self) -> Result<Vec<crate::adapt::head::ModelHash>, InferError> {
+        let mut out = vec![self.detector_hash.clone()];
+        match &self.encoder_hash {
+            Some(h) => out.push(h.clone()),
+            None => {
+                let path = self.cfg.models.resolve(&self.cfg.models.encoder);
+                let bytes = std::fs::read(&path).map_err(|_| InferError::ModelMissing {
+                    model: "encoder",
+                    path: path.clone(),
+                })?;
+                use sha2::Digest;
+                out.push(crate::adapt::head::ModelHash {
+                    role: "encoder".into(),
+                    file: path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    sha256: runtime::hex(&sha2::Sha256::digest(&bytes)),
+                });
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -540,10 +594,17 @@ impl Models {
             .cameras
             .iter()
             .any(|c| c.enabled && !c.prompts.is_empty());
+        let want_classifiers = cfg
+            .cameras
+            .iter()
+            .any(|c| c.enabled && !c.classifiers.is_empty());
         let (encoder, imagenet_labels) = if card.is_none() && (cfg.inference.encoder || want_head) {
             let labels =
                 encoder::load_imagenet_labels(&cfg.models.resolve(&cfg.models.imagenet_labels))?;
             (Some(open_encoder(cfg)?), labels)
+        } else if want_classifiers {
+            // task heads are trained on EfficientNet's features, with or without an image-text pair
+            (Some(open_encoder(cfg)?), Vec::new())
         } else {
             (None, Vec::new())
         };
@@ -571,10 +632,24 @@ impl Models {
             pose: None,
             pose_cameras,
             embed_cameras,
+            classifier_sets: HashMap::new(),
             encoder_stride: cfg.inference.encoder_stride.max(1),
             source: Arc::new(cfg.clone()),
             failed: Default::default(),
         };
+        if let Some(e) = models.encoder.as_ref().filter(|_| want_classifiers) {
+            let hashes = classify::model_hashes(&models.detector.model, &e.model);
+            let classes = models.detector.card().classes.len();
+            for cam in cfg
+                .cameras
+                .iter()
+                .filter(|c| c.enabled && !c.classifiers.is_empty())
+            {
+                let heads =
+                    classify::load_heads(cfg, cam, &hashes, encoder::EMBEDDING_DIM, classes)?;
+                models.classifier_sets.insert(cam.name.clone(), heads);
+            }
+        }
         if want_pose {
             models.load_pose(cfg)?;
         }
@@ -622,6 +697,7 @@ impl Models {
             pose: None,
             pose_cameras: self.pose_cameras.clone(),
             embed_cameras: self.embed_cameras.clone(),
+            classifier_sets: self.classifier_sets.clone(),
             encoder_stride: self.encoder_stride,
             source: self.source.clone(),
             failed: Default::default(),
@@ -630,6 +706,14 @@ impl Models {
             m.load_pose(cfg)?;
         }
         Ok(m)
+    }
+
+    /// Opens the image encoder (EfficientNet) if it is not open: task heads use it with or without prompts.
+    pub fn ensure_encoder(&mut self, cfg: &Config) -> Result<(), InferError> {
+        if self.encoder.is_none() {
+            self.encoder = Some(open_encoder(cfg)?);
+        }
+        Ok(())
     }
 
     /// Loads the pose model (MoveNet multipose).
@@ -669,10 +753,30 @@ impl Models {
 
     /// A handle that makes camera setups for reloads, sharing this worker's prompt head (if loaded).
     pub fn language(&self) -> Language {
+        let (detector_hash, encoder_hash) = match &self.encoder {
+            Some(e) => {
+                let mut h = classify::model_hashes(&self.detector.model, &e.model).into_iter();
+                (h.next(), h.next())
+            }
+            None => (None, None),
+        };
         Language {
             cfg: self.source.clone(),
             card: self.card.clone(),
             head: Mutex::new(self.head.clone()),
+            detector_hash: detector_hash.unwrap_or_else(|| crate::adapt::head::ModelHash {
+                role: "detector".into(),
+                file: self
+                    .detector
+                    .model
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                sha256: self.detector.model.sha256.clone(),
+            }),
+            detector_classes: self.detector.card().classes.len(),
+            encoder_hash,
         }
     }
 
@@ -682,6 +786,7 @@ impl Models {
             .keys()
             .chain(self.pose_cameras.iter())
             .chain(self.embed_cameras.iter())
+            .chain(self.classifier_sets.keys())
             .map(|c| (c.clone(), self.setup_of(c)))
             .collect()
     }
@@ -701,6 +806,11 @@ impl Models {
             prompts,
             pose: self.pose_cameras.contains(camera),
             embed: self.embed_cameras.contains(camera),
+            classifiers: self
+                .classifier_sets
+                .get(camera)
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -735,7 +845,8 @@ impl Models {
         let conse = setup
             .prompts
             .as_ref()
-            .is_some_and(|b| matches!(b.head, PromptHead::Conse(_)));
+            .is_some_and(|b| matches!(b.head, PromptHead::Conse(_)))
+            || !setup.classifiers.is_empty();
         if conse && self.encoder.is_none() && !self.failed.contains("encoder") {
             match open_encoder(&cfg) {
                 Ok(e) => {
@@ -904,8 +1015,21 @@ impl Models {
             None => None,
         };
         let head_ms = t2.elapsed().as_secs_f64() * 1e3;
+        let mut classifiers = Vec::new();
+        if let Some(enc) = self
+            .encoder
+            .as_mut()
+            .filter(|_| !setup.classifiers.is_empty())
+        {
+            // the task heads' own cost (a product of ≈1400 × hidden) is in the encoder's time with their crops
+            let (outs, spent) =
+                classify::run(enc, clip, &frames, &setup.classifiers, self.encoder_stride)?;
+            classifiers = outs;
+            encoder_ms += spent.as_secs_f64() * 1e3;
+        }
         Ok(ClipResult {
             prompts,
+            classifiers,
             camera: clip.camera.clone(),
             clip_index: clip.index,
             start: clip.start,
@@ -1050,6 +1174,7 @@ mod tests {
                 raw: vec![0.5],
                 frames: vec![0.6, 0.8],
             }),
+            classifiers: Vec::new(),
             timings: ClipTimings::default(),
         };
         // what carries over is the *last* frame's findings (the state the scene stopped moving in)

@@ -52,6 +52,13 @@ pub enum InferError {
     /// The image–text card (`models.image_text`) or one of the files it names is wrong.
     #[error("image-text card {card}: {message}")]
     ImageTextCard { card: PathBuf, message: String },
+    /// A task head (`[[cameras.classifiers]]`) that cannot be used on this camera with these models.
+    #[error("camera {camera}: classifier head {path}: {message}")]
+    Classifier {
+        camera: String,
+        path: PathBuf,
+        message: String,
+    },
     /// The detector's model card is missing or wrong (names the card file and the key).
     #[error(transparent)]
     Card(#[from] super::card::CardError),

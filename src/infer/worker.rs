@@ -487,6 +487,7 @@ mod tests {
             end: clip.end,
             frames: Vec::new(),
             prompts: None,
+            classifiers: Vec::new(),
             timings: Default::default(),
         }
     }

@@ -6,6 +6,8 @@
 //! - per prompt: a binary_sensor (`…/<prompt>/active`, `ON` while its alert is open), an arm switch and its snapshot
 //!   image (`…/<prompt>/snapshot`);
 //! - with `[cameras.unusual]` on: a binary_sensor for the unusual-scene alert (`…/unusual/active`);
+//! - per task head (`[[cameras.classifiers]]`): a sensor whose state is the current class (`…/classifier/<name>`,
+//!   the probabilities in its attributes), a binary_sensor for its alert (`…/<name>/active`) and an arm switch;
 //! - the detect switch (`…/detect/set|state`), an `event` entity firing `new`/`update`/`end` for every alert, the
 //!   `latest` snapshot image and a button that asks for it (snapshots on), the last period summary (a timestamp
 //!   sensor whose text is in its attributes, as a state holds at most 255 characters; summaries on), and two
@@ -230,6 +232,44 @@ pub fn configs(
                     }),
                 );
             }
+        }
+        for h in &cam.classifiers {
+            let name = h.rule_name();
+            let what = slug(&name);
+            push(
+                "sensor",
+                &format!("{what}_class"),
+                title(&name),
+                false,
+                json!({
+                    "state_topic": topics.classifier(&cam.name, &name),
+                    "value_template": "{{ value_json.class }}",
+                    "json_attributes_topic": topics.classifier(&cam.name, &name),
+                    "json_attributes_template": "{{ {'score': value_json.score, 'scores': value_json.scores} | tojson }}",
+                    "icon": "mdi:shape-outline",
+                }),
+            );
+            if !h.alert_on.is_empty() {
+                push(
+                    "binary_sensor",
+                    &format!("{what}_active"),
+                    format!("{} alert", title(&name)),
+                    false,
+                    json!({
+                        "state_topic": topics.prompt_active(&cam.name, &name),
+                        "payload_on": "ON",
+                        "payload_off": "OFF",
+                        "icon": "mdi:shape-outline",
+                    }),
+                );
+            }
+            push(
+                "switch",
+                &format!("{what}_armed"),
+                format!("{} armed", title(&name)),
+                false,
+                arm_switch(topics, &cam.name, &name),
+            );
         }
         if cam.unusual.enabled {
             push(

@@ -81,6 +81,10 @@ impl Topics {
         format!("{}/{camera}/{}/armed/state", self.prefix, slug(rule))
     }
     /// Retained `ON`/`OFF`: whether a prompt's alert is open (Home Assistant's binary sensor per prompt reads it).
+    /// A task head's current class (retained JSON).
+    pub fn classifier(&self, camera: &str, name: &str) -> String {
+        format!("{}/{camera}/classifier/{}", self.prefix, slug(name))
+    }
     pub fn prompt_active(&self, camera: &str, prompt: &str) -> String {
         format!("{}/{camera}/{}/active", self.prefix, slug(prompt))
     }
