@@ -187,6 +187,12 @@ enum AdaptCommand {
         max_epochs: Option<usize>,
         #[arg(long)]
         val_fraction: Option<f32>,
+        /// Peak learning rate (AdamW).
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Epochs without a better validation loss before training stops.
+        #[arg(long)]
+        patience: Option<usize>,
         /// Control run: train on shuffled labels (its report must be near chance).
         #[arg(long)]
         shuffle_labels: bool,
@@ -289,6 +295,8 @@ fn main() -> ExitCode {
                 seed,
                 max_epochs,
                 val_fraction,
+                lr,
+                patience,
                 shuffle_labels,
                 json,
             } => {
@@ -311,6 +319,8 @@ fn main() -> ExitCode {
                     seed,
                     max_epochs,
                     val_fraction,
+                    lr,
+                    patience,
                     shuffle_labels,
                     json,
                 })

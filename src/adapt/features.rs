@@ -162,17 +162,18 @@ pub fn augment(rgb: &[u8], w: u32, h: u32, variant: u32, seed: u64) -> (Vec<u8>,
     if variant == 0 || w < 32 || h < 32 {
         return (rgb.to_vec(), w, h);
     }
-    let mut g = SplitMix(seed ^ (variant as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut g = super::train::Rng::new(seed ^ (variant as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut unit = || g.next_f64() as f32;
     // crop 80–100 % of each side at a random offset
-    let sx = 0.8 + 0.2 * g.unit();
-    let sy = 0.8 + 0.2 * g.unit();
+    let sx = 0.8 + 0.2 * unit();
+    let sy = 0.8 + 0.2 * unit();
     let cw = ((w as f32 * sx) as u32).clamp(16, w);
     let ch = ((h as f32 * sy) as u32).clamp(16, h);
-    let ox = ((w - cw) as f32 * g.unit()) as u32;
-    let oy = ((h - ch) as f32 * g.unit()) as u32;
-    let flip = g.unit() < 0.5;
+    let ox = ((w - cw) as f32 * unit()) as u32;
+    let oy = ((h - ch) as f32 * unit()) as u32;
+    let flip = unit() < 0.5;
     // brightness ×0.7–1.3
-    let gain = 0.7 + 0.6 * g.unit();
+    let gain = 0.7 + 0.6 * unit();
     let mut out = Vec::with_capacity(cw as usize * ch as usize * 3);
     for y in oy..oy + ch {
         for i in 0..cw {
@@ -185,23 +186,6 @@ pub fn augment(rgb: &[u8], w: u32, h: u32, variant: u32, seed: u64) -> (Vec<u8>,
         }
     }
     (out, cw, ch)
-}
-
-/// A small seeded generator (augmentation must be reproducible; no RNG state shared across threads).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
 }
 
 #[cfg(test)]

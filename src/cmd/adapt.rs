@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::adapt::examples::{self, Source};
 use crate::adapt::features;
-use crate::adapt::head::{HeadFile, HeadKind, TrainedInfo};
+use crate::adapt::head::{HeadFile, HeadKind};
 use crate::adapt::report;
-use crate::adapt::train::{self, Example, TrainOptions};
+use crate::adapt::train::{self, Example, HeadMeta, TrainOptions};
 use crate::clip::Clip;
 use crate::config::Config;
 use crate::infer::classify::{self, ClassifierBinding, ClassifierOut};
@@ -31,6 +31,8 @@ pub struct TrainArgs {
     pub seed: u64,
     pub max_epochs: Option<usize>,
     pub val_fraction: Option<f32>,
+    pub lr: Option<f64>,
+    pub patience: Option<usize>,
     /// Train on shuffled labels (a control: the report must then be near chance).
     pub shuffle_labels: bool,
     pub json: bool,
@@ -252,6 +254,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         head: args.head.clone(),
         max_epochs: args.max_epochs.unwrap_or(defaults.max_epochs),
         val_fraction: args.val_fraction.unwrap_or(defaults.val_fraction),
+        lr: args.lr.unwrap_or(defaults.lr),
+        patience: args.patience.unwrap_or(defaults.patience),
         seed: args.seed,
         progress: !args.json,
         ..defaults
@@ -262,36 +266,20 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "head".into());
-    let per_class: Vec<usize> = (0..set.classes.len())
-        .map(|k| data.iter().filter(|e| e.class == k).count())
-        .collect();
-    let head = HeadFile {
-        format: 1,
+    let rep = trained.report.clone();
+    let head = trained.into_head(HeadMeta {
         name,
         classes: set.classes.clone(),
         recipe: ex.recipe.clone(),
         models: ex.hashes.clone(),
-        mean: trained.mean,
-        std: trained.std,
-        net: trained.net,
-        trained: TrainedInfo {
-            at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            seed: args.seed,
-            head: args.head,
-            epochs_run: trained.report.epochs_run,
-            chosen_epoch: trained.report.chosen_epoch,
-            examples: per_class,
-            val_macro_f1: trained.report.macro_f1,
-            val_accuracy: trained.report.accuracy,
-        },
-    };
+    })?;
     head.save(&args.out)?;
     let (txt, json, svg) = report_paths(&args.out);
-    let text = report::render_text(&trained.report);
+    let text = report::render_text(&rep);
     std::fs::write(&txt, &text).with_context(|| txt.display().to_string())?;
-    std::fs::write(&json, serde_json::to_vec_pretty(&trained.report)?)
+    std::fs::write(&json, serde_json::to_vec_pretty(&rep)?)
         .with_context(|| json.display().to_string())?;
-    std::fs::write(&svg, report::learning_curve_svg(&trained.report))
+    std::fs::write(&svg, report::learning_curve_svg(&rep)?)
         .with_context(|| svg.display().to_string())?;
     if args.json {
         let o = TrainOutput {
@@ -301,7 +289,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             examples: data.len(),
             clips_from_videos: clips,
             photos,
-            report: &trained.report,
+            report: &rep,
         };
         println!("{}", serde_json::to_string(&o)?);
     } else {
@@ -325,14 +313,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
 /// chance, proof that a good report is earned.
 fn shuffle_labels(data: &mut [Example], seed: u64) {
     let mut labels: Vec<usize> = data.iter().map(|e| e.class).collect();
-    let mut s = seed ^ 0xA5A5_5A5A_DEAD_BEEF;
-    for i in (1..labels.len()).rev() {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let j = ((s >> 33) % (i as u64 + 1)) as usize;
-        labels.swap(i, j);
-    }
+    train::Rng::new(seed ^ 0xA5A5_5A5A_DEAD_BEEF).shuffle(&mut labels);
     for (e, l) in data.iter_mut().zip(labels) {
         e.class = l;
     }
