@@ -275,7 +275,7 @@ fn a_head_trained_on_a_few_examples_generalises_and_shuffled_labels_do_not() {
     let desk = classes.iter().position(|c| c == "desk").expect("desk published");
     assert!(classes[desk..].iter().any(|c| c != "desk"), "and back: {classes:?}");
     assert!(
-        rec.on("ad/office/scene/active").iter().any(|m| m.payload == b"ON"),
+        rec.on("ad/office/scene/active").iter().any(|m| m.payload == "ON"),
         "the binary sensor's topic"
     );
 }
