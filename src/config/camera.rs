@@ -126,6 +126,10 @@ pub struct ClassifierConfig {
     pub enter_clips: u32,
     #[serde(default = "default_two")]
     pub exit_clips: u32,
+    /// The head file's size and modification time when the config was loaded (not a key): a retrained head makes
+    /// the camera differ, so a reload (SIGHUP) restarts it with the new head.
+    #[serde(skip)]
+    pub file_stamp: Option<(u64, Option<std::time::SystemTime>)>,
 }
 
 fn default_classifier_threshold() -> f32 {

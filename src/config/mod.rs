@@ -134,7 +134,10 @@ impl Config {
         path: &Path,
         env: Option<config::Map<String, String>>,
     ) -> Result<Self, ConfigError> {
-        let (cfg, mut problems) = Self::read(path, env.clone())?;
+        let (mut cfg, mut problems) = Self::read(path, env.clone())?;
+        if let Some(c) = cfg.as_mut() {
+            c.stamp_heads();
+        }
         if let Some(cfg) = &cfg {
             // a value dropped as unreadable already has its problem; the default in its place adds only noise
             let unreadable: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
@@ -283,6 +286,17 @@ impl Config {
             }
         }
         c.out
+    }
+
+    /// Notes each task head file's size and modification time, so a reload sees a retrained head as a changed
+    /// camera (its config text can be the same).
+    fn stamp_heads(&mut self) {
+        let models = self.models.clone();
+        for h in self.cameras.iter_mut().flat_map(|c| c.classifiers.iter_mut()) {
+            h.file_stamp = std::fs::metadata(models.resolve(&h.file))
+                .ok()
+                .map(|m| (m.len(), m.modified().ok()));
+        }
     }
 
     /// A task head's file must be readable and know the classes `alert_on` names (whether it fits the models is
