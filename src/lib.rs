@@ -5,6 +5,7 @@
 //! `validate`, `detect`, `prompts`, `soak`, `bench`) are in [`cmd`], apart from the stages and built on them.
 //! [`eval`] scores the stages against labelled media (`scenewatch eval MANIFEST`, issue 14).
 
+pub mod adapt;
 pub mod clip;
 pub mod clock;
 pub mod cmd;

@@ -2,6 +2,9 @@
 //! rule label's best per-frame score over stream time with its threshold as a dashed line; the lower panel one
 //! row per label for the truth intervals and one for the alerts, so a late, missing or spurious alert is visible
 //! next to the score that caused it.
+//!
+//! [`render_line_chart`] draws stacked panels of curves over a shared x axis with an optional marked x (used by
+//! `adapt`'s learning curve: losses and validation F1 per epoch, the chosen epoch marked).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -223,6 +226,132 @@ pub fn render_svg(t: &Timeline) -> Result<String, String> {
     Ok(svg)
 }
 
+/// One named curve of a [`Panel`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One panel of a [`LineChart`]: its curves share a y axis; `y_range` = `None` fits the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    pub y_desc: String,
+    pub y_range: Option<(f64, f64)>,
+    pub curves: Vec<Curve>,
+}
+
+/// Panels stacked top to bottom over one x axis; `marker` draws a dashed vertical line at x with its label in
+/// every panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineChart {
+    pub title: String,
+    pub x_desc: String,
+    pub panels: Vec<Panel>,
+    pub marker: Option<(f64, String)>,
+}
+
+const PANEL_HEIGHT: u32 = 320;
+const MARKER_COLOUR: RGBColor = RGBColor(90, 90, 90);
+
+/// The y range that shows `curves` (non-finite points ignored), padded 5 %; `(0, 1)` when there is nothing.
+fn fit_range(curves: &[Curve]) -> (f64, f64) {
+    let ys = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite());
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), y| {
+        (lo.min(y), hi.max(y))
+    });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    (lo - pad, hi + pad)
+}
+
+/// A [`LineChart`] as SVG text.
+pub fn render_line_chart(c: &LineChart) -> Result<String, String> {
+    let panels = c.panels.len().max(1) as u32;
+    let height = 40 + PANEL_HEIGHT * panels;
+    let xs = c
+        .panels
+        .iter()
+        .flat_map(|p| p.curves.iter().flat_map(|c| c.points.iter().map(|p| p.0)))
+        .chain(c.marker.iter().map(|m| m.0))
+        .filter(|x| x.is_finite());
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+        (lo.min(x), hi.max(x))
+    });
+    let (x0, x1) = if !x0.is_finite() {
+        (0.0, 1.0)
+    } else if x1 - x0 < 1e-9 {
+        (x0 - 0.5, x1 + 0.5)
+    } else {
+        (x0, x1)
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let root = root
+            .titled(&c.title, ("sans-serif", 18))
+            .map_err(|e| e.to_string())?;
+        let areas = root.split_evenly((panels as usize, 1));
+        for (panel, area) in c.panels.iter().zip(areas.iter()) {
+            let (y0, y1) = panel.y_range.unwrap_or_else(|| fit_range(&panel.curves));
+            let mut chart = ChartBuilder::on(area)
+                .margin(8)
+                .x_label_area_size(40)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .y_desc(panel.y_desc.as_str())
+                .x_desc(c.x_desc.as_str())
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, curve) in panel.curves.iter().enumerate() {
+                let colour = PALETTE[i % PALETTE.len()];
+                chart
+                    .draw_series(LineSeries::new(
+                        curve.points.iter().copied().filter(|p| p.1.is_finite()),
+                        colour.stroke_width(2),
+                    ))
+                    .map_err(|e| e.to_string())?
+                    .label(curve.label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+            if let Some((mx, label)) = &c.marker {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [(*mx, y0), (*mx, y1)],
+                        6,
+                        4,
+                        MARKER_COLOUR.stroke_width(1),
+                    ))
+                    .map_err(|e| e.to_string())?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| {
+                        PathElement::new([(x, y), (x + 20, y)], MARKER_COLOUR.stroke_width(1))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,5 +448,50 @@ mod tests {
         };
         let svg = render_svg(&t).expect("drawn");
         assert!(svg.contains("</svg>"));
+    }
+
+    #[test]
+    fn line_chart_draws_every_curve_and_the_marker() {
+        let chart = LineChart {
+            title: "learning curve".into(),
+            x_desc: "epoch".into(),
+            panels: vec![
+                Panel {
+                    y_desc: "loss".into(),
+                    y_range: None,
+                    curves: vec![
+                        Curve {
+                            label: "train loss".into(),
+                            points: vec![(1.0, 0.9), (2.0, 0.5), (3.0, 0.3)],
+                        },
+                        Curve {
+                            label: "val loss".into(),
+                            points: vec![(1.0, 1.0), (2.0, 0.6), (3.0, f64::NAN)],
+                        },
+                    ],
+                },
+                Panel {
+                    y_desc: "F1".into(),
+                    y_range: Some((0.0, 1.0)),
+                    curves: vec![Curve {
+                        label: "val macro-F1".into(),
+                        points: vec![(1.0, 0.4), (2.0, 0.8), (3.0, 0.9)],
+                    }],
+                },
+            ],
+            marker: Some((2.0, "chosen epoch 2".into())),
+        };
+        let svg = render_line_chart(&chart).expect("drawn");
+        for text in ["learning curve", "train loss", "val loss", "val macro-F1", "chosen epoch 2", "epoch"] {
+            assert!(svg.contains(text), "missing text «{text}»");
+        }
+        assert!(svg.matches("<polyline").count() >= 3, "three curves");
+        let empty = LineChart {
+            title: "empty".into(),
+            x_desc: "x".into(),
+            panels: vec![],
+            marker: None,
+        };
+        assert!(render_line_chart(&empty).expect("drawn").contains("</svg>"));
     }
 }
