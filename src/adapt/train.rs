@@ -231,13 +231,13 @@ pub fn split(
             originals[e.class] += 1;
         }
     }
-    for c in 0..k {
-        if originals[c] < 2 {
+    for (c, &n) in originals.iter().enumerate() {
+        if n < 2 {
             return Err(AdaptError::Data(format!(
                 "class «{}» has {} labelled example(s) (augmented copies not counted); it needs at least 2, one \
                  to train on and one to validate",
                 name(c),
-                originals[c]
+                n
             )));
         }
     }
@@ -256,7 +256,7 @@ pub fn split(
     }
     let mut side: BTreeMap<&str, Side> = BTreeMap::new();
     let mut warnings = Vec::new();
-    for c in 0..k {
+    for (c, &n) in originals.iter().enumerate() {
         let gs = groups_of(c);
         if gs.len() == 1 {
             side.insert(gs[0], Side::Split);
@@ -265,7 +265,7 @@ pub fn split(
                  the last clips of that source and its augmented copies train: its validation figures are not \
                  independent — label a second source",
                 name(c),
-                originals[c],
+                n,
                 gs[0]
             ));
         }
@@ -349,7 +349,7 @@ pub fn split(
             }
         }
     }
-    for c in 0..k {
+    for (c, &n) in originals.iter().enumerate() {
         let in_train = train.iter().any(|&i| examples[i].class == c);
         let in_val = val.iter().any(|&i| examples[i].class == c);
         if !in_train || !in_val {
@@ -358,7 +358,7 @@ pub fn split(
                  examples of it, from more sources",
                 name(c),
                 if in_train { "validation" } else { "training" },
-                originals[c],
+                n,
                 groups_of(c).len()
             )));
         }
@@ -609,8 +609,10 @@ pub fn train(
     let dim = check_examples(examples, classes)?;
     if opts.max_epochs == 0
         || opts.batch_size == 0
-        || !(opts.lr > 0.0)
-        || !(opts.weight_decay >= 0.0)
+        || opts.lr.is_nan()
+        || opts.lr <= 0.0
+        || opts.weight_decay.is_nan()
+        || opts.weight_decay < 0.0
     {
         return Err(AdaptError::Data(format!(
             "options need max_epochs > 0, batch_size > 0, lr > 0 and weight_decay ≥ 0 (got {}, {}, {}, {})",
