@@ -411,7 +411,10 @@ mod tests {
         // x0 = 3 → z0 = (3 − 1) / 2 = 1 → logits (1, −1) → softmax (e/(e+1/e), …)
         let p = back.predict(&[3.0, 5.0, 7.0]).expect("predict");
         let want = 1.0 / (1.0 + (-2.0f32).exp());
-        assert!((p[0] - want).abs() < 1e-6 && (p[1] - (1.0 - want)).abs() < 1e-6, "{p:?}");
+        assert!(
+            (p[0] - want).abs() < 1e-6 && (p[1] - (1.0 - want)).abs() < 1e-6,
+            "{p:?}"
+        );
         // no temp file left behind
         let names: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
         assert_eq!(names.len(), 1);
@@ -470,20 +473,30 @@ mod tests {
         assert!(msg.contains("net.w has 5 values, expected 6"), "{msg}");
 
         // JSON has no NaN; a number too big for f32 reads as infinity and must be refused the same way
-        let text = serde_json::to_string(&sample())
-            .expect("json")
-            .replacen("\"w\":[1.0", "\"w\":[1e300", 1);
+        let text = serde_json::to_string(&sample()).expect("json").replacen(
+            "\"w\":[1.0",
+            "\"w\":[1e300",
+            1,
+        );
         let msg = load_err(dir.path(), "inf.json", &text);
         assert!(msg.contains("net.w[0] is inf"), "{msg}");
 
         let mut h = sample();
         h.mean.push(0.0);
-        let msg = load_err(dir.path(), "mean.json", &serde_json::to_string(&h).expect("json"));
+        let msg = load_err(
+            dir.path(),
+            "mean.json",
+            &serde_json::to_string(&h).expect("json"),
+        );
         assert!(msg.contains("mean has 4 values"), "{msg}");
 
         let mut h = sample();
         h.classes.pop();
-        let msg = load_err(dir.path(), "oneclass.json", &serde_json::to_string(&h).expect("json"));
+        let msg = load_err(
+            dir.path(),
+            "oneclass.json",
+            &serde_json::to_string(&h).expect("json"),
+        );
         assert!(msg.contains("at least 2"), "{msg}");
     }
 
@@ -517,6 +530,9 @@ mod tests {
             "{msg}"
         );
         let err = h.check_models(path, &actual[..1]).expect_err("missing");
-        assert!(err.to_string().contains("no encoder model is loaded"), "{err}");
+        assert!(
+            err.to_string().contains("no encoder model is loaded"),
+            "{err}"
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! `adapt`: small task heads ("is the gate open") trained on clip-level features from the shipped models
 //! (issue 15). This module owns the pure parts: the head file and its pure-Rust scoring ([`head`]), the training
 //! core — split, standardisation, a candle-trained logistic or one-hidden-layer MLP head ([`train`]) — and the
-//! report with its learning-curve picture ([`report`]). Feature extraction, the `adapt` subcommands and the
-//! daemon's use of a head live elsewhere; nothing here touches GStreamer, ONNX Runtime or MQTT.
+//! report with its learning-curve picture ([`report`]), the labelled examples folder ([`examples`]) and the one
+//! function that pools a clip into a head's input ([`features`]). The `adapt` subcommands (`cmd::adapt`) and the
+//! daemon's use of a head (`infer::classify`, `events::classifier`) live elsewhere; nothing here touches
+//! GStreamer, ONNX Runtime or MQTT.
 
 pub mod examples;
 pub mod features;

@@ -240,7 +240,9 @@ mod tests {
         // c: tp 0, never predicted → p 0, r 0, f1 0
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
         assert!(close(m[0].precision, 0.75) && close(m[0].recall, 0.75) && close(m[0].f1, 0.75));
-        assert!(close(m[1].precision, 0.25) && close(m[1].recall, 0.5) && close(m[1].f1, 1.0 / 3.0));
+        assert!(
+            close(m[1].precision, 0.25) && close(m[1].recall, 0.5) && close(m[1].f1, 1.0 / 3.0)
+        );
         assert_eq!((m[2].precision, m[2].recall, m[2].f1), (0.0, 0.0, 0.0));
         assert_eq!(
             m.iter().map(|c| c.support).collect::<Vec<_>>(),
@@ -250,7 +252,9 @@ mod tests {
         assert!(close(macro_f1, (0.75 + 1.0 / 3.0 + 0.0) / 3.0));
         // nothing at all: zeros, not NaN
         let (m, _, acc, f1) = classification_report(&[], &[], &classes);
-        assert!(m.iter().all(|c| c.precision == 0.0 && c.recall == 0.0 && c.f1 == 0.0));
+        assert!(m
+            .iter()
+            .all(|c| c.precision == 0.0 && c.recall == 0.0 && c.f1 == 0.0));
         assert_eq!((acc, f1), (0.0, 0.0));
     }
 
@@ -296,12 +300,17 @@ mod tests {
         }
         // the confusion row for "gate open": 1 right, 1 called closed
         assert!(
-            text.lines()
-                .any(|l| l.trim_start().starts_with("gate open") && l.split_whitespace().rev().take(2).eq(["1", "1"])),
+            text.lines().any(|l| l.trim_start().starts_with("gate open")
+                && l.split_whitespace().rev().take(2).eq(["1", "1"])),
             "{text}"
         );
         let svg = learning_curve_svg(&r).expect("drawn");
-        for want in ["train loss", "validation loss", "validation macro-F1", "chosen epoch 2"] {
+        for want in [
+            "train loss",
+            "validation loss",
+            "validation macro-F1",
+            "chosen epoch 2",
+        ] {
             assert!(svg.contains(want), "missing «{want}» in the SVG");
         }
     }

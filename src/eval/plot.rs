@@ -482,7 +482,14 @@ mod tests {
             marker: Some((2.0, "chosen epoch 2".into())),
         };
         let svg = render_line_chart(&chart).expect("drawn");
-        for text in ["learning curve", "train loss", "val loss", "val macro-F1", "chosen epoch 2", "epoch"] {
+        for text in [
+            "learning curve",
+            "train loss",
+            "val loss",
+            "val macro-F1",
+            "chosen epoch 2",
+            "epoch",
+        ] {
             assert!(svg.contains(text), "missing text «{text}»");
         }
         assert!(svg.matches("<polyline").count() >= 3, "three curves");
