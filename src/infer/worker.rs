@@ -271,12 +271,17 @@ impl Workers {
             .map(|m| {
                 let card = m.detector.card();
                 let t = card.thresholds();
+                // as the card writes them (0.35, not the f32's 0.3499999940395355)
+                let level = |l: &crate::labels::LabelThresholds| {
+                    let r = |x: f32| (f64::from(x) * 1e4).round() / 1e4;
+                    json!({"alert": r(l.alert), "track": r(l.track)})
+                };
                 json!({
                     "card": card.path.display().to_string(),
                     "format": card.format.as_str(),
                     "calibration": card.calibration_method(),
-                    "levels": t.per_label,
-                    "fallback": t.fallback,
+                    "levels": t.per_label.iter().map(|(k, v)| (k.clone(), level(v))).collect::<serde_json::Map<_, _>>(),
+                    "fallback": level(&t.fallback),
                 })
             })
             .unwrap_or(serde_json::Value::Null)
