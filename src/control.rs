@@ -9,6 +9,8 @@
 //! - `{"rule": "person", "armed": false}`: disarm (or re-arm) one rule, named by its label or prompt text;
 //!   disarming ends its open alert.
 //! - `{"snapshot": true}`: publish the camera's latest inferred frame on `<prefix>/<camera>/latest/snapshot`.
+//! - `{"unusual": "reset"}`: forget the camera's unusual-scene baseline (memory and its saved file), end its open
+//!   unusual alert, and learn again from a new warm-up (cameras with `[cameras.unusual]` only).
 //!
 //! Plain switches, Frigate-style, next to the JSON topic: `ON`/`OFF` on `<prefix>/<camera>/detect/set` and
 //! `<prefix>/<camera>/<rule>/armed/set` (`<rule>` is the rule's slug: `person`, `a_dog_on_the_lawn`); their retained
@@ -43,6 +45,8 @@ pub enum Command {
     },
     /// Publish the camera's latest frame now on `<prefix>/<camera>/latest/snapshot` (and write it to the media dir).
     Snapshot,
+    /// Forget the camera's unusual-scene baseline and start a new warm-up.
+    UnusualReset,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +96,7 @@ struct Raw {
     rule: Option<String>,
     armed: Option<Switch>,
     snapshot: Option<bool>,
+    unusual: Option<String>,
 }
 
 /// Parses one command for `camera`, whose rules are named `rules` (labels and prompt texts).
@@ -101,6 +106,23 @@ pub fn parse(camera: &str, payload: &[u8], rules: &[String]) -> Result<Command, 
     }
     let raw: Raw =
         serde_json::from_slice(payload).map_err(|e| CommandError::NotJson(e.to_string()))?;
+    if let Some(what) = &raw.unusual {
+        if raw.detect.is_some()
+            || raw.rule.is_some()
+            || raw.armed.is_some()
+            || raw.snapshot.is_some()
+        {
+            return Err(CommandError::Invalid(
+                "one command per message: 'unusual' cannot be combined with others".into(),
+            ));
+        }
+        if what != "reset" {
+            return Err(CommandError::Invalid(
+                "'unusual' takes \"reset\": {\"unusual\": \"reset\"}".into(),
+            ));
+        }
+        return Ok(Command::UnusualReset);
+    }
     if let Some(snap) = raw.snapshot {
         if raw.detect.is_some() || raw.rule.is_some() || raw.armed.is_some() {
             return Err(CommandError::Invalid(
@@ -222,6 +244,11 @@ fn switch_command(
                 }),
         }
     }))
+}
+
+/// Whether the camera learns an unusual-scene baseline (`[cameras.unusual]`; its state reports it).
+fn has_unusual(h: &CamHandle) -> bool {
+    h.status.unusual.lock().is_ok_and(|u| u.is_some())
 }
 
 /// The control stage: what applying `set` commands needs. Started after the cameras; aborted at drain (the
@@ -364,7 +391,15 @@ impl ControlStage {
             let parsed = match &handle {
                 None => Err(CommandError::UnknownCamera(camera.clone())),
                 Some(h) => switch_command(&self.topics, &msg.topic, &msg.payload, &h.rules)
-                    .unwrap_or_else(|| parse(&camera, &msg.payload, &h.rules)),
+                    .unwrap_or_else(|| parse(&camera, &msg.payload, &h.rules))
+                    .and_then(|cmd| match cmd {
+                        Command::UnusualReset if !has_unusual(h) => {
+                            Err(CommandError::Invalid(format!(
+                                "camera '{camera}' has no unusual-scene baseline to reset ([cameras.unusual] enabled = false)"
+                            )))
+                        }
+                        cmd => Ok(cmd),
+                    }),
             };
             let (cmd, h) = match (parsed, handle) {
                 (Ok(cmd), Some(h)) => (cmd, h),
@@ -380,6 +415,15 @@ impl ControlStage {
                     .detect
                     .store(*on, std::sync::atomic::Ordering::Relaxed),
                 Command::Snapshot => {}
+                // the state published below already says so; the events stage scores the next clip as such
+                Command::UnusualReset => {
+                    if let Ok(mut u) = h.status.unusual.lock() {
+                        *u = Some(crate::ingest::UnusualStatus {
+                            score: None,
+                            warming_up: true,
+                        });
+                    }
+                }
                 Command::Arm { rule, armed } => {
                     if let Ok(mut d) = h.status.disarmed.lock() {
                         if *armed {
@@ -390,12 +434,12 @@ impl ControlStage {
                     }
                 }
             }
-            if cmd != Command::Snapshot {
+            let switched = matches!(cmd, Command::Detect(_) | Command::Arm { .. });
+            if switched {
                 self.persist(&camera, &h).await;
             }
             self.metrics.commands_applied.inc();
             tracing::info!(camera = %camera, command = ?cmd, "command applied");
-            let switched = cmd != Command::Snapshot;
             if self.events.send((camera, cmd)).await.is_err() {
                 return;
             }
@@ -433,6 +477,7 @@ mod tests {
             })
         );
         assert_eq!(p(r#"{"snapshot": true}"#), Ok(Command::Snapshot));
+        assert_eq!(p(r#"{"unusual": "reset"}"#), Ok(Command::UnusualReset));
     }
 
     #[test]
@@ -465,6 +510,17 @@ mod tests {
         assert!(matches!(
             p(b"{\"detect\":true,\"rule\":\"person\",\"armed\":true}"),
             Err(CommandError::Invalid(_))
+        ));
+        for bad in [
+            &b"{\"unusual\":\"forget\"}"[..],
+            b"{\"unusual\":\"reset\",\"detect\":true}",
+            b"{\"unusual\":\"reset\",\"snapshot\":true}",
+        ] {
+            assert!(matches!(p(bad), Err(CommandError::Invalid(_))), "{bad:?}");
+        }
+        assert!(matches!(
+            p(b"{\"unusual\":true}"),
+            Err(CommandError::NotJson(_))
         ));
         assert!(matches!(
             p(b"{\"rule\":\"cat\",\"armed\":true}"),

@@ -1,5 +1,6 @@
 //! Health and metrics over HTTP on `[metrics] listen`: `GET /metrics` (Prometheus text, names in `telemetry`) and
-//! `GET /healthz` (JSON; 503 when the publisher task or the inference workers (all of them) have ended — a camera
+//! `GET /healthz` (JSON; 503 when the publisher task or the inference workers (all of them) have ended, or any one
+//! worker died: `failed` names it, as its camera's clips would wait behind the lost one for ever — a camera
 //! that is retrying is reported, not treated as the process being unhealthy, so a supervisor does not restart
 //! everything for it).
 //!
@@ -74,11 +75,19 @@ pub fn respond(request_line: &str, src: &Sources) -> (u16, &'static str, String)
         }
         "/healthz" => {
             let (cams, publisher, worker) = (src.live)();
-            let ok = publisher && worker;
+            // one dead worker is enough: its camera's clips wait behind the clip it died on
+            let failed = src
+                .metrics
+                .workers_failed
+                .lock()
+                .map(|f| f.clone())
+                .unwrap_or_default();
+            let ok = publisher && worker && failed.is_empty();
             let body = serde_json::json!({
                 "status": if ok { "ok" } else { "failing" },
                 "publisher": publisher,
-                "inference": worker,
+                "inference": worker && failed.is_empty(),
+                "failed": failed,
                 "spool_pending": src.metrics.spool_pending.get(),
                 "cameras": cams.iter().map(|c| (c.name.clone(), serde_json::json!(c.state))).collect::<serde_json::Map<_, _>>(),
             });
@@ -407,5 +416,19 @@ mod tests {
         assert_eq!(respond("POST /metrics HTTP/1.1", &s).0, 405);
         assert_eq!(respond("", &s).0, 405);
         assert_eq!(respond("GET /healthz HTTP/1.1", &sources(false)).0, 503);
+        // every worker thread still running, but one of them died: unhealthy, and the body says which
+        let s = sources(true);
+        if let Ok(mut f) = s.metrics.workers_failed.lock() {
+            f.push("inference worker 1 panicked: a model bug".into());
+        }
+        let (code, _, body) = respond("GET /healthz HTTP/1.1", &s);
+        assert_eq!(code, 503, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["status"], "failing");
+        assert_eq!(json["inference"], false);
+        assert_eq!(
+            json["failed"][0],
+            "inference worker 1 panicked: a model bug"
+        );
     }
 }

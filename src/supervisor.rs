@@ -464,6 +464,7 @@ impl Running {
 fn info_message(
     topics: &Topics,
     reports: &[ModelReport],
+    detector: &serde_json::Value,
     clock: &dyn Clock,
     cameras: &[CameraConfig],
 ) -> OutMsg {
@@ -472,6 +473,7 @@ fn info_message(
         "version": env!("CARGO_PKG_VERSION"),
         "onnxruntime": crate::infer::runtime::library_path().map(|p| p.display().to_string()),
         "models": reports,
+        "detector": detector,
         "cameras": cameras.iter().filter(|c| c.enabled).map(|c| &c.name).collect::<Vec<_>>(),
         "started_at": clock.now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     });
@@ -629,16 +631,28 @@ pub async fn run_with(
     } = build(&cfg, &clock, &shutdown, &metrics, opts.sink.take()).await?;
     let reports = workers.reports.clone();
     let language = workers.language.clone();
+    let detector_card = workers.detector_card();
 
     // Start from the sink back to the sources, so no stage sends into one that has not started.
     let out_tx = publisher.outbox();
     let publisher = publisher.spawn();
     let _ = out_tx
-        .send(info_message(&topics, &reports, &*clock, &cfg.cameras))
+        .send(info_message(
+            &topics,
+            &reports,
+            &detector_card,
+            &*clock,
+            &cfg.cameras,
+        ))
         .await;
     let janitor = spawn_janitor(retention);
     let (infer_tx, ctl_tx) = (events.input(), events.commands());
-    let events = events.spawn(out_tx.clone(), topics.clone(), metrics.clone());
+    let events = events.spawn(
+        out_tx.clone(),
+        topics.clone(),
+        metrics.clone(),
+        cameras.registry.clone(),
+    );
     let infer_tx = match opts.observe.take() {
         Some(observe) => spawn_observer(infer_tx, observe),
         None => infer_tx,
@@ -749,7 +763,7 @@ pub async fn run_with(
                         for st in r.started {
                             track(&mut all_statuses, &opts, st);
                         }
-                        let _ = out_tx.send(info_message(&topics, &reports, &*clock, &current.cameras)).await;
+                        let _ = out_tx.send(info_message(&topics, &reports, &detector_card, &*clock, &current.cameras)).await;
                         if let Some(d) = &discovery {
                             // entities of removed cameras and of rules a changed camera lost
                             for m in d.removed(&topics, &reload_before, &current.cameras) {

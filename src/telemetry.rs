@@ -158,6 +158,8 @@ pub struct Metrics {
     pub clips_gated: Counter,
     /// Per camera with an unusual-scene baseline: its latest clip's unusualness (absent while warming up).
     pub unusual_scores: Mutex<std::collections::BTreeMap<String, f32>>,
+    /// Inference workers that died (panicked), with why: `/healthz` is unhealthy while any is listed.
+    pub workers_failed: Mutex<Vec<String>>,
 }
 
 impl Metrics {

@@ -27,6 +27,7 @@ fn command_like() -> impl Strategy<Value = String> {
         Just("rule"),
         Just("armed"),
         Just("snapshot"),
+        Just("unusual"),
         Just("DETECT"),
         Just("")
     ];
@@ -38,6 +39,7 @@ fn command_like() -> impl Strategy<Value = String> {
         Just("\"OFF\"".to_string()),
         Just("\"person\"".to_string()),
         Just("\"cat\"".to_string()),
+        Just("\"reset\"".to_string()),
         any::<i64>().prop_map(|i| i.to_string()),
         any::<f64>().prop_map(|f| format!("{f}")),
         "\\PC{0,12}".prop_map(|s| serde_json::to_string(&s).unwrap_or_default()),
@@ -52,7 +54,7 @@ fn command_like() -> impl Strategy<Value = String> {
 
 fn check_command(payload: &[u8]) {
     match control::parse("cam", payload, &rules()) {
-        Ok(Command::Detect(_)) | Ok(Command::Snapshot) => {}
+        Ok(Command::Detect(_)) | Ok(Command::Snapshot) | Ok(Command::UnusualReset) => {}
         Ok(Command::Arm { rule, .. }) => {
             assert!(rules().contains(&rule), "accepted unknown rule {rule}")
         }

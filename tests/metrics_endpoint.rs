@@ -53,6 +53,12 @@ fn metrics_and_health_describe_the_running_daemon() {
     assert_eq!(code, 200, "{health}");
     let h: serde_json::Value = serde_json::from_str(&health).expect("healthz is JSON");
     assert_eq!(h["status"], "ok");
+    assert_eq!(h["inference"], true, "{health}");
+    assert_eq!(
+        h["failed"],
+        serde_json::json!([]),
+        "no worker died: {health}"
+    );
     assert_eq!(h["cameras"]["walk"], "running");
 
     // the events stage records a clip's figures just after handing its alert over: poll briefly

@@ -144,7 +144,11 @@ impl Engine {
             c.prompts
                 .iter()
                 .zip(c.programs())
-                .map(|(p, program)| PromptState::new(name.clone(), p.clone()).with_program(program))
+                .map(|(p, program)| {
+                    PromptState::new(name.clone(), p.clone())
+                        .with_program(program)
+                        .with_text_clock(clock)
+                })
                 .collect(),
         );
         self.classifiers.insert(
@@ -175,6 +179,11 @@ impl Engine {
         if let Some((s, _)) = self.unusual.get_mut(camera) {
             s.restore(baseline);
         }
+    }
+
+    /// Whether `camera` has `[cameras.unusual]`.
+    pub fn has_unusual(&self, camera: &str) -> bool {
+        self.unusual.contains_key(camera)
     }
 
     /// Cameras with an unusual-scene baseline.
@@ -270,6 +279,15 @@ impl Engine {
         match cmd {
             // handled by the events task (it needs the latest frame), changes no rule state
             Command::Snapshot => Vec::new(),
+            // the saved file is the events task's to delete
+            Command::UnusualReset => {
+                self.unusual_scores.remove(camera);
+                self.unusual
+                    .get_mut(camera)
+                    .and_then(|(s, _)| s.reset())
+                    .into_iter()
+                    .collect()
+            }
             Command::Detect(true) => {
                 self.detect_off.remove(camera);
                 Vec::new()
@@ -894,6 +912,105 @@ mod tests {
             "{}",
             a[0].summary
         );
+    }
+
+    /// A clip showing the scene `emb` (an image embedding on every frame), stamped 12:00 UTC + its stream time.
+    fn clip_showing(index: u64, emb: &[f32]) -> InferOut {
+        let InferOut::Result(mut r) = clip(index, 0) else {
+            unreachable!("clip() makes results")
+        };
+        let noon = chrono::DateTime::UNIX_EPOCH + chrono::Duration::hours(12);
+        for f in r.frames.iter_mut() {
+            f.encoding = Some(crate::infer::FrameEncoding::ImageText(Arc::from(emb)));
+            f.wall = noon + chrono::Duration::milliseconds(f.pts.as_millis() as i64);
+        }
+        InferOut::Result(r)
+    }
+
+    /// A camera learning an unusual-scene baseline: 5 clips of warm-up, alerting on one clip above 0.9.
+    fn unusual_camera(url: &str) -> CameraConfig {
+        toml::from_str(&format!(
+            "name = \"cam\"\nurl = \"{url}\"\ntimezone = \"Asia/Tokyo\"\nclip_seconds = 4.0\n\
+             [[rules]]\nlabel = \"person\"\n\
+             [unusual]\nenabled = true\nwarmup_seconds = 20.0\nthreshold_quantile = 0.9\nexit_quantile = 0.5\n\
+             enter_clips = 1\nexit_clips = 1\nhours_per_bucket = 24\n"
+        ))
+        .expect("camera config")
+    }
+
+    const STREET: [f32; 4] = [1.0, 0.0, 0.0, 0.0];
+    const ODD: [f32; 4] = [0.0, 0.0, 1.0, 0.0];
+
+    fn unusual_of(a: &[Alert]) -> Vec<&Alert> {
+        a.iter().filter(|a| a.kind == "unusual").collect()
+    }
+
+    #[test]
+    fn unusual_texts_say_local_time_for_live_cameras_and_stream_time_for_files() {
+        for (url, new_at, end_span) in [
+            // clip 6 starts at 24 s of stream time, 12:00:24 UTC, 21:00 in Tokyo
+            ("test://", "at 21:00: ", "from 21:00 to 21:00."),
+            (
+                "file:///street.mp4",
+                "at 00:24 (stream time): ",
+                "from 00:24 to 00:26 (stream time).",
+            ),
+        ] {
+            let mut e = engine_for(unusual_camera(url));
+            for i in 0..6 {
+                assert!(unusual_of(&e.handle(&clip_showing(i, &STREET))).is_empty());
+            }
+            let new = e.handle(&clip_showing(6, &ODD));
+            let new = unusual_of(&new);
+            assert_eq!(new.len(), 1, "{url}");
+            assert!(new[0].summary.contains(new_at), "{url}: {}", new[0].summary);
+            assert_eq!(
+                new[0].started_at, "1970-01-01T12:00:24.000Z",
+                "machine fields stay UTC"
+            );
+            let end = e.handle(&InferOut::CameraEnded {
+                camera: Arc::from("cam"),
+            });
+            let end = unusual_of(&end);
+            assert_eq!(end.len(), 1, "{url}");
+            assert_eq!(end[0].kind_of_message, AlertType::End);
+            assert!(
+                end[0].summary.ends_with(end_span),
+                "{url}: {}",
+                end[0].summary
+            );
+        }
+    }
+
+    #[test]
+    fn an_unusual_reset_ends_the_open_alert_and_starts_a_new_warm_up() {
+        let mut e = engine_for(unusual_camera("test://"));
+        for i in 0..6 {
+            e.handle(&clip_showing(i, &STREET));
+        }
+        assert_eq!(e.unusual_score("cam"), Some(0.0), "warm after 5 clips");
+        let new = e.handle(&clip_showing(6, &ODD));
+        assert_eq!(types(&new), vec![AlertType::New]);
+        assert_eq!(e.unusual_to_save().len(), 1, "a baseline to save");
+
+        let reset = e.command("cam", &Command::UnusualReset);
+        assert_eq!(types(&reset), vec![AlertType::End], "the open alert ends");
+        assert_eq!(reset[0].id, new[0].id);
+        assert_eq!(reset[0].kind, "unusual");
+        assert_eq!(e.unusual_score("cam"), None);
+        assert!(e.unusual_to_save().is_empty(), "nothing learnt to save");
+        // the new warm-up: 5 clips, whatever they show, score nothing and raise nothing
+        for i in 7..12 {
+            let scene = if i % 2 == 0 { &STREET } else { &ODD };
+            assert!(e.handle(&clip_showing(i, scene)).is_empty(), "clip {i}");
+            assert_eq!(e.unusual_score("cam"), None, "clip {i} is in the warm-up");
+        }
+        e.handle(&clip_showing(12, &STREET));
+        assert!(e.unusual_score("cam").is_some(), "warm again");
+        // a camera without a baseline: nothing to reset, nothing ends
+        let mut plain = engine();
+        plain.handle(&clip(0, 1));
+        assert!(plain.command("cam", &Command::UnusualReset).is_empty());
     }
 
     #[test]

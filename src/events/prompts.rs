@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::rules::{display_name, stream_clock, Alert, AlertType, ClipRef};
+use super::rules::{display_name, Alert, AlertType, ClipRef, TextClock};
 use crate::config::PromptConfig;
 use crate::language::score::{Hold, PartScore};
 use crate::language::Program;
@@ -42,6 +42,8 @@ struct Open {
     best: f32,
     last_sent: f32,
     last_clip: ClipRef,
+    /// Wall-clock time of the latest clip's first frame (its `stream_start`), for the text.
+    clip_wall: DateTime<Utc>,
     drivers: Vec<FrameScore>,
     parts: Vec<PartScore>,
 }
@@ -54,6 +56,8 @@ pub struct PromptState {
     /// How long its parts have held, for a duration part.
     pub hold: Hold,
     camera: Arc<str>,
+    /// How the alert texts say times (local time for a live camera, stream time for a file).
+    clock: TextClock,
     above: u32,
     below: u32,
     open: Option<Open>,
@@ -71,6 +75,7 @@ impl PromptState {
             program,
             hold: Hold::default(),
             camera,
+            clock: TextClock::Stream,
             above: 0,
             below: 0,
             open: None,
@@ -80,6 +85,12 @@ impl PromptState {
     /// The prompt as parsed against the camera's zones (`CameraConfig::programs`).
     pub fn with_program(mut self, program: Program) -> Self {
         self.program = program;
+        self
+    }
+
+    /// Says times in the alert texts as `clock` does (`TextClock::for_camera`).
+    pub fn with_text_clock(mut self, clock: TextClock) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -116,6 +127,7 @@ impl PromptState {
         } else {
             self.below = 0;
         }
+        let clip_wall = o.frames.first().map_or_else(Utc::now, |f| f.1);
         let mut out = Vec::new();
         match self.open.as_mut() {
             None if self.above >= self.cfg.enter_clips => {
@@ -140,6 +152,7 @@ impl PromptState {
                     best: o.score,
                     last_sent: o.score,
                     last_clip: clip_ref,
+                    clip_wall,
                     drivers,
                     parts: o.parts.clone(),
                 });
@@ -148,6 +161,7 @@ impl PromptState {
             None => {}
             Some(open) => {
                 open.last_clip = clip_ref;
+                open.clip_wall = clip_wall;
                 if self.below >= self.cfg.exit_clips {
                     out.push(self.close(o.score));
                 } else {
@@ -197,18 +211,19 @@ impl PromptState {
         let ended = t == AlertType::End;
         let fmt = |d: DateTime<Utc>| d.to_rfc3339_opts(SecondsFormat::Millis, true);
         let cam = display_name(&self.camera);
+        let (clock, note) = (self.clock, self.clock.note());
         let summary = match t {
             AlertType::New | AlertType::Update => format!(
-                "{cam}: the scene matches '{}' (score {:.2}) at {} (stream time).",
+                "{cam}: the scene matches '{}' (score {:.2}) at {}{note}.",
                 self.cfg.text,
                 score,
-                stream_clock(o.last_clip.stream_start)
+                clock.at(o.last_clip.stream_start, o.clip_wall)
             ),
             AlertType::End => format!(
-                "{cam}: the scene matched '{}' from {} to {} (stream time); best score {:.2}.",
+                "{cam}: the scene matched '{}' from {} to {}{note}; best score {:.2}.",
                 self.cfg.text,
-                stream_clock(o.stream_start),
-                stream_clock(o.last_pts),
+                clock.at(o.stream_start, o.started_wall),
+                clock.at(o.last_pts, o.last_wall),
                 o.best
             ),
         };
@@ -324,6 +339,54 @@ mod tests {
                 .contains("matched 'a delivery truck in the driveway'"),
             "{}",
             end.summary
+        );
+    }
+
+    #[test]
+    fn texts_say_local_time_for_live_cameras_and_stream_time_for_files() {
+        let tz: chrono_tz::Tz = "Europe/Brussels".parse().expect("tz");
+        let run = |clock: TextClock| {
+            let mut p = prompt(1, 1).with_text_clock(clock);
+            let mut id = || "x".to_string();
+            let mut all = Vec::new();
+            // clips 150..152 start at 600 s of stream time, 08:10 UTC + 600 s (the obs clock starts at 08:00 UTC)
+            for (i, s) in [(150, 0.9), (151, 0.9), (152, 0.1)] {
+                all.extend(p.on_clip(&obs(i, s), &mut id));
+            }
+            all
+        };
+        let file = run(TextClock::Stream);
+        assert_eq!(
+            file[0].summary,
+            "Yard: the scene matches 'a delivery truck in the driveway' (score 0.90) at 10:00 (stream time)."
+        );
+        assert!(
+            file[1]
+                .summary
+                .contains("from 10:00 to 10:08 (stream time);"),
+            "{}",
+            file[1].summary
+        );
+        let live = run(TextClock::Local(tz));
+        // 2027-01-15 08:00 UTC + 600 s is 09:10 in Brussels (UTC+1 in winter)
+        assert_eq!(
+            live[0].summary,
+            "Yard: the scene matches 'a delivery truck in the driveway' (score 0.90) at 09:10."
+        );
+        assert!(
+            live[1].summary.contains("from 09:10 to 09:10;") && !live[1].summary.contains("stream"),
+            "{}",
+            live[1].summary
+        );
+        assert_eq!(
+            live[0].started_at, "2027-01-15T08:10:00.000Z",
+            "machine fields stay UTC"
+        );
+        let utc = run(TextClock::Local(chrono_tz::Tz::UTC));
+        assert!(
+            utc[0].summary.ends_with("at 08:10 UTC."),
+            "{}",
+            utc[0].summary
         );
     }
 

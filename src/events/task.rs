@@ -11,6 +11,8 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::control::Command;
 use crate::infer::worker::InferOut;
+use crate::ingest::camera::Registry;
+use crate::ingest::UnusualStatus;
 use crate::publish::switches::CameraSwitches;
 use crate::publish::topics::Topics;
 use crate::publish::OutMsg;
@@ -69,6 +71,38 @@ async fn restore_baselines(engine: &mut Engine, dir: &std::path::Path) {
     for (camera, b) in loaded {
         tracing::info!(camera, "unusual-scene baseline restored");
         engine.restore_unusual(&camera, b);
+    }
+}
+
+/// Deletes a camera's saved baseline (the `reset` command), off the runtime; a missing file is fine.
+async fn delete_baseline(dir: &std::path::Path, camera: &str) {
+    let path = dir.join(format!("{camera}.json"));
+    let shown = path.display().to_string();
+    match tokio::task::spawn_blocking(move || std::fs::remove_file(&path)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(Err(e)) => {
+            tracing::warn!(camera, path = %shown, error = %e, "could not delete the saved unusual-scene baseline; it is replaced at the next save")
+        }
+        Err(e) => {
+            tracing::warn!(camera, error = %e, "deleting the unusual-scene baseline panicked")
+        }
+    }
+}
+
+/// Tells the camera's state (`<prefix>/<camera>/state`) what its unusual-scene baseline last said.
+fn report_unusual(registry: &Registry, camera: &str, score: Option<f32>) {
+    let status = registry
+        .lock()
+        .ok()
+        .and_then(|r| r.get(camera).map(|h| h.status.clone()));
+    if let Some(st) = status {
+        if let Ok(mut u) = st.unusual.lock() {
+            *u = Some(UnusualStatus {
+                score,
+                warming_up: score.is_none(),
+            });
+        }
     }
 }
 
@@ -179,17 +213,20 @@ impl EventsStage {
         out: mpsc::Sender<OutMsg>,
         topics: Topics,
         metrics: Arc<Metrics>,
+        registry: Registry,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(run(self, out, topics, metrics))
+        tokio::spawn(run(self, out, topics, metrics, registry))
     }
 }
 
 /// Runs the stage until inference closes its input; its control input carries `set` commands (camera, command).
+/// `registry`: the running cameras, whose states report the unusual-scene score.
 pub async fn run(
     stage: EventsStage,
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     metrics: Arc<Metrics>,
+    registry: Registry,
 ) {
     let EventsStage {
         mut engine,
@@ -228,6 +265,18 @@ pub async fn run(
                         }
                     }
                     continue;
+                }
+                Some((camera, Command::UnusualReset)) => {
+                    let alerts = engine.command(&camera, &Command::UnusualReset);
+                    if engine.has_unusual(&camera) {
+                        delete_baseline(&baselines, &camera).await;
+                        if let Ok(mut m) = metrics.unusual_scores.lock() {
+                            m.remove(&camera);
+                        }
+                        report_unusual(&registry, &camera, None);
+                        tracing::info!(camera = %camera, ended_alert = !alerts.is_empty(), "unusual-scene baseline reset: learning again from a new warm-up");
+                    }
+                    (alerts, None)
                 }
                 Some((camera, cmd)) => (engine.command(&camera, &cmd), None),
                 None => {
@@ -304,11 +353,17 @@ pub async fn run(
             if clips % SAVE_EVERY_CLIPS == 0 {
                 save_baselines(&baselines, engine.unusual_to_save()).await;
             }
-            if let Some(u) = engine.unusual_score(&r.camera) {
-                tracing::debug!(camera = %r.camera, unusualness = u, "unusual-scene score");
+            if engine.has_unusual(&r.camera) {
+                let u = engine.unusual_score(&r.camera);
+                tracing::debug!(camera = %r.camera, clip = r.clip_index, stream_start = r.start.as_secs_f64(), unusualness = ?u, "unusual-scene score");
                 if let Ok(mut m) = metrics.unusual_scores.lock() {
-                    m.insert(r.camera.to_string(), u);
+                    // absent while warming up (after a reset too), as /metrics documents
+                    match u {
+                        Some(u) => m.insert(r.camera.to_string(), u),
+                        None => m.remove(&*r.camera),
+                    };
                 }
+                report_unusual(&registry, &r.camera, u);
             }
             metrics
                 .stages

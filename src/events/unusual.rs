@@ -236,6 +236,8 @@ pub struct UnusualState {
     learning: Learning,
     lifecycle: super::prompts::PromptState,
     camera: std::sync::Arc<str>,
+    /// How the alert texts say times (local time for a live camera, stream time for a file).
+    clock: super::rules::TextClock,
     /// Whether the baseline changed since it was last taken for saving.
     dirty: bool,
 }
@@ -265,6 +267,7 @@ impl UnusualState {
             learning,
             lifecycle,
             camera,
+            clock: super::rules::TextClock::for_camera(cfg),
             dirty: false,
         }
     }
@@ -280,10 +283,15 @@ impl UnusualState {
         }
     }
 
-    /// Forgets everything learnt (the `reset` command).
-    pub fn reset(&mut self) {
+    /// Forgets everything learnt (the `reset` command): the next clip starts a new warm-up. Ends the open alert,
+    /// if any (its end message is returned), and forgets a run of unusual clips that had not opened one yet.
+    pub fn reset(&mut self) -> Option<super::rules::Alert> {
+        let end = self.finish();
+        self.lifecycle =
+            super::prompts::PromptState::new(self.camera.clone(), self.lifecycle.cfg.clone());
         self.baseline = None;
         self.dirty = true;
+        end
     }
 
     /// The baseline to save, when it changed since the last call.
@@ -303,6 +311,7 @@ impl UnusualState {
         hour: u32,
         new_id: &mut dyn FnMut() -> String,
     ) -> (Vec<super::rules::Alert>, Option<f32>) {
+        let clip_wall = r.frames.first().map(|f| f.wall);
         let Some((feature, evidence)) = clip_features(&r.frames) else {
             return (Vec::new(), None);
         };
@@ -348,7 +357,7 @@ impl UnusualState {
             .lifecycle
             .on_clip(&obs, new_id)
             .into_iter()
-            .map(|a| self.retag(a, score, &what))
+            .map(|a| self.retag(a, score, &what, clip_wall))
             .collect();
         (alerts, scored.unusualness)
     }
@@ -357,12 +366,19 @@ impl UnusualState {
     pub fn finish(&mut self) -> Option<super::rules::Alert> {
         let a = self.lifecycle.finish()?;
         let score = a.score;
-        Some(self.retag(a, score, ""))
+        Some(self.retag(a, score, "", None))
     }
 
-    /// A prompt-lifecycle message as an unusual-scene one: its kind, rule and summary.
-    fn retag(&self, mut a: super::rules::Alert, score: f32, what: &str) -> super::rules::Alert {
-        use super::rules::{display_name, stream_clock, AlertType};
+    /// A prompt-lifecycle message as an unusual-scene one: its kind, rule and summary. `clip_wall`: wall-clock
+    /// time of the message's clip's first frame.
+    fn retag(
+        &self,
+        mut a: super::rules::Alert,
+        score: f32,
+        what: &str,
+        clip_wall: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> super::rules::Alert {
+        use super::rules::{display_name, AlertType};
         a.kind = "unusual";
         a.rule = "unusual".into();
         a.label = "unusual".into();
@@ -370,16 +386,26 @@ impl UnusualState {
         a.parts = None;
         a.unusual_score = Some((score * 1000.0).round() / 1000.0);
         let cam = display_name(&self.camera);
+        let note = self.clock.note();
+        // the wall-clock times are the alert's own (machine fields, RFC 3339 UTC, written by the lifecycle)
+        let wall = |rfc: Option<&str>| {
+            rfc.and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc))
+        };
+        let at = |pts: f64, wall: Option<chrono::DateTime<chrono::Utc>>| match wall {
+            Some(w) => self.clock.at(pts, w),
+            None => super::rules::stream_clock(pts),
+        };
         a.summary = match a.kind_of_message {
             AlertType::New | AlertType::Update => format!(
-                "{cam}: an unusual scene at {} (stream time): {what} (further from normal than {:.1} % of its recent clips).",
-                stream_clock(a.clip.stream_start),
+                "{cam}: an unusual scene at {}{note}: {what} (further from normal than {:.1} % of its recent clips).",
+                at(a.clip.stream_start, clip_wall),
                 score * 100.0
             ),
             AlertType::End => format!(
-                "{cam}: an unusual scene from {} to {} (stream time).",
-                stream_clock(a.stream_start),
-                stream_clock(a.stream_end.unwrap_or(a.stream_start))
+                "{cam}: an unusual scene from {} to {}{note}.",
+                at(a.stream_start, wall(Some(&a.started_at))),
+                at(a.stream_end.unwrap_or(a.stream_start), wall(a.ended_at.as_deref()))
             ),
         };
         a

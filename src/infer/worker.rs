@@ -263,6 +263,30 @@ impl Workers {
             .unwrap_or_default()
     }
 
+    /// The detector's model card as `<prefix>/info` shows it: the card file, its format, how it was calibrated,
+    /// and its per-label levels (`alert`, `track`) with the fallback for labels it does not list.
+    pub fn detector_card(&self) -> serde_json::Value {
+        self.models
+            .first()
+            .map(|m| {
+                let card = m.detector.card();
+                let t = card.thresholds();
+                // as the card writes them (0.35, not the f32's 0.3499999940395355)
+                let level = |l: &crate::labels::LabelThresholds| {
+                    let r = |x: f32| (f64::from(x) * 1e4).round() / 1e4;
+                    json!({"alert": r(l.alert), "track": r(l.track)})
+                };
+                json!({
+                    "card": card.path.display().to_string(),
+                    "format": card.format.as_str(),
+                    "calibration": card.calibration_method(),
+                    "levels": t.per_label.iter().map(|(k, v)| (k.clone(), level(v))).collect::<serde_json::Map<_, _>>(),
+                    "fallback": level(&t.fallback),
+                })
+            })
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     /// The execution provider of each model, by name (for camera state messages).
     pub fn providers(&self) -> serde_json::Value {
         serde_json::Value::Object(
@@ -318,7 +342,7 @@ pub fn spawn<M: RunClip + Send + 'static>(
         workers.push(
             std::thread::Builder::new()
                 .name(format!("infer-{i}"))
-                .spawn(move || work(m, &shared, &out, &metrics))?,
+                .spawn(move || supervised(i, m, &shared, &out, &metrics))?,
         );
     }
     std::thread::Builder::new()
@@ -367,6 +391,33 @@ fn take(shared: &Shared, metrics: &Metrics) -> Option<Work> {
             .set((shared.clips.len() + board.parked) as u64);
         if let Some(work) = board.arrive(msg) {
             return Some(work);
+        }
+    }
+}
+
+/// Runs one worker's loop and, should it panic, says so: logged, counted out of `scenewatch_inference_workers`
+/// and listed in `Metrics::workers_failed`, which turns `/healthz` unhealthy. The other workers go on; the camera
+/// whose clip panicked may wait for ever (its messages stay parked behind the lost one), so a restart is due.
+fn supervised<M: RunClip>(
+    i: usize,
+    models: M,
+    shared: &Shared,
+    out: &mpsc::Sender<InferOut>,
+    metrics: &Metrics,
+) {
+    let run = std::panic::AssertUnwindSafe(|| work(models, shared, out, metrics));
+    if let Err(payload) = std::panic::catch_unwind(run) {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".into());
+        tracing::error!(worker = i, panic = %why, "an inference worker panicked; /healthz reports unhealthy until a restart");
+        metrics
+            .inference_workers
+            .set(metrics.inference_workers.get().saturating_sub(1));
+        if let Ok(mut f) = metrics.workers_failed.lock() {
+            f.push(format!("inference worker {i} panicked: {why}"));
         }
     }
 }
@@ -580,6 +631,63 @@ mod tests {
             "every worker took a share: {ran:?}"
         );
         assert_eq!(metrics.inference_errors.get(), 1);
+    }
+
+    /// Panics on clip 3 of camera "bad", like a model bug on one odd input.
+    struct Fragile;
+
+    impl RunClip for Fragile {
+        fn run_clip(&mut self, clip: &Clip, _: &CameraSetup) -> Result<ClipResult, InferError> {
+            if &*clip.camera == "bad" && clip.index == 3 {
+                panic!("a model bug on clip 3");
+            }
+            Ok(empty_result(clip))
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_is_reported_and_the_others_go_on() {
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        let (out_tx, mut out_rx) = mpsc::channel(64);
+        let metrics = Arc::new(Metrics::default());
+        let handle = spawn(
+            vec![Fragile, Fragile],
+            HashMap::new(),
+            rx,
+            out_tx,
+            metrics.clone(),
+        )
+        .expect("spawn");
+        assert!(metrics.workers_failed.lock().expect("lock").is_empty());
+        for index in 0..5 {
+            tx.send(ClipMsg::Clip(clip("bad", index))).expect("send");
+        }
+        let mut good = 0;
+        // the other worker still runs another camera's clips after the panic
+        for index in 0..10 {
+            tx.send(ClipMsg::Clip(clip("good", index))).expect("send");
+        }
+        while good < 10 {
+            match out_rx.blocking_recv() {
+                Some(InferOut::Result(r)) if &*r.camera == "good" => good += 1,
+                Some(_) => {}
+                None => panic!("inference ended early"),
+            }
+        }
+        // the panic may come after the good camera's last clip: wait for it (bounded)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let failed = loop {
+            let f = metrics.workers_failed.lock().expect("lock").clone();
+            if !f.is_empty() || Instant::now() > deadline {
+                break f;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].contains("a model bug on clip 3"), "{failed:?}");
+        assert_eq!(metrics.inference_workers.get(), 1);
+        drop(tx);
+        handle.join().expect("workers");
     }
 
     fn clip(camera: &str, index: u64) -> Clip {

@@ -58,7 +58,7 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
         .lock()
         .map(|d| d.iter().cloned().collect())
         .unwrap_or_default();
-    let payload = json!({
+    let mut payload = json!({
         "schema": 1,
         "camera": &*st.name,
         "state": info.state,
@@ -74,6 +74,10 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
         "sampled_fps": (sampled as f64 / secs * 100.0).round() / 100.0,
         "providers": providers,
     });
+    if let Some(u) = st.unusual.lock().ok().and_then(|u| *u) {
+        payload["unusual_score"] = json!(u.score.map(|s| (s * 1000.0).round() / 1000.0));
+        payload["unusual_warming_up"] = json!(u.warming_up);
+    }
     OutMsg::retained(
         topics.camera_state(&st.name),
         payload.to_string().into_bytes(),
@@ -164,6 +168,15 @@ impl Cameras {
         let policy: DropPolicy = cam.drop_policy(&self.ingest);
         let (frames_tx, frames_rx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
         let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
+        if cam.unusual.enabled {
+            // until the events stage has scored a clip (a restored baseline says so at the first one)
+            if let Ok(mut u) = status.unusual.lock() {
+                *u = Some(crate::ingest::UnusualStatus {
+                    score: None,
+                    warming_up: true,
+                });
+            }
+        }
         if let Some(store) = &self.switches {
             match store.load(&cam.name) {
                 Ok(stored) => {

@@ -66,6 +66,17 @@ pub struct CameraStatus {
     pub clips_skipped: AtomicU64,
     /// Rules disarmed by command (labels or prompt texts), reported in the camera state.
     pub disarmed: Mutex<std::collections::BTreeSet<String>>,
+    /// The unusual-scene baseline's latest word, reported in the camera state; None: no `[cameras.unusual]`.
+    pub unusual: Mutex<Option<UnusualStatus>>,
+}
+
+/// What the camera state says about the unusual-scene baseline (kept up to date by the events stage).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnusualStatus {
+    /// The latest clip's unusualness (0..1); None while the baseline warms up or before the first clip.
+    pub score: Option<f32>,
+    /// The baseline (the bucket of the latest clip's time of day) is still learning: no alert can fire.
+    pub warming_up: bool,
 }
 
 impl CameraStatus {
@@ -86,6 +97,7 @@ impl CameraStatus {
             detect: std::sync::atomic::AtomicBool::new(true),
             clips_skipped: AtomicU64::new(0),
             disarmed: Mutex::new(Default::default()),
+            unusual: Mutex::new(None),
         })
     }
 
