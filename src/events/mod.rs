@@ -51,6 +51,8 @@ pub struct Engine {
     alpha: f32,
     /// Per camera: how texts say times (local time for live cameras, stream time for files).
     clocks: HashMap<String, rules::TextClock>,
+    /// The latest clip's prompts: (text, fused clip score, threshold), for the web page's sparklines.
+    scored: Vec<(String, f32, f32)>,
 }
 
 impl Engine {
@@ -74,6 +76,7 @@ impl Engine {
             prompt_ctx: HashMap::new(),
             alpha: crate::config::LanguageConfig::default().alpha,
             clocks: HashMap::new(),
+            scored: Vec::new(),
         };
         for c in cameras {
             e.install(c);
@@ -91,6 +94,11 @@ impl Engine {
     pub fn with_alpha(mut self, alpha: f32) -> Self {
         self.alpha = alpha;
         self
+    }
+
+    /// Each prompt's (text, fused clip score, threshold) on the clip handled last (empty without prompts).
+    pub fn take_prompt_scores(&mut self) -> Vec<(String, f32, f32)> {
+        std::mem::take(&mut self.scored)
     }
 
     /// Summaries completed since the last call.
@@ -297,6 +305,7 @@ impl Engine {
                 }
                 // each prompt's fused clip score (its parts and the head's free-text score), for the summary
                 let mut fused_scores: Vec<(String, f32)> = Vec::new();
+                self.scored.clear();
                 if let (Some(states), Some(scores), Some((zones, tz))) = (
                     self.prompts.get_mut(&*r.camera),
                     r.prompts.as_ref(),
@@ -324,6 +333,8 @@ impl Engine {
                             Some(&mut state.hold),
                         );
                         fused_scores.push((state.cfg.text.clone(), fused.clip));
+                        self.scored
+                            .push((state.cfg.text.clone(), fused.clip, state.cfg.threshold));
                         if !armed(&state.cfg.text) {
                             continue;
                         }
