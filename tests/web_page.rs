@@ -2,7 +2,8 @@
 //! person rule and a prompt; once an alert is on MQTT, Debian's Chromium (headless, installed by scripts/deps.sh)
 //! loads the page. Its DOM must show the alert published on MQTT (id and summary), its snapshot and clip URLs must
 //! resolve, the camera's state, fps and execution provider must be there with the prompt's sparkline, and the
-//! screenshot must be a real picture (kept at `$SCENEWATCH_CACHE/screenshots/web_page.png`, printed). The token
+//! screenshot must be a real picture (kept at `$SCENEWATCH_CACHE/screenshots/web_page.png`, printed). Home
+//! Assistant's device link defaults to the page. The token
 //! and cookie side of the page is tested in tests/media_api.rs, on the daemon that has a token.
 
 mod common;
@@ -96,10 +97,11 @@ fn screenshot_path() -> PathBuf {
 fn the_page_in_chromium_shows_the_alert_published_on_mqtt() {
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "wp/#");
+    let ha = Recorder::start(broker.port, "homeassistant/#");
     let http = free_port();
     let prompt = "people walking on a path";
     let body = format!(
-        "[metrics]\nlisten = \"127.0.0.1:{http}\"\nmedia = true\n\n[[cameras]]\nname = \"walk\"\nurl = \"{}\"\n\
+        "[metrics]\nlisten = \"127.0.0.1:{http}\"\nmedia = true\n\n[homeassistant]\nenabled = true\n\n[[cameras]]\nname = \"walk\"\nurl = \"{}\"\n\
          sample_fps = 2.0\nrealtime = true\n[[cameras.rules]]\nlabel = \"person\"\n\
          [[cameras.prompts]]\ntext = \"{prompt}\"\nthreshold = 0.65\n",
         media("vtest.avi").display()
@@ -125,6 +127,20 @@ fn the_page_in_chromium_shows_the_alert_published_on_mqtt() {
         .find(|a| a["kind"] == "label" && a["recording"]["url"].is_string())
         .expect("alert");
     let id = alert["id"].as_str().expect("id").to_string();
+    // a line needs two scores: the alert can come with the first clip
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, page) = get(http, "/");
+        let page = String::from_utf8_lossy(&page).to_string();
+        let scored = between(&page, 0, "<polyline", "/>")
+            .and_then(|p| between(p, 0, "points=\"", "\""))
+            .is_some_and(|p| p.split_whitespace().count() >= 2);
+        if scored {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second score: {page}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let profile = tempfile::tempdir().expect("profile dir");
     let url = format!("http://127.0.0.1:{http}/");
 
@@ -198,6 +214,17 @@ fn the_page_in_chromium_shows_the_alert_published_on_mqtt() {
     );
     assert!(dom.contains("href=\"metrics\""), "a link to /metrics");
     assert_eq!(get(http, "/metrics").0, 200);
+    // Home Assistant's device link is the page (no [homeassistant] configuration_url set)
+    let devices: Vec<serde_json::Value> = ha
+        .all()
+        .iter()
+        .filter(|m| m.topic.ends_with("/config") && !m.payload.is_empty())
+        .map(|m| m.json()["device"].clone())
+        .collect();
+    assert!(!devices.is_empty(), "discovery configs");
+    for dev in devices {
+        assert_eq!(dev["configuration_url"], url.as_str(), "{dev}");
+    }
 
     // what the page looks like
     let png = screenshot_path();

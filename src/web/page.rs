@@ -201,10 +201,12 @@ const W: f64 = 240.0;
 const H: f64 = 40.0;
 
 /// One prompt's scores over the hour up to `end` as an inline SVG: the score line (0 at the bottom, 1 at the
-/// top) and the threshold as a dashed line. Points before the hour are left out.
+/// top), the latest score as a dot and the threshold as a dashed line. Points before the hour are left out; a
+/// history shorter than the hour (a camera that started lately) spans the whole width.
 pub fn sparkline(s: &Series, end: DateTime<Utc>) -> String {
-    let window = SCORE_WINDOW.num_milliseconds() as f64;
-    let start = end - SCORE_WINDOW;
+    let first = s.points.front().map_or(end, |(t, _)| *t);
+    let start = (end - SCORE_WINDOW).max(first.min(end - chrono::TimeDelta::minutes(1)));
+    let window = (end - start).num_milliseconds().max(1) as f64;
     let y = |v: f32| H - (v.clamp(0.0, 1.0) as f64) * H;
     let points: Vec<String> = s
         .points
@@ -216,12 +218,19 @@ pub fn sparkline(s: &Series, end: DateTime<Utc>) -> String {
         })
         .collect();
     let ty = y(s.threshold);
+    // the latest score as a dot, so that a single score (the first clip) shows too
+    let dot = points
+        .last()
+        .and_then(|p| p.split_once(','))
+        .map(|(x, y)| format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"2.5\" fill=\"#2563eb\"/>"))
+        .unwrap_or_default();
     format!(
         "<svg class=\"sparkline\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\">\
-         <title>last hour, {} scores</title>\
+         <title>{} scores over the last {} min</title>\
          <line x1=\"0\" y1=\"{ty:.1}\" x2=\"{W}\" y2=\"{ty:.1}\" stroke=\"#d33\" stroke-dasharray=\"4 3\" stroke-width=\"1\"/>\
-         <polyline fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" points=\"{}\"/></svg>",
+         <polyline fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" points=\"{}\"/>{dot}</svg>",
         points.len(),
+        (window / 60_000.0).round(),
         points.join(" ")
     )
 }
@@ -381,6 +390,20 @@ mod tests {
             "{svg}"
         );
         assert!(svg.contains("y1=\"16.0\""), "{svg}");
+        assert!(
+            svg.contains("<circle cx=\"240.0\" cy=\"10.0\""),
+            "the latest: {svg}"
+        );
+        // ten minutes of history fill the width
+        let short = Series {
+            threshold: 0.5,
+            points: [(now - chrono::TimeDelta::minutes(10), 0.0), (now, 1.0)].into(),
+        };
+        assert!(
+            sparkline(&short, now).contains("points=\"0.0,40.0 240.0,0.0\""),
+            "{}",
+            sparkline(&short, now)
+        );
         assert!(login(true).contains("id=\"wrong\"") && !login(false).contains("id=\"wrong\""));
     }
 }
