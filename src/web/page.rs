@@ -80,12 +80,12 @@ pub fn render(p: &Page) -> String {
     );
     cameras(&mut h, p);
     alerts(&mut h, p);
-    let _ = write!(
+    let _ = writeln!(
         h,
         "</main><script>\
          setInterval(function(){{var playing=Array.prototype.some.call(document.querySelectorAll('video'),\
          function(v){{return !v.paused;}});if(!playing)location.reload();}},{});\
-         </script></body></html>\n",
+         </script></body></html>",
         REFRESH_SECS * 1000
     );
     h
@@ -112,7 +112,7 @@ fn cameras(h: &mut String, p: &Page) {
              <span class=\"state state-{st}\">{st}</span></h3>",
             st = esc(c.state)
         );
-        if p.board.frames.iter().any(|f| *f == c.name) {
+        if p.board.frames.contains(&c.name) {
             // the query makes each reload fetch the frame anew
             let _ = write!(
                 h,
