@@ -31,6 +31,12 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# headless Chromium for the web page test (tests/web_page.rs): installed only when the command is missing
+if ! command -v chromium >/dev/null 2>&1; then
+  log "apt: installing chromium (headless browser for the web page test)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 # the Debian package enables a system-wide broker on :1883; scenewatch's demo and tests start their own
 systemctl disable --now mosquitto >/dev/null 2>&1 || true
 

@@ -101,11 +101,16 @@ pub fn respond(request_line: &str, src: &Sources) -> (u16, &'static str, String)
     }
 }
 
-/// The media API's settings: where the files are and the token it wants (None = open).
+/// The media API's settings: where the files are and the token it wants (None = open); and what the web page at
+/// `/` shows (`crate::web`), which comes with it.
 #[derive(Clone)]
 pub struct MediaApi {
     pub dir: PathBuf,
     pub token: Option<crate::config::Secret>,
+    /// The page's recent alerts, score history and latest frames (written by the events stage).
+    pub board: Arc<crate::web::Board>,
+    /// Mark the page's session cookie `Secure` (the public URL is https).
+    pub secure_cookie: bool,
 }
 
 /// What a media request asks for.
@@ -173,11 +178,12 @@ pub fn find_media(dir: &Path, camera: &str, wanted: &Wanted) -> Option<PathBuf> 
 }
 
 /// Constant-time comparison, so the time a wrong token takes says nothing about the right one.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(api: &MediaApi, headers: &axum::http::HeaderMap) -> bool {
+/// The bearer token, or the web page's session cookie (a browser loading the page's images and clips).
+pub(crate) fn authorized(api: &MediaApi, headers: &axum::http::HeaderMap) -> bool {
     let Some(token) = &api.token else {
         return true;
     };
@@ -186,6 +192,7 @@ fn authorized(api: &MediaApi, headers: &axum::http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|got| same(got.trim().as_bytes(), token.expose().as_bytes()))
+        || crate::web::session_ok(headers, token.expose())
 }
 
 fn plain_response(code: u16, text: &str) -> axum::response::Response {
@@ -243,7 +250,8 @@ fn text_response((code, ctype, body): (u16, &'static str, String)) -> axum::resp
 }
 
 /// The routes: `/metrics`, `/healthz`, and with a media API `/api/<camera>/latest.jpg`,
-/// `/api/<camera>/alerts/<id>/snapshot.jpg` and `/api/<camera>/alerts/<id>/clip.mp4` (or `clip.mkv`).
+/// `/api/<camera>/alerts/<id>/snapshot.jpg` and `/api/<camera>/alerts/<id>/clip.mp4` (or `clip.mkv`), and the web
+/// page's (`crate::web::routes`).
 pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
     use axum::extract::Path as P;
     use axum::routing::get;
@@ -260,6 +268,7 @@ pub fn router(src: Sources, media: Option<MediaApi>) -> axum::Router {
         );
     if let Some(api) = media {
         let api = Arc::new(api);
+        r = r.merge(crate::web::routes(src.clone(), api.clone()));
         let (a, b) = (api.clone(), api.clone());
         r = r
             .route(

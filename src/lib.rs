@@ -3,7 +3,8 @@
 //! The modules follow the data path: [`ingest`] → [`clip`] → [`infer`] → [`events`] → [`publish`], wired by
 //! [`supervisor::run`], which both `main` and the integration tests call. The command-line subcommands (`run`,
 //! `validate`, `detect`, `prompts`, `soak`, `bench`) are in [`cmd`], apart from the stages and built on them.
-//! [`eval`] scores the stages against labelled media (`scenewatch eval MANIFEST`, issue 14).
+//! [`eval`] scores the stages against labelled media (`scenewatch eval MANIFEST`, issue 14); [`web`] is the
+//! read-only page at the HTTP listener.
 
 pub mod adapt;
 pub mod clip;
@@ -24,5 +25,6 @@ pub mod queue;
 pub mod shutdown;
 pub mod supervisor;
 pub mod telemetry;
+pub mod web;
 
 pub use supervisor::run;

@@ -369,7 +369,7 @@ async fn build(
             crate::publish::discovery::Options {
                 snapshots: cfg.media.snapshots,
                 summaries: cfg.summaries.enabled,
-                configuration_url: cfg.homeassistant.configuration_url.clone(),
+                configuration_url: cfg.device_url(),
                 support_url: cfg.homeassistant.support_url.clone(),
             },
         )
@@ -646,7 +646,7 @@ pub async fn run_with(
         ))
         .await;
     let janitor = spawn_janitor(retention);
-    let (infer_tx, ctl_tx) = (events.input(), events.commands());
+    let (infer_tx, ctl_tx, board) = (events.input(), events.commands(), events.board());
     let events = events.spawn(
         out_tx.clone(),
         topics.clone(),
@@ -665,6 +665,11 @@ pub async fn run_with(
     let media_api = cfg.metrics.media.then(|| crate::http::MediaApi {
         dir: cfg.media.resolved_dir(),
         token: cfg.metrics.token.clone(),
+        board,
+        secure_cookie: cfg
+            .metrics
+            .media_url()
+            .is_some_and(|u| u.starts_with("https://")),
     });
     let http = http.map(|server| {
         server.spawn(

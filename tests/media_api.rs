@@ -1,6 +1,7 @@
 //! The media API on a running daemon (real vtest.avi, models, broker): alert payloads carry absolute `url`s next to
 //! `path`, the files come back with range requests behind a bearer token, and no request reaches a file outside the
-//! media directory.
+//! media directory. The web page at `/` shares the token: refused without it, and its sign-in form sets a session
+//! cookie that opens the page and its media.
 
 mod common;
 
@@ -28,6 +29,24 @@ fn get(port: u16, path: &str, extra: &[&str]) -> Reply {
     s.write_all(req.as_bytes()).expect("request");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("response");
+    parse(raw)
+}
+
+/// One form POST (`application/x-www-form-urlencoded`).
+fn post(port: u16, path: &str, form: &str) -> Reply {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    s.write_all(req.as_bytes()).expect("request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("response");
+    parse(raw)
+}
+
+fn parse(raw: Vec<u8>) -> Reply {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -179,6 +198,34 @@ fn media_urls_serve_ranges_behind_a_token_and_nothing_outside() {
             Some("Bearer")
         );
     }
+    // the web page: refused without the token (with the form to sign in), open with the bearer token, and the form
+    // gives a browser a session cookie that is not the token and opens the page and its media
+    let page = get(http, "/", &[]);
+    assert_eq!(page.code, 401);
+    assert!(String::from_utf8_lossy(&page.body).contains("<form method=\"post\" action=\"login\""));
+    assert_eq!(get(http, "/", &[&auth]).code, 200);
+    assert_eq!(post(http, "/login", "token=wrong").code, 401);
+    let signed = post(http, "/login", &format!("token={token}"));
+    assert_eq!(signed.code, 303);
+    assert_eq!(signed.headers["location"], "./");
+    let set = &signed.headers["set-cookie"];
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && !set.contains(token),
+        "{set}"
+    );
+    let cookie = format!("Cookie: {}", set.split(';').next().unwrap_or_default());
+    let page = get(http, "/", &[&cookie]);
+    assert_eq!(page.code, 200);
+    let html = String::from_utf8_lossy(&page.body);
+    assert!(html.contains(&format!("id=\"alert-{id}\"")), "{html}");
+    assert_eq!(get(http, &path(snap_url), &[&cookie]).code, 200);
+    assert_eq!(get(http, "/api/walk/frame.jpg", &[&cookie]).code, 200);
+    assert_eq!(get(http, "/api/walk/frame.jpg", &[]).code, 401);
+    assert_eq!(
+        get(http, "/", &["Cookie: scenewatch_session=forged"]).code,
+        401
+    );
+
     // nothing outside the media directory, however the path is spelled
     std::fs::write(cfg.dir.path().join("outside.jpg"), "root:x:0:0").expect("outside file");
     for p in [

@@ -15,13 +15,14 @@ pub struct MetricsConfig {
     /// `host:port` to listen on, e.g. `127.0.0.1:9464`. Unset = no endpoint.
     pub listen: Option<String>,
     /// Serve `/api/<camera>/alerts/<id>/snapshot.jpg`, `…/clip.mkv` and `/api/<camera>/latest.jpg` from the media
-    /// directory (range requests, conditional requests), and put absolute `url` fields in alert payloads.
+    /// directory (range requests, conditional requests), and put absolute `url` fields in alert payloads; and the
+    /// web page at `/` (`crate::web`).
     pub media: bool,
     /// The base URL clients reach the listener at (a reverse proxy's), for the `url` fields. Unset:
     /// `http://<listen>`.
     pub public_url: Option<String>,
-    /// Bearer token the media API requires (`Authorization: Bearer …`); or `SCENEWATCH__METRICS__TOKEN`. Never
-    /// logged. `/metrics` and `/healthz` stay open.
+    /// Bearer token the media API and the web page require (`Authorization: Bearer …`, or the page's session
+    /// cookie); or `SCENEWATCH__METRICS__TOKEN`. Never logged. `/metrics` and `/healthz` stay open.
     pub token: Option<Secret>,
     /// A file holding the token (trailing newline ignored).
     pub token_file: Option<PathBuf>,
@@ -67,5 +68,42 @@ impl MetricsConfig {
             (None, None) => return None,
         };
         Some(base.trim_end_matches('/').to_string())
+    }
+
+    /// The web page's URL (`<base>/`), when the media API is on.
+    pub fn page_url(&self) -> Option<String> {
+        self.media_url().map(|b| format!("{b}/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_url_follows_the_media_api() {
+        let mut m = MetricsConfig {
+            listen: Some("127.0.0.1:9464".into()),
+            ..Default::default()
+        };
+        assert_eq!(m.page_url(), None, "no media API, no page");
+        m.media = true;
+        assert_eq!(m.page_url().as_deref(), Some("http://127.0.0.1:9464/"));
+        m.public_url = Some("https://cams.example/sw/".into());
+        assert_eq!(m.page_url().as_deref(), Some("https://cams.example/sw/"));
+        let mut cfg: crate::config::Config =
+            toml::from_str("[[cameras]]\nname = \"a\"\nurl = \"test://\"\n").expect("config");
+        assert_eq!(cfg.device_url(), None);
+        cfg.metrics = m;
+        assert_eq!(
+            cfg.device_url().as_deref(),
+            Some("https://cams.example/sw/")
+        );
+        cfg.homeassistant.configuration_url = Some("http://ha.example/".into());
+        assert_eq!(
+            cfg.device_url().as_deref(),
+            Some("http://ha.example/"),
+            "the configured link wins"
+        );
     }
 }

@@ -115,6 +115,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The link Home Assistant shows on each camera's device: `[homeassistant] configuration_url`, else the web
+    /// page when the media API's base URL is known (`[metrics] media = true`).
+    pub fn device_url(&self) -> Option<String> {
+        self.homeassistant
+            .configuration_url
+            .clone()
+            .or_else(|| self.metrics.page_url())
+    }
+
     /// The inference plan on this machine for the enabled cameras (see `InferenceConfig::plan`).
     pub fn inference_plan(&self) -> WorkerPlan {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

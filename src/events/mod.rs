@@ -55,6 +55,8 @@ pub struct Engine {
     alpha: f32,
     /// Per camera: how texts say times (local time for live cameras, stream time for files).
     clocks: HashMap<String, rules::TextClock>,
+    /// The latest clip's prompts: (text, fused clip score, threshold), for the web page's sparklines.
+    scored: Vec<(String, f32, f32)>,
 }
 
 impl Engine {
@@ -80,6 +82,7 @@ impl Engine {
             prompt_ctx: HashMap::new(),
             alpha: crate::config::LanguageConfig::default().alpha,
             clocks: HashMap::new(),
+            scored: Vec::new(),
         };
         for c in cameras {
             e.install(c);
@@ -102,6 +105,11 @@ impl Engine {
     /// Task heads' class changes since the last call (published retained).
     pub fn take_readings(&mut self) -> Vec<classifier::Reading> {
         std::mem::take(&mut self.readings)
+    }
+
+    /// Each prompt's (text, fused clip score, threshold) on the clip handled last (empty without prompts).
+    pub fn take_prompt_scores(&mut self) -> Vec<(String, f32, f32)> {
+        std::mem::take(&mut self.scored)
     }
 
     /// Summaries completed since the last call.
@@ -342,6 +350,7 @@ impl Engine {
                 }
                 // each prompt's fused clip score (its parts and the head's free-text score), for the summary
                 let mut fused_scores: Vec<(String, f32)> = Vec::new();
+                self.scored.clear();
                 if let (Some(states), Some(scores), Some((zones, tz))) = (
                     self.prompts.get_mut(&*r.camera),
                     r.prompts.as_ref(),
@@ -369,6 +378,8 @@ impl Engine {
                             Some(&mut state.hold),
                         );
                         fused_scores.push((state.cfg.text.clone(), fused.clip));
+                        self.scored
+                            .push((state.cfg.text.clone(), fused.clip, state.cfg.threshold));
                         if !armed(&state.cfg.text) {
                             continue;
                         }

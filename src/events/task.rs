@@ -34,6 +34,8 @@ pub struct EventsStage {
     commands: mpsc::Receiver<(String, Command)>,
     /// Where the cameras' unusual-scene baselines are kept (`<state dir>/unusual/<camera>.json`).
     baselines: std::path::PathBuf,
+    /// What the web page shows: alerts, prompt scores and latest frames.
+    board: Arc<crate::web::Board>,
 }
 
 /// Clips between two saves of the unusual-scene baselines (and one more at the end).
@@ -176,7 +178,13 @@ impl EventsStage {
             commands_tx,
             commands,
             baselines,
+            board: Arc::default(),
         }
+    }
+
+    /// The web page's board this stage fills.
+    pub fn board(&self) -> Arc<crate::web::Board> {
+        self.board.clone()
     }
 
     /// Applies the switches stored by an earlier run (detection off, disarmed rules) before anything is inferred.
@@ -236,6 +244,7 @@ pub async fn run(
         commands_tx,
         commands: mut control,
         baselines,
+        board,
     } = stage;
     // each input closes with its last producer
     drop((input_tx, commands_tx));
@@ -305,6 +314,7 @@ pub async fn run(
             if alert.kind_of_message == rules::AlertType::New {
                 metrics.alerts_raised.inc();
             }
+            board.on_alert(&alert);
             tracing::info!(
                 camera = %alert.camera,
                 id = %alert.id,
@@ -349,6 +359,8 @@ pub async fn run(
             }
         }
         if let Some(r) = clip.as_ref() {
+            let at = r.frames.first().map_or_else(chrono::Utc::now, |f| f.wall);
+            board.on_clip(&r.camera, at, &engine.take_prompt_scores(), r.frames.last());
             clips += 1;
             if clips % SAVE_EVERY_CLIPS == 0 {
                 save_baselines(&baselines, engine.unusual_to_save()).await;
