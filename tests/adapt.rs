@@ -147,11 +147,20 @@ fn a_head_trained_on_a_few_examples_generalises_and_shuffled_labels_do_not() {
         .filter_map(|m| m["role"].as_str())
         .collect();
     assert_eq!(roles, vec!["detector", "encoder"]);
-    assert!(h["models"][0]["sha256"].as_str().is_some_and(|x| x.len() == 64));
+    assert!(h["models"][0]["sha256"]
+        .as_str()
+        .is_some_and(|x| x.len() == 64));
     let svg = std::fs::read_to_string(t["curve_svg"].as_str().expect("curve path")).expect("svg");
-    assert!(svg.contains("<svg") && svg.contains("polyline") || svg.contains("<path"), "a drawn curve");
-    let text = std::fs::read_to_string(t["report_text"].as_str().expect("report path")).expect("report");
-    assert!(text.contains("precision") && text.contains("confusion"), "{text}");
+    assert!(
+        svg.contains("<svg") && svg.contains("polyline") || svg.contains("<path"),
+        "a drawn curve"
+    );
+    let text =
+        std::fs::read_to_string(t["report_text"].as_str().expect("report path")).expect("report");
+    assert!(
+        text.contains("precision") && text.contains("confusion"),
+        "{text}"
+    );
     assert!(t["report"]["chosen_epoch"].as_u64().is_some(), "{t}");
 
     let r = held_apart(&s, &head);
@@ -184,7 +193,8 @@ fn a_head_trained_on_a_few_examples_generalises_and_shuffled_labels_do_not() {
         "--json",
         media("leuvenB.jpg").to_str().expect("utf-8"),
     ]);
-    let line: serde_json::Value = serde_json::from_str(out.lines().next().expect("a line")).expect("json");
+    let line: serde_json::Value =
+        serde_json::from_str(out.lines().next().expect("a line")).expect("json");
     let scores = line["scores"].as_array().expect("scores");
     assert_eq!(scores.len(), 3);
     assert!(scores[0]["score"].as_f64() >= scores[1]["score"].as_f64());
@@ -241,14 +251,19 @@ fn a_head_trained_on_a_few_examples_generalises_and_shuffled_labels_do_not() {
         .expect("validate");
     let verr = String::from_utf8_lossy(&v.stdout).to_string() + &String::from_utf8_lossy(&v.stderr);
     assert!(!v.status.success());
-    assert!(verr.contains("cameras[0].classifiers[0].alert_on[0]") && verr.contains("gate_open"), "{verr}");
+    assert!(
+        verr.contains("cameras[0].classifiers[0].alert_on[0]") && verr.contains("gate_open"),
+        "{verr}"
+    );
 
     let out = run_daemon(&cfg.path, Duration::from_secs(180));
     let log = no_panic(&out);
     assert!(out.status.success(), "{log}");
     rec.wait_for("the classifier alert's end", Duration::from_secs(20), |m| {
         m.iter().any(|m| {
-            m.topic == "ad/office/alerts" && m.json()["kind"] == "classifier" && m.json()["type"] == "end"
+            m.topic == "ad/office/alerts"
+                && m.json()["kind"] == "classifier"
+                && m.json()["type"] == "end"
         })
     });
     let alerts: Vec<serde_json::Value> = rec
@@ -263,21 +278,40 @@ fn a_head_trained_on_a_few_examples_generalises_and_shuffled_labels_do_not() {
     assert_eq!(new["rule"], "scene");
     assert_eq!(new["label"], "desk");
     let start = new["stream_start"].as_f64().expect("stream_start");
-    assert!((8.0..=20.0).contains(&start), "starts with the webcam stretch at 10 s: {new:#}");
+    assert!(
+        (8.0..=20.0).contains(&start),
+        "starts with the webcam stretch at 10 s: {new:#}"
+    );
     let end = alerts.iter().find(|a| a["type"] == "end").expect("end");
     let stream_end = end["stream_end"].as_f64().expect("stream_end");
-    assert!((24.0..=40.0).contains(&stream_end), "ends with it at 30 s: {end:#}");
-    assert!(new["summary"].as_str().is_some_and(|s| s.contains("scene says 'desk'")), "{new:#}");
+    assert!(
+        (24.0..=40.0).contains(&stream_end),
+        "ends with it at 30 s: {end:#}"
+    );
+    assert!(
+        new["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("scene says 'desk'")),
+        "{new:#}"
+    );
     // the retained class: what a subscriber sees; it went to desk and back
     let classes: Vec<String> = rec
         .on("ad/office/classifier/scene")
         .iter()
         .filter_map(|m| m.json()["class"].as_str().map(String::from))
         .collect();
-    let desk = classes.iter().position(|c| c == "desk").expect("desk published");
-    assert!(classes[desk..].iter().any(|c| c != "desk"), "and back: {classes:?}");
+    let desk = classes
+        .iter()
+        .position(|c| c == "desk")
+        .expect("desk published");
     assert!(
-        rec.on("ad/office/scene/active").iter().any(|m| m.payload == "ON"),
+        classes[desk..].iter().any(|c| c != "desk"),
+        "and back: {classes:?}"
+    );
+    assert!(
+        rec.on("ad/office/scene/active")
+            .iter()
+            .any(|m| m.payload == "ON"),
         "the binary sensor's topic"
     );
 

@@ -216,14 +216,18 @@ mod tests {
 
     #[test]
     fn ranges_parse_with_a_header_and_comments_and_errors_name_the_line() {
-        let r = parse_ranges("file,start,end,class\n# c\nyard.mp4, 0, 12.5, open\n\nyard.mp4,20,30,closed\n")
-            .expect("ranges");
+        let r = parse_ranges(
+            "file,start,end,class\n# c\nyard.mp4, 0, 12.5, open\n\nyard.mp4,20,30,closed\n",
+        )
+        .expect("ranges");
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].file, "yard.mp4");
         assert_eq!((r[0].start, r[0].end), (0.0, 12.5));
         assert_eq!(r[1].class, "closed");
         assert_eq!(r[1].line, 5);
-        assert!(parse_ranges("a.mp4,5,2,x\n").unwrap_err().contains("line 1"));
+        assert!(parse_ranges("a.mp4,5,2,x\n")
+            .unwrap_err()
+            .contains("line 1"));
         assert!(parse_ranges("a.mp4,0,2,x\nb.mp4,zero,2,x\n")
             .unwrap_err()
             .contains("line 2"));
@@ -246,14 +250,20 @@ mod tests {
         let s = scan(&dir).expect("scan");
         assert_eq!(s.classes, vec!["closed", "open"]);
         assert_eq!(s.items.len(), 2);
-        assert!(matches!(s.items[0].source, Source::Video { range: None, .. }));
+        assert!(matches!(
+            s.items[0].source,
+            Source::Video { range: None, .. }
+        ));
         assert_eq!(s.items[0].class, 0);
         assert_eq!(s.skipped.len(), 1);
         std::fs::write(dir.join(RANGES_FILE), "open/a.jpg,0,4,ajar\n").expect("write");
         let s = scan(&dir).expect("scan with ranges");
         assert_eq!(s.classes, vec!["ajar", "closed", "open"]);
         std::fs::write(dir.join(RANGES_FILE), "missing.mp4,0,4,ajar\n").expect("write");
-        assert!(scan(&dir).unwrap_err().to_string().contains("does not exist"));
+        assert!(scan(&dir)
+            .unwrap_err()
+            .to_string()
+            .contains("does not exist"));
         std::fs::remove_dir_all(dir.join("closed")).expect("rm");
         std::fs::remove_file(dir.join(RANGES_FILE)).expect("rm");
         assert!(scan(&dir).unwrap_err().to_string().contains("two classes"));

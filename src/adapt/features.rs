@@ -64,7 +64,12 @@ fn pixel_rect(region: &[f32; 4], w: u32, h: u32) -> (u32, u32, u32, u32) {
 
 /// The region's pixels of a packed RGB8 frame, as a packed RGB8 image, or an error when the crop is smaller than
 /// [`MIN_CROP`] pixels on a side (too small for the encoder to see anything).
-pub fn crop(rgb: &[u8], w: u32, h: u32, region: &[f32; 4]) -> Result<(Vec<u8>, u32, u32), AdaptError> {
+pub fn crop(
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    region: &[f32; 4],
+) -> Result<(Vec<u8>, u32, u32), AdaptError> {
     if rgb.len() < (w as usize) * (h as usize) * 3 {
         return Err(AdaptError::Data(format!(
             "a {w}x{h} frame needs {} bytes of RGB, got {}",
@@ -230,7 +235,10 @@ mod tests {
         assert_eq!(f.len(), r.dim());
         assert!((f[0] - 1.0).abs() < 1e-6 && f[1].abs() < 1e-6, "{f:?}");
         // class 1: best 0.8 in frame 1, 0 in frame 2; class 2: 0 then 0.4
-        assert!((f[3] - 0.4).abs() < 1e-6 && (f[4] - 0.2).abs() < 1e-6, "{f:?}");
+        assert!(
+            (f[3] - 0.4).abs() < 1e-6 && (f[4] - 0.2).abs() < 1e-6,
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -315,6 +323,11 @@ mod tests {
         assert_eq!(a, augment(&rgb, w, h, 3, 7));
         assert_ne!(a.0, augment(&rgb, w, h, 4, 7).0);
         assert_eq!(a.0.len(), a.1 as usize * a.2 as usize * 3);
-        assert!(a.1 >= 51 && a.2 >= 38, "crops keep at least 80 %: {}x{}", a.1, a.2);
+        assert!(
+            a.1 >= 51 && a.2 >= 38,
+            "crops keep at least 80 %: {}x{}",
+            a.1,
+            a.2
+        );
     }
 }

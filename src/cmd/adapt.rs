@@ -471,7 +471,10 @@ pub fn test(args: TestArgs) -> anyhow::Result<()> {
                     m.class, m.precision, m.recall, m.f1, m.support
                 );
             }
-            println!("  confusion (rows = truth, columns = predicted, order {}): {confusion:?}", classes.join(", "));
+            println!(
+                "  confusion (rows = truth, columns = predicted, order {}): {confusion:?}",
+                classes.join(", ")
+            );
         }
     }
     anyhow::ensure!(

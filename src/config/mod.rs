@@ -35,7 +35,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use camera::{
-    valid_camera_name, CameraConfig, ClassifierConfig, PromptConfig, RuleConfig, Severity, UnusualConfig, ZoneConfig,
+    valid_camera_name, CameraConfig, ClassifierConfig, PromptConfig, RuleConfig, Severity,
+    UnusualConfig, ZoneConfig,
 };
 pub use inference::{
     InferenceConfig, ModelsConfig, ProviderChoice, ThreadPool, WorkerPlan, AUTO_MAX_WORKERS,
@@ -301,7 +302,11 @@ impl Config {
     /// camera (its config text can be the same).
     fn stamp_heads(&mut self) {
         let models = self.models.clone();
-        for h in self.cameras.iter_mut().flat_map(|c| c.classifiers.iter_mut()) {
+        for h in self
+            .cameras
+            .iter_mut()
+            .flat_map(|c| c.classifiers.iter_mut())
+        {
             h.file_stamp = std::fs::metadata(models.resolve(&h.file))
                 .ok()
                 .map(|m| (m.len(), m.modified().ok()));

@@ -129,10 +129,7 @@ impl ClassifierState {
             parts: Vec::new(),
         };
         let alerts: Vec<Alert> = self.lifecycle.on_clip(&obs, new_id);
-        if alerts
-            .iter()
-            .any(|a| a.kind_of_message == AlertType::New)
-            || self.alert_class.is_empty()
+        if alerts.iter().any(|a| a.kind_of_message == AlertType::New) || self.alert_class.is_empty()
         {
             self.alert_class = class;
         }
@@ -248,18 +245,34 @@ mod tests {
             readings.extend(r);
         }
         // default enter_clips 2 → opens at clip 2; exit 0.7 for 2 clips → ends at clip 5
-        let types: Vec<_> = alerts.iter().map(|a| (a.kind_of_message, a.clip.index)).collect();
+        let types: Vec<_> = alerts
+            .iter()
+            .map(|a| (a.kind_of_message, a.clip.index))
+            .collect();
         assert_eq!(types.first(), Some(&(AlertType::New, 2)), "{types:?}");
         assert_eq!(types.last(), Some(&(AlertType::End, 5)), "{types:?}");
-        assert!(alerts.iter().all(|a| a.kind == "classifier" && a.rule == "gate" && a.label == "open"));
-        assert!(alerts[0].summary.contains("gate says 'open'"), "{}", alerts[0].summary);
-        assert!(alerts[0].summary.contains("(stream time)"), "{}", alerts[0].summary);
+        assert!(alerts
+            .iter()
+            .all(|a| a.kind == "classifier" && a.rule == "gate" && a.label == "open"));
+        assert!(
+            alerts[0].summary.contains("gate says 'open'"),
+            "{}",
+            alerts[0].summary
+        );
+        assert!(
+            alerts[0].summary.contains("(stream time)"),
+            "{}",
+            alerts[0].summary
+        );
         // readings: closed (clip 0), open (clip 1; the 0.5 tie of clip 4 stays open), closed (clip 5)
         let classes: Vec<&str> = readings.iter().map(|r| r.class.as_str()).collect();
         assert_eq!(classes.first(), Some(&"closed"));
         assert_eq!(classes.get(1), Some(&"open"));
         assert_eq!(classes.last(), Some(&"closed"));
-        assert!(readings.windows(2).all(|w| w[0].class != w[1].class), "only changes are published");
+        assert!(
+            readings.windows(2).all(|w| w[0].class != w[1].class),
+            "only changes are published"
+        );
         assert_eq!(readings[1].scores[0].class, "open");
     }
 
@@ -282,6 +295,10 @@ mod tests {
         assert!(!first.summary.contains("stream time"), "{}", first.summary);
         let end = live.finish().expect("end");
         assert_eq!(end.kind_of_message, AlertType::End);
-        assert!(end.summary.contains("said 'open' from 09:00"), "{}", end.summary);
+        assert!(
+            end.summary.contains("said 'open' from 09:00"),
+            "{}",
+            end.summary
+        );
     }
 }

@@ -48,7 +48,10 @@ impl ClassifierOut {
 }
 
 /// The hashes a head is trained on and checked against: the detector's and the image encoder's model files.
-pub fn model_hashes(detector: &super::runtime::LoadedModel, encoder: &super::runtime::LoadedModel) -> Vec<ModelHash> {
+pub fn model_hashes(
+    detector: &super::runtime::LoadedModel,
+    encoder: &super::runtime::LoadedModel,
+) -> Vec<ModelHash> {
     [("detector", detector), ("encoder", encoder)]
         .into_iter()
         .map(|(role, m)| ModelHash {
@@ -158,7 +161,10 @@ pub fn run(
         };
         let feature = features::clip_feature(&b.recipe, &refs, &dets).map_err(data)?;
         let (classes, probs) = match &b.head {
-            Some(h) => (Arc::new(h.classes.clone()), h.predict(&feature).map_err(data)?),
+            Some(h) => (
+                Arc::new(h.classes.clone()),
+                h.predict(&feature).map_err(data)?,
+            ),
             None => (Arc::new(Vec::new()), Vec::new()),
         };
         out.push(ClassifierOut {
@@ -183,7 +189,11 @@ fn encode(
         .iter()
         .step_by(stride)
         .map(|f| match region {
-            None => Ok((std::borrow::Cow::Borrowed(f.rgb.as_slice()), f.width, f.height)),
+            None => Ok((
+                std::borrow::Cow::Borrowed(f.rgb.as_slice()),
+                f.width,
+                f.height,
+            )),
             Some(r) => features::crop(&f.rgb, f.width, f.height, r)
                 .map(|(c, w, h)| (std::borrow::Cow::Owned(c), w, h))
                 .map_err(|e| InferError::Data {
@@ -192,7 +202,8 @@ fn encode(
                 }),
         })
         .collect::<Result<_, _>>()?;
-    let batch: Vec<(&[u8], u32, u32)> = crops.iter().map(|(c, w, h)| (c.as_ref(), *w, *h)).collect();
+    let batch: Vec<(&[u8], u32, u32)> =
+        crops.iter().map(|(c, w, h)| (c.as_ref(), *w, *h)).collect();
     encoder.prepare(&batch)?;
     Ok(encoder.run()?.into_iter().map(|e| e.embedding).collect())
 }
