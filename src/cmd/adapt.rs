@@ -251,7 +251,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     let defaults = TrainOptions::default();
     let opts = TrainOptions {
-        head: args.head.clone(),
+        head: args.head,
         max_epochs: args.max_epochs.unwrap_or(defaults.max_epochs),
         val_fraction: args.val_fraction.unwrap_or(defaults.val_fraction),
         lr: args.lr.unwrap_or(defaults.lr),
