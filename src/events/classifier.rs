@@ -116,18 +116,7 @@ impl ClassifierState {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(c, p)| (c.clone(), *p))
             .unwrap_or_default();
-        let obs = PromptObs {
-            index: r.clip_index,
-            start: r.start.as_secs_f64(),
-            end: r.end.as_secs_f64(),
-            score,
-            frames: r
-                .frames
-                .iter()
-                .map(|f| (f.pts.as_secs_f64(), f.wall, score))
-                .collect(),
-            parts: Vec::new(),
-        };
+        let obs = PromptObs::constant(r, score);
         let alerts: Vec<Alert> = self.lifecycle.on_clip(&obs, new_id);
         if alerts.iter().any(|a| a.kind_of_message == AlertType::New) || self.alert_class.is_empty()
         {

@@ -32,6 +32,25 @@ pub struct PromptObs {
     pub parts: Vec<PartScore>,
 }
 
+impl PromptObs {
+    /// A clip whose frames all carry the clip's one score (an unusual-scene rank, a task head's probability): what
+    /// those alerts feed the prompt lifecycle.
+    pub fn constant(r: &crate::infer::ClipResult, score: f32) -> Self {
+        Self {
+            index: r.clip_index,
+            start: r.start.as_secs_f64(),
+            end: r.end.as_secs_f64(),
+            score,
+            frames: r
+                .frames
+                .iter()
+                .map(|f| (f.pts.as_secs_f64(), f.wall, score))
+                .collect(),
+            parts: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Open {
     id: String,

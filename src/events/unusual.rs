@@ -324,18 +324,7 @@ impl UnusualState {
         };
         self.dirty = true;
         let score = scored.unusualness.unwrap_or(0.0);
-        let obs = super::prompts::PromptObs {
-            index: r.clip_index,
-            start: r.start.as_secs_f64(),
-            end: r.end.as_secs_f64(),
-            score,
-            frames: r
-                .frames
-                .iter()
-                .map(|f| (f.pts.as_secs_f64(), f.wall, score))
-                .collect(),
-            parts: Vec::new(),
-        };
+        let obs = super::prompts::PromptObs::constant(r, score);
         let rose = baseline.what_rose(scored.bucket, &evidence, 0.3, 3);
         let what = if rose.is_empty() {
             "the picture differs from this camera's usual scenes at this time of day; no detected object explains it".to_string()
