@@ -2,6 +2,7 @@
 //! calls these. The dependency runs one way: nothing outside `cmd` imports from it.
 
 pub mod bench;
+pub mod bench_inputs;
 pub mod detect;
 pub mod eval;
 pub mod prompts;

@@ -99,6 +99,16 @@ pub struct CameraConfig {
     /// `[cameras.unusual]`: the camera learns what its clips normally look like and alerts on clips unlike them.
     #[serde(default)]
     pub unusual: UnusualConfig,
+    /// Which compressed frames are not decoded at all (`crate::ingest::decode`): "auto" (default: only frames no
+    /// sampled frame depends on, once the stream's keyframe interval is learned; sampled frames and their times
+    /// are exactly those of a full decode), "keyframes" (keyframes only: sampled frames move to the next
+    /// keyframe), "nonref" (libav decoders skip non-reference frames), "off".
+    #[serde(default)]
+    pub decode_skip: crate::ingest::decode::DecodeSkip,
+    /// Scale sampled frames down to this height (pixels, aspect kept) in GStreamer before the colour conversion;
+    /// 0 = the camera's own size. Snapshots then have this height too. Smaller sources are never scaled up.
+    #[serde(default)]
+    pub analysis_height: u32,
 }
 
 /// `[cameras.unusual]`: the self-supervised unusual-scene baseline (`events::unusual`).
@@ -555,6 +565,12 @@ impl CameraConfig {
             c.bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
         }
         c.above(k("motion_min_area"), self.motion_min_area, 0.0, 1.0);
+        if self.analysis_height != 0 && !(64..=4320).contains(&self.analysis_height) {
+            c.bad(
+                k("analysis_height"),
+                "must be 0 (the camera's size) or in 64..=4320",
+            );
+        }
         self.unusual.validate(key, c);
         for (j, p) in self.prompts.iter().enumerate() {
             p.validate(&format!("{key}.prompts[{j}]"), c);

@@ -2,6 +2,7 @@
 //! a watchdog), and one per camera cuts the sampled frames into clips for the shared clip queue.
 
 pub mod camera;
+pub mod decode;
 pub mod frame;
 pub mod motion;
 pub mod pipeline;
@@ -66,6 +67,8 @@ pub struct CameraStatus {
     pub clips_skipped: AtomicU64,
     /// Rules disarmed by command (labels or prompt texts), reported in the camera state.
     pub disarmed: Mutex<std::collections::BTreeSet<String>>,
+    /// The video decoder in use (GStreamer factory name, e.g. `avdec_h264`, `vah264dec`), once known.
+    pub decoder: Mutex<Option<String>>,
 }
 
 impl CameraStatus {
@@ -86,6 +89,7 @@ impl CameraStatus {
             detect: std::sync::atomic::AtomicBool::new(true),
             clips_skipped: AtomicU64::new(0),
             disarmed: Mutex::new(Default::default()),
+            decoder: Mutex::new(None),
         })
     }
 
@@ -238,8 +242,16 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         .with_totals(status.decoded.clone(), status.sampled.clone())
         .with_recorder(recorder.clone())
         .with_metrics(metrics.clone())
-        .with_motion_gate(camera.motion());
+        .with_motion_gate(camera.motion())
+        .with_decode(pipeline::DecodeOptions {
+            skip: camera.decode_skip,
+            analysis_height: camera.analysis_height,
+        });
         let mut announce = || {
+            let used = shared.decoder.lock().ok().and_then(|d| d.clone());
+            if let (Some(d), Ok(mut s)) = (used, status.decoder.lock()) {
+                *s = Some(d);
+            }
             set(CameraState::Running, None, 0);
         };
         let outcome = match pipeline::build(&kind, camera.realtime, &shared) {
