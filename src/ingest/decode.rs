@@ -153,6 +153,54 @@ impl Skipper {
     }
 }
 
+/// Hardware video decoders GStreamer may offer: VA-API (the `va` plugin of gstreamer1.0-plugins-bad; its
+/// elements exist only where a VA device such as an Intel or AMD GPU is present) and NVDEC (`nvcodec`, only with
+/// an NVIDIA driver).
+pub const HARDWARE_DECODERS: [&str; 9] = [
+    "vah264dec",
+    "vah265dec",
+    "vavp8dec",
+    "vavp9dec",
+    "vaav1dec",
+    "vampeg2dec",
+    "nvh264dec",
+    "nvh265dec",
+    "nvvp9dec",
+];
+
+/// Ranks the hardware decoders this machine has above the software ones, once per process, so `uridecodebin`
+/// plugs them first; where none exists (no VA device, no NVIDIA driver) nothing changes and the software
+/// decoders (gst-libav) are used. A rank set in `GST_PLUGIN_FEATURE_RANK` (e.g. `vah264dec:NONE` to keep a
+/// camera on the CPU) is left as the user set it. Returns the decoders preferred.
+pub fn prefer_hardware_decoders() -> Vec<String> {
+    static DONE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        use gstreamer as gst;
+        use gstreamer::prelude::*;
+        let user = std::env::var("GST_PLUGIN_FEATURE_RANK").unwrap_or_default();
+        let registry = gst::Registry::get();
+        let mut preferred = Vec::new();
+        for name in HARDWARE_DECODERS {
+            let Some(f) = registry.lookup_feature(name) else {
+                continue;
+            };
+            if !user.split(',').any(|r| r.split(':').next() == Some(name)) {
+                if f.rank() <= gst::Rank::PRIMARY {
+                    f.set_rank(gst::Rank::PRIMARY + 10);
+                }
+                preferred.push(name.to_string());
+            }
+        }
+        if preferred.is_empty() {
+            tracing::info!("no hardware video decoder found (VA-API, NVDEC); decoding on the CPU");
+        } else {
+            tracing::info!(decoders = ?preferred, "hardware video decoders preferred; software decoders are the fallback");
+        }
+        preferred
+    })
+    .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -510,6 +510,7 @@ pub fn build_decode_only(
     let abs = std::path::absolute(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
     let uri = gst::glib::filename_to_uri(&abs, None)
         .map_err(|e| err(format!("{}: {e}", abs.display())))?;
+    super::decode::prefer_hardware_decoders();
     let pipeline = gst::Pipeline::with_name(&format!("decode-{camera}"));
     let src = make("uridecodebin", &camera)?;
     src.set_property("uri", uri.as_str());
@@ -563,6 +564,7 @@ pub fn build(
 ) -> Result<gst::Pipeline, IngestError> {
     let camera = shared.camera.to_string();
     let err = |message: String| IngestError::plain(&camera, message);
+    super::decode::prefer_hardware_decoders();
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make_named("videoconvert", "analysis-convert", &camera)?;
     let appsink = gst_app::AppSink::builder()
