@@ -41,11 +41,9 @@ fn run(file: &std::path::Path, sample_fps: f64, decode: DecodeOptions) -> Run {
     let collect = std::thread::spawn(move || {
         rx.iter()
             .map(|f| {
-                let sum = f
-                    .rgb
-                    .iter()
-                    .enumerate()
-                    .fold(0u64, |a, (i, v)| a.wrapping_add((i as u64 % 251 + 1) * u64::from(*v)));
+                let sum = f.rgb.iter().enumerate().fold(0u64, |a, (i, v)| {
+                    a.wrapping_add((i as u64 % 251 + 1) * u64::from(*v))
+                });
                 (f.pts, f.width, f.height, sum)
             })
             .collect::<Vec<_>>()
@@ -78,7 +76,8 @@ fn opts(skip: DecodeSkip, analysis_height: u32) -> DecodeOptions {
 
 fn input() -> std::path::PathBuf {
     let spec = bench_inputs::spec("camera360").expect("camera360");
-    bench_inputs::make(spec, &common::media("vtest.avi"), &|s| eprintln!("{s}")).expect("make camera360")
+    bench_inputs::make(spec, &common::media("vtest.avi"), &|s| eprintln!("{s}"))
+        .expect("make camera360")
 }
 
 #[test]
@@ -91,7 +90,11 @@ fn auto_skip_samples_the_same_frames_as_a_full_decode_and_decodes_fewer() {
         assert_eq!(full.skipped, 0);
         // 30 s at 25 fps
         assert!((740..=760).contains(&full.decoded), "{}", full.decoded);
-        assert!(full.frames.len() as f64 >= 30.0 * fps - 1.0, "{}", full.frames.len());
+        assert!(
+            full.frames.len() as f64 >= 30.0 * fps - 1.0,
+            "{}",
+            full.frames.len()
+        );
         assert_eq!(
             auto.frames, full.frames,
             "at {fps} fps: the same sampled frames, times and pixels"
@@ -101,7 +104,11 @@ fn auto_skip_samples_the_same_frames_as_a_full_decode_and_decodes_fewer() {
         // the keyframes once the interval is learned
         let saved = auto.skipped as f64 / full.decoded as f64;
         let want = if fps > 1.0 { 0.15 } else { 0.8 };
-        assert!(saved >= want, "at {fps} fps only {:.0} % left out", saved * 100.0);
+        assert!(
+            saved >= want,
+            "at {fps} fps only {:.0} % left out",
+            saved * 100.0
+        );
     }
 }
 
@@ -119,7 +126,11 @@ fn keyframes_mode_samples_keyframes_and_analysis_height_scales_before_conversion
     let small = run(&file, 2.0, opts(DecodeSkip::Auto, 180));
     let full = run(&file, 2.0, opts(DecodeSkip::Auto, 0));
     assert_eq!(small.frames.len(), full.frames.len());
-    assert!(small.frames.iter().all(|f| (f.1, f.2) == (320, 180)), "{:?}", &small.frames[0]);
+    assert!(
+        small.frames.iter().all(|f| (f.1, f.2) == (320, 180)),
+        "{:?}",
+        &small.frames[0]
+    );
     assert!(full.frames.iter().all(|f| (f.1, f.2) == (640, 360)));
     let times = |r: &Run| r.frames.iter().map(|f| f.0).collect::<Vec<_>>();
     assert_eq!(times(&small), times(&full));

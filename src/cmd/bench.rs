@@ -802,7 +802,9 @@ fn measure_input(
     if args.skip.iter().any(|s| s == "decode") {
         return Ok(out);
     }
-    say(format!("decode ({name}): decode-only and ingest passes, alone…"));
+    say(format!(
+        "decode ({name}): decode-only and ingest passes, alone…"
+    ));
     let dec = super::bench_inputs::decode_pass(path, 2.0, decode)?;
     let ing = super::bench_inputs::ingest_pass(path, 2.0, decode)?;
     let sampled = ing.sampled.max(1) as f64;
@@ -857,7 +859,10 @@ fn probe_video(path: &Path) -> Option<(u32, u32, f64, String)> {
     let abs = std::path::absolute(path).ok()?;
     let uri = gst::glib::filename_to_uri(&abs, None).ok()?;
     let desc = format!("uridecodebin uri=\"{uri}\" caps=video/x-h264;video/x-h265;video/x-raw;video/mpeg;video/x-divx;video/x-msmpeg;video/x-vp8;video/x-vp9;video/x-av1;image/jpeg ! fakesink");
-    let p = gst::parse::launch(&desc).ok()?.downcast::<gst::Pipeline>().ok()?;
+    let p = gst::parse::launch(&desc)
+        .ok()?
+        .downcast::<gst::Pipeline>()
+        .ok()?;
     p.set_state(gst::State::Paused).ok()?;
     let (res, _, _) = p.state(gst::ClockTime::from_seconds(10));
     let sink = p.iterate_sinks().into_iter().flatten().next();

@@ -103,7 +103,12 @@ pub fn launch_description(spec: &InputSpec, source: &Path, out: &Path) -> String
     let (w, h, fps) = (spec.width, spec.height, spec.fps);
     let gop = spec.fps * spec.gop_s;
     let frames = spec.fps * SECONDS;
-    let quote = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+    let quote = |p: &Path| {
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
     let enc = match spec.codec {
         "h265" => format!(
             "x265enc speed-preset=veryfast bitrate={} key-int-max={gop} option-string=\"bframes=0\" ! h265parse",
@@ -137,8 +142,12 @@ pub fn make(spec: &InputSpec, source: &Path, say: &dyn Fn(String)) -> anyhow::Re
     if out.is_file() {
         return Ok(out);
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("{}: {e} (the bench caches made inputs there)", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (the bench caches made inputs there)",
+            dir.display()
+        )
+    })?;
     let part = out.with_extension("mkv.part");
     say(format!(
         "making {} ({}) from {} with GStreamer's {} encoder (once; cached as {})…",
@@ -158,7 +167,9 @@ pub fn make(spec: &InputSpec, source: &Path, say: &dyn Fn(String)) -> anyhow::Re
     })?;
     let t0 = Instant::now();
     p.set_state(gst::State::Playing)?;
-    let bus = p.bus().ok_or_else(|| anyhow::anyhow!("pipeline has no bus"))?;
+    let bus = p
+        .bus()
+        .ok_or_else(|| anyhow::anyhow!("pipeline has no bus"))?;
     let result = loop {
         let msg = bus.timed_pop_filtered(
             gst::ClockTime::from_seconds(1),
@@ -210,7 +221,10 @@ pub struct Pass {
 fn shared_for(
     sample_fps: f64,
     decode: DecodeOptions,
-) -> (Arc<SinkShared>, crossbeam_channel::Receiver<crate::ingest::frame::Frame>) {
+) -> (
+    Arc<SinkShared>,
+    crossbeam_channel::Receiver<crate::ingest::frame::Frame>,
+) {
     let (tx, rx, _) = crate::queue::bounded(8, DropPolicy::Block);
     let shared = SinkShared::new(
         Arc::from("bench"),
@@ -287,9 +301,19 @@ mod tests {
         for (i, s) in SPECS.iter().enumerate() {
             assert!(SPECS[..i].iter().all(|o| o.name != s.name));
             let d = launch_description(s, Path::new("/m/v t.avi"), Path::new("/c/o.mkv.part"));
-            assert!(d.contains(&format!("width={},height={}", s.width, s.height)), "{d}");
-            assert!(d.contains(&format!("key-int-max={}", s.fps * s.gop_s)), "{d}");
-            assert!(d.contains(if s.codec == "h265" { "x265enc" } else { "x264enc" }));
+            assert!(
+                d.contains(&format!("width={},height={}", s.width, s.height)),
+                "{d}"
+            );
+            assert!(
+                d.contains(&format!("key-int-max={}", s.fps * s.gop_s)),
+                "{d}"
+            );
+            assert!(d.contains(if s.codec == "h265" {
+                "x265enc"
+            } else {
+                "x264enc"
+            }));
             assert!(d.contains("location=\"/m/v t.avi\""), "{d}");
         }
         assert_eq!(spec("camera720").map(|s| s.fps), Some(15));

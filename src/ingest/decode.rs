@@ -215,13 +215,25 @@ mod tests {
     /// The frames a sampler at `rate` keeps from the frames that reach it.
     fn sampled(frames: &[(Duration, bool)], rate: f64) -> Vec<Duration> {
         let mut s = Sampler::new(rate);
-        frames.iter().filter(|f| s.accept(f.0)).map(|f| f.0).collect()
+        frames
+            .iter()
+            .filter(|f| s.accept(f.0))
+            .map(|f| f.0)
+            .collect()
     }
 
     /// Runs `mode` over `frames`; returns the frames that reach the decoder.
-    fn decoded(mode: DecodeSkip, rates: &[f64], frames: &[(Duration, bool)]) -> Vec<(Duration, bool)> {
+    fn decoded(
+        mode: DecodeSkip,
+        rates: &[f64],
+        frames: &[(Duration, bool)],
+    ) -> Vec<(Duration, bool)> {
         let mut k = Skipper::new(mode, rates);
-        frames.iter().copied().filter(|f| k.keep(Some(f.0), f.1)).collect()
+        frames
+            .iter()
+            .copied()
+            .filter(|f| k.keep(Some(f.0), f.1))
+            .collect()
     }
 
     /// For each sampled frame of the reduced stream: every frame from its keyframe up to it was decoded.
@@ -253,7 +265,11 @@ mod tests {
             let kept = decoded(DecodeSkip::Auto, &rates, &all);
             for r in &rates {
                 let full = sampled(&all, *r);
-                assert_eq!(sampled(&kept, *r), full, "rate {r}: the same frames at the same times");
+                assert_eq!(
+                    sampled(&kept, *r),
+                    full,
+                    "rate {r}: the same frames at the same times"
+                );
                 chains_complete(&all, &kept, &full);
             }
             let saved = 1.0 - kept.len() as f64 / all.len() as f64;
@@ -275,7 +291,10 @@ mod tests {
         irregular[150].1 = false;
         let kept: Vec<bool> = irregular.iter().map(|f| k.keep(Some(f.0), f.1)).collect();
         assert!(!kept[149], "learned by then");
-        assert!(kept[150..200].iter().all(|k| *k), "decodes on once the keyframe is overdue");
+        assert!(
+            kept[150..200].iter().all(|k| *k),
+            "decodes on once the keyframe is overdue"
+        );
         assert_eq!(k.gop(), None);
     }
 

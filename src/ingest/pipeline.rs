@@ -407,7 +407,10 @@ fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
                 // demuxers of formats without reordering (AVI) often stamp only the DTS
                 let pts = sh.stream_pts(buf.pts().or(buf.dts()));
                 let keyframe = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                let keep = skipper.lock().map(|mut k| k.keep(pts, keyframe)).unwrap_or(true);
+                let keep = skipper
+                    .lock()
+                    .map(|mut k| k.keep(pts, keyframe))
+                    .unwrap_or(true);
                 if keep {
                     gst::PadProbeReturn::Ok
                 } else {
@@ -483,7 +486,12 @@ fn scale_down_to(scale: &gst::Element, size: &gst::Element, max_h: u32) {
         let caps = match gst_video::VideoInfo::from_caps(c.caps()) {
             Ok(info) => {
                 let par = info.par();
-                match analysis_size(info.width(), info.height(), (par.numer(), par.denom()), max_h) {
+                match analysis_size(
+                    info.width(),
+                    info.height(),
+                    (par.numer(), par.denom()),
+                    max_h,
+                ) {
                     Some((w, h)) => gst::Caps::builder("video/x-raw")
                         .field("width", w as i32)
                         .field("height", h as i32)
