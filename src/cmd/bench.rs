@@ -127,8 +127,14 @@ pub fn quantile(v: &mut [f32], q: f64) -> f64 {
     v[i] as f64
 }
 
+/// Median frame → publisher latency (s) above which a capacity step did not keep up: twice the 4 s clip plus 2 s.
+/// Without it a step could "keep up" with a standing backlog: at 1080p the decoders' QoS used to drop late frames
+/// (the sampled rate held) while clips waited 19 s in full queues (latency high but flat).
+pub const MAX_MEDIAN_LATENCY_S: f64 = 10.0;
+
 /// Whether a capacity step kept up: every sampled frame inferred (none dropped), the sampled rate close to
-/// 2 fps per camera, and latency not growing from the first to the last quarter of the step.
+/// 2 fps per camera, latency not growing from the first to the last quarter of the step, and the median latency
+/// at most [`MAX_MEDIAN_LATENCY_S`].
 pub fn kept_up(
     cameras: usize,
     sample_fps: f64,
@@ -143,7 +149,9 @@ pub fn kept_up(
         let mean = |s: &[f32]| s.iter().map(|v| *v as f64).sum::<f64>() / s.len() as f64;
         mean(&latencies[latencies.len() - q..]) > mean(&latencies[..q]) + 1.0
     };
-    dropped == 0 && sampled as f64 >= 0.9 * want && !growing
+    let mut sorted = latencies.to_vec();
+    let median = quantile(&mut sorted, 0.5);
+    dropped == 0 && sampled as f64 >= 0.9 * want && !growing && median <= MAX_MEDIAN_LATENCY_S
 }
 
 /// A scratch directory for the benchmark's spools, removed at the end.
@@ -628,7 +636,7 @@ fn measure(
         input: input.display().to_string(),
         ..Default::default()
     };
-    let cfg1 = bench_config(base, &input, 1, false, broker.port, work.path())?;
+    let cfg1 = bench_config(base, input, 1, false, broker.port, work.path())?;
     // the host's speed drifts (±20 % from one minute to the next on a shared VM): the three throughput phases
     // alternate `repeat` times and each keeps its best round
     for round in 1..=args.repeat.max(1) {
@@ -652,7 +660,7 @@ fn measure(
             say(format!(
                 "bound (round {round}): the same models alone on pre-made tensors…"
             ));
-            let b = bound(&cfg1, &input, args.seconds)?;
+            let b = bound(&cfg1, input, args.seconds)?;
             say(format!("  {:.2} frames/s", b.fps));
             if b.fps > fig.bound_fps {
                 fig.bound_stage_ms = b.stage_ms;
@@ -665,7 +673,7 @@ fn measure(
             say(format!(
                 "python (round {round}): bench/reference.py (OpenCV, numpy, onnxruntime, paho-mqtt)…"
             ));
-            match python(args, &cfg1, &input, broker.port, &[]) {
+            match python(args, &cfg1, input, broker.port, &[]) {
                 Ok(v) => {
                     let fps = v["fps"].as_f64();
                     say(format!("  {:.2} frames/s", fps.unwrap_or(0.0)));
@@ -684,7 +692,7 @@ fn measure(
         let mut best = 0;
         let mut steps: Vec<(usize, bool, f64)> = Vec::new();
         let n = step_capacity(args.max_cameras, |n| {
-            let Ok(cfg) = bench_config(base, &input, n, true, broker.port, work.path()) else {
+            let Ok(cfg) = bench_config(base, input, n, true, broker.port, work.path()) else {
                 return false;
             };
             let plan = cfg.inference_plan();
@@ -724,7 +732,7 @@ fn measure(
                 let r = python(
                     args,
                     &cfg1,
-                    &input,
+                    input,
                     broker.port,
                     &[
                         "--cameras",
@@ -791,13 +799,11 @@ fn measure_input(
         capacity_steps: fig.capacity_steps.clone(),
         ..Default::default()
     };
-    let stage = |n: &str| {
-        fig.e2e_stage_ms
-            .iter()
-            .find(|(s, _)| s == n)
-            .map_or(0.0, |(_, v)| *v)
-    };
-    out.events_ms = stage("events");
+    out.events_ms = fig
+        .e2e_stage_ms
+        .iter()
+        .find(|(s, _)| s == "events")
+        .map_or(0.0, |(_, v)| *v);
     out.publish_ms = fig.e2e_publish_ms;
     if args.skip.iter().any(|s| s == "decode") {
         return Ok(out);
@@ -979,6 +985,11 @@ mod tests {
         assert!(!kept_up(2, 2.0, 20.0, 60, 0, &flat), "sampled too few");
         let growing: Vec<f32> = (0..40).map(|i| 4.0 + i as f32 * 0.1).collect();
         assert!(!kept_up(2, 2.0, 20.0, 80, 0, &growing), "lag grows");
+        let standing = vec![19.0f32; 40];
+        assert!(
+            !kept_up(2, 2.0, 20.0, 80, 0, &standing),
+            "a standing backlog"
+        );
         let mut v = vec![3.0f32, 1.0, 2.0, 4.0];
         assert_eq!(quantile(&mut v, 0.5), 2.0);
         assert_eq!(quantile(&mut v, 0.95), 4.0);

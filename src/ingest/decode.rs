@@ -127,7 +127,7 @@ impl Skipper {
         }
         // left out when the next kept frame comes at or after the predicted keyframe: nothing kept depends on it
         let next_due = self.samplers.iter().filter_map(|s| s.next_due()).min();
-        !next_due.is_some_and(|due| next_key <= due + SLACK)
+        next_due.is_none_or(|due| next_key > due + SLACK)
     }
 
     fn feed(&mut self, pts: Duration) {
@@ -177,6 +177,11 @@ pub fn prefer_hardware_decoders() -> Vec<String> {
     DONE.get_or_init(|| {
         use gstreamer as gst;
         use gstreamer::prelude::*;
+        // idempotent; the registry needs it (callers that build pipelines have usually done it already)
+        if let Err(e) = gst::init() {
+            tracing::warn!(error = %e, "GStreamer did not initialise; no hardware decoder preferred");
+            return Vec::new();
+        }
         let user = std::env::var("GST_PLUGIN_FEATURE_RANK").unwrap_or_default();
         let registry = gst::Registry::get();
         let mut preferred = Vec::new();
@@ -243,7 +248,7 @@ mod tests {
                 .iter()
                 .filter(|f| f.1 && f.0 <= *s)
                 .map(|f| f.0)
-                .last()
+                .next_back()
                 .expect("a keyframe before each sample");
             for f in all.iter().filter(|f| f.0 >= key && f.0 <= *s) {
                 assert!(kept.contains(f), "{f:?} is needed for the sample at {s:?}");
