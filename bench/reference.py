@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The Python pipeline a user would write for the same job, for `scenewatch bench` to compare against.
 
-OpenCV decode (sampled at 2 fps by stream time), numpy preprocessing, onnxruntime (CPU, the same fp32 ONNX
+OpenCV decode (FFmpeg; every frame grabbed, only the 2 fps sampled by stream time converted to BGR, as
+scenewatch converts only those), numpy preprocessing, onnxruntime (CPU, the same fp32 ONNX
 files scenewatch runs: NanoDet-g 416 + EfficientNet-Lite0), NanoDet's GFL decode + NMS in numpy, and one MQTT
 message per 4 s clip (paho-mqtt, QoS 1) with the detections (and ImageNet top-1; --no-encoder leaves the encoder
 out, as scenewatch does for cameras without prompts). Two modes:
@@ -134,13 +135,16 @@ def throughput(a):
     cap = cv2.VideoCapture(a.input)
     next_t, clip, frames, t0 = 0.0, [], 0, None
     while True:
-        ok, f = cap.read()
-        if not ok:
+        # grab() decodes; retrieve() converts to BGR: only for the frames kept, as scenewatch converts only those
+        if not cap.grab():
             break
         t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         if t + 1e-6 < next_t:
             continue
         next_t += 0.5
+        ok, f = cap.retrieve()
+        if not ok:
+            break
         clip.append(f)
         if len(clip) == 8:
             if t0 is None:
@@ -176,8 +180,7 @@ def capacity(a):
     def play(cap, q):
         start, next_t = time.monotonic(), 0.0
         while not stop.is_set():
-            ok, f = cap.read()
-            if not ok:
+            if not cap.grab():
                 break
             t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             wait = start + t - time.monotonic()
@@ -186,6 +189,9 @@ def capacity(a):
             if t + 1e-6 < next_t:
                 continue
             next_t += 0.5
+            ok, f = cap.retrieve()
+            if not ok:
+                break
             with lock:
                 stats["sampled"] += 1
             try:

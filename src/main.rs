@@ -90,11 +90,16 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         max_cameras: usize,
         /// Rounds of the throughput phases (bound, e2e, python alternate; the best round of each is kept).
-        #[arg(long, default_value_t = 2)]
-        repeat: usize,
-        /// Phases to skip: bound, e2e, python, capacity.
+        /// Default 2, or 1 with --inputs.
+        #[arg(long)]
+        repeat: Option<usize>,
+        /// Phases to skip: bound, e2e, python, capacity, decode.
         #[arg(long, value_delimiter = ',')]
         skip: Vec<String>,
+        /// Inputs to measure, each in full: clip (the input as it is) and camera-shaped files made once and
+        /// cached: camera1080, camera1080h265, camera720, camera360 (docs/performance.md).
+        #[arg(long, value_delimiter = ',')]
+        inputs: Vec<String>,
     },
     /// Measure alerts, photo detections and prompt rankings against a manifest of labelled media (docs/eval.md).
     Eval {
@@ -367,6 +372,7 @@ fn main() -> ExitCode {
             max_cameras,
             repeat,
             skip,
+            inputs,
         } => exit_code(cmd::bench::run(cmd::bench::BenchArgs {
             config,
             input,
@@ -374,8 +380,9 @@ fn main() -> ExitCode {
             json,
             python,
             max_cameras,
-            repeat,
+            repeat: repeat.unwrap_or(if inputs.is_empty() { 2 } else { 1 }),
             skip,
+            inputs,
         })),
         Command::Eval {
             manifest,

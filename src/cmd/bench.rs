@@ -29,8 +29,10 @@ pub struct BenchArgs {
     pub max_cameras: usize,
     /// Rounds of the throughput phases (best kept).
     pub repeat: usize,
-    /// Skip phases (for quick looks): "bound", "e2e", "python", "capacity".
+    /// Skip phases (for quick looks): "bound", "e2e", "python", "capacity", "decode".
     pub skip: Vec<String>,
+    /// Inputs to measure (`clip`: the input as it is; camera-shaped ones: `bench_inputs::SPECS`). Empty: `clip`.
+    pub inputs: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -55,9 +57,58 @@ pub struct Figures {
     /// Where the end-to-end run's time went, ms per sampled frame: decode (all decoded frames, sampled or not),
     /// preprocess, each model, events (per clip, spread over its frames).
     pub e2e_stage_ms: Vec<(String, f64)>,
+    #[serde(skip)]
+    pub e2e_publish_ms: f64,
     /// The bound's model time, ms per frame: detector, encoder.
     pub bound_stage_ms: Vec<(String, f64)>,
     /// scenewatch's capacity steps: (cameras, kept up, largest RSS during the step in MB).
+    pub capacity_steps: Vec<(usize, bool, f64)>,
+    /// Per input (`--inputs`): decode and whole-pipeline CPU figures next to the throughput and capacity. The
+    /// fields above are the first input's.
+    pub inputs: Vec<InputFigures>,
+}
+
+/// One input's figures (issue 17).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct InputFigures {
+    pub name: String,
+    pub path: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub codec: String,
+    /// The decoder GStreamer plugged (e.g. avdec_h264, vah264dec) and the camera's `decode_skip`.
+    pub decoder: Option<String>,
+    pub decode_skip: String,
+    /// Frames decoded per sampled frame (after `decode_skip`).
+    pub decoded_per_sampled: f64,
+    /// Compressed frames left out before the decoder, per sampled frame.
+    pub skipped_per_sampled: f64,
+    /// Decode-only pass (decoder → fakesink, alone in the process), CPU ms (getrusage, all threads).
+    pub decode_ms_per_decoded_frame: f64,
+    pub decode_ms_per_sampled_frame: f64,
+    /// The daemon's ingest pipeline alone (decode, sample, scale, colour-convert, copy), CPU ms per sampled frame.
+    pub ingest_ms_per_sampled_frame: f64,
+    /// Preprocessing and each model on one ORT thread (CPU = wall), ms per sampled frame, measured alone.
+    pub preprocess_ms: f64,
+    pub model_ms: Vec<(String, f64)>,
+    /// From the end-to-end run, ms per sampled frame: events (CPU) and publish (waiting on the broker's PUBACK,
+    /// not counted in the CPU bound).
+    pub events_ms: f64,
+    pub publish_ms: f64,
+    /// CPU ms of essential work per sampled frame: ingest + preprocess + models + events.
+    pub cpu_ms_per_sampled_frame: f64,
+    /// Cores ÷ CPU-seconds per sampled frame: the sampled frames/s this box could sustain at best.
+    pub cpu_bound_fps: f64,
+    /// Today's inference-only bound (the models on pre-made tensors with the daemon's threads).
+    pub bound_fps: f64,
+    pub e2e_fps: f64,
+    pub e2e_over_cpu_bound: f64,
+    pub e2e_over_bound: f64,
+    pub cameras_realtime: usize,
+    pub python_cameras_realtime: Option<usize>,
+    pub python_fps: Option<f64>,
+    pub e2e_stage_ms: Vec<(String, f64)>,
     pub capacity_steps: Vec<(usize, bool, f64)>,
 }
 
@@ -76,8 +127,14 @@ pub fn quantile(v: &mut [f32], q: f64) -> f64 {
     v[i] as f64
 }
 
+/// Median frame → publisher latency (s) above which a capacity step did not keep up: twice the 4 s clip plus 2 s.
+/// Without it a step could "keep up" with a standing backlog: at 1080p the decoders' QoS used to drop late frames
+/// (the sampled rate held) while clips waited 19 s in full queues (latency high but flat).
+pub const MAX_MEDIAN_LATENCY_S: f64 = 10.0;
+
 /// Whether a capacity step kept up: every sampled frame inferred (none dropped), the sampled rate close to
-/// 2 fps per camera, and latency not growing from the first to the last quarter of the step.
+/// 2 fps per camera, latency not growing from the first to the last quarter of the step, and the median latency
+/// at most [`MAX_MEDIAN_LATENCY_S`].
 pub fn kept_up(
     cameras: usize,
     sample_fps: f64,
@@ -92,7 +149,9 @@ pub fn kept_up(
         let mean = |s: &[f32]| s.iter().map(|v| *v as f64).sum::<f64>() / s.len() as f64;
         mean(&latencies[latencies.len() - q..]) > mean(&latencies[..q]) + 1.0
     };
-    dropped == 0 && sampled as f64 >= 0.9 * want && !growing
+    let mut sorted = latencies.to_vec();
+    let median = quantile(&mut sorted, 0.5);
+    dropped == 0 && sampled as f64 >= 0.9 * want && !growing && median <= MAX_MEDIAN_LATENCY_S
 }
 
 /// A scratch directory for the benchmark's spools, removed at the end.
@@ -197,6 +256,8 @@ fn bench_config(
 
 struct RunFigures {
     stage_ms: Vec<(String, f64)>,
+    /// Waiting for the broker's PUBACK, ms per sampled frame.
+    publish_ms: f64,
     /// The largest VmRSS seen during the run, MB.
     rss_max_mb: f64,
     fps: f64,
@@ -292,8 +353,15 @@ fn run_daemon(cfg: Config, secs: f64) -> anyhow::Result<RunFigures> {
         )])
         .collect();
     let rss_max_mb = rss_max.lock().map(|r| *r).unwrap_or(0.0);
+    let publish_ms = metrics
+        .stages
+        .all()
+        .into_iter()
+        .find(|(n, _)| *n == "publish")
+        .map_or(0.0, |(_, h)| h.sum_secs() * 1e3 / frames);
     Ok(RunFigures {
         stage_ms,
+        publish_ms,
         rss_max_mb,
         fps,
         clips_per_s,
@@ -312,6 +380,8 @@ type Providers = Vec<(String, String)>;
 /// The bound's figures: frames/s, frames prepared, providers, model ms per frame.
 struct Bound {
     fps: f64,
+    /// Preparing the tensors (scaling, letterbox or crop, normalisation), ms per frame.
+    preprocess_ms: f64,
     frames: usize,
     providers: Providers,
     stage_ms: Vec<(String, f64)>,
@@ -332,18 +402,21 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
     let stride = cfg.inference.encoder_stride.max(1);
     let mut det_inputs: Vec<(Letterbox, Vec<f32>)> = Vec::new();
     let mut enc_batches: Vec<(usize, Vec<f32>)> = Vec::new();
+    let mut prep_s = 0.0f64;
     super::prompts::for_each_video_clip(input, 2.0, clip_s, |clip| {
         let mut batch = Vec::new();
         for (k, f) in clip.frames.iter().enumerate() {
+            let t = Instant::now();
             let mut d = Vec::new();
             let lb = models
                 .detector
                 .preprocess(&f.rgb, f.width, f.height, &mut d)?;
             det_inputs.push((lb, d));
             // as the daemon: every `encoder_stride`-th frame of a clip
-            if k % stride == 0 {
+            if k % stride == 0 && with_encoder {
                 encoder::preprocess_into(&f.rgb, f.width, f.height, &mut batch)?;
             }
+            prep_s += t.elapsed().as_secs_f64();
         }
         enc_batches.push((clip.frames.len(), batch));
         Ok(())
@@ -386,6 +459,7 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
     ];
     Ok(Bound {
         fps: done as f64 / t0.elapsed().as_secs_f64(),
+        preprocess_ms: prep_s * 1e3 / frames as f64,
         frames,
         providers,
         stage_ms: stages,
@@ -486,7 +560,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         "scenewatch bench measures the shipped models; unset [models] image_text to run it (a pair's cost: \
          `scenewatch run` on a file logs encoder_ms_per_frame at the end; docs/image_text.md)"
     );
-    let input = match &args.input {
+    let clip = match &args.input {
         Some(p) => std::path::absolute(p)?,
         None => {
             let url = base
@@ -497,21 +571,72 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             PathBuf::from(url.trim_start_matches("file://"))
         }
     };
-    anyhow::ensure!(input.is_file(), "{}: not a file", input.display());
-    let skip = |p: &str| args.skip.iter().any(|s| s == p);
-    let work = WorkDir::new()?;
-    let broker = Broker::start()?;
-    let mut fig = Figures {
-        input: input.display().to_string(),
-        ..Default::default()
+    anyhow::ensure!(clip.is_file(), "{}: not a file", clip.display());
+    let names: Vec<String> = if args.inputs.is_empty() {
+        vec!["clip".to_string()]
+    } else {
+        args.inputs.clone()
     };
+    for n in &names {
+        anyhow::ensure!(
+            n == "clip" || super::bench_inputs::spec(n).is_some(),
+            "--inputs: unknown input '{n}' (clip, {})",
+            super::bench_inputs::SPECS
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let say = |s: String| {
         if !args.json {
             eprintln!("{s}");
         }
     };
+    // make every input first, so a missing encoder fails before minutes of measuring
+    let mut inputs = Vec::new();
+    for n in &names {
+        let path = match super::bench_inputs::spec(n) {
+            Some(spec) => super::bench_inputs::make(spec, &clip, &say)?,
+            None => clip.clone(),
+        };
+        inputs.push((n.clone(), path));
+    }
+    let work = WorkDir::new()?;
+    let broker = Broker::start()?;
+    let mut fig = Figures::default();
+    for (i, (name, path)) in inputs.iter().enumerate() {
+        say(format!("== input {name}: {}", path.display()));
+        let f = measure(&args, &base, path, &broker, &work, &say)?;
+        let per = measure_input(&args, &base, name, path, &f, &say)?;
+        if i == 0 {
+            fig = f;
+        }
+        fig.inputs.push(per);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&fig)?);
+    } else {
+        print_table(&fig);
+    }
+    Ok(())
+}
 
-    let cfg1 = bench_config(&base, &input, 1, false, broker.port, work.path())?;
+/// Today's phases on one input: end to end, the inference bound, the Python reference, real-time capacity.
+fn measure(
+    args: &BenchArgs,
+    base: &Config,
+    input: &Path,
+    broker: &Broker,
+    work: &WorkDir,
+    say: &dyn Fn(String),
+) -> anyhow::Result<Figures> {
+    let skip = |p: &str| args.skip.iter().any(|s| s == p);
+    let mut fig = Figures {
+        input: input.display().to_string(),
+        ..Default::default()
+    };
+    let cfg1 = bench_config(base, input, 1, false, broker.port, work.path())?;
     // the host's speed drifts (±20 % from one minute to the next on a shared VM): the three throughput phases
     // alternate `repeat` times and each keeps its best round
     for round in 1..=args.repeat.max(1) {
@@ -527,6 +652,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
                 fig.e2e_fps = r.fps;
                 fig.e2e_clips_per_s = r.clips_per_s;
                 fig.e2e_stage_ms = r.stage_ms;
+                fig.e2e_publish_ms = r.publish_ms;
             }
             fig.peak_rss_mb = peak_rss_mb();
         }
@@ -534,7 +660,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             say(format!(
                 "bound (round {round}): the same models alone on pre-made tensors…"
             ));
-            let b = bound(&cfg1, &input, args.seconds)?;
+            let b = bound(&cfg1, input, args.seconds)?;
             say(format!("  {:.2} frames/s", b.fps));
             if b.fps > fig.bound_fps {
                 fig.bound_stage_ms = b.stage_ms;
@@ -547,7 +673,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             say(format!(
                 "python (round {round}): bench/reference.py (OpenCV, numpy, onnxruntime, paho-mqtt)…"
             ));
-            match python(&args, &cfg1, &input, broker.port, &[]) {
+            match python(args, &cfg1, input, broker.port, &[]) {
                 Ok(v) => {
                     let fps = v["fps"].as_f64();
                     say(format!("  {:.2} frames/s", fps.unwrap_or(0.0)));
@@ -566,7 +692,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         let mut best = 0;
         let mut steps: Vec<(usize, bool, f64)> = Vec::new();
         let n = step_capacity(args.max_cameras, |n| {
-            let Ok(cfg) = bench_config(&base, &input, n, true, broker.port, work.path()) else {
+            let Ok(cfg) = bench_config(base, input, n, true, broker.port, work.path()) else {
                 return false;
             };
             let plan = cfg.inference_plan();
@@ -604,9 +730,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         if fig.python_note.is_none() && !skip("python") {
             let pn = step_capacity(args.max_cameras, |n| {
                 let r = python(
-                    &args,
+                    args,
                     &cfg1,
-                    &input,
+                    input,
                     broker.port,
                     &[
                         "--cameras",
@@ -632,12 +758,137 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         fig.e2e_over_bound = fig.e2e_fps / fig.bound_fps;
     }
     fig.e2e_over_python = fig.python_fps.filter(|p| *p > 0.0).map(|p| fig.e2e_fps / p);
-    if args.json {
-        println!("{}", serde_json::to_string(&fig)?);
-    } else {
-        print_table(&fig);
+    Ok(fig)
+}
+
+/// The issue-17 figures of one input: decode CPU (a decode-only pass), the ingest pipeline's CPU, preprocessing
+/// and each model on one thread, each measured alone; the whole-pipeline CPU bound from their sum; and the ratios
+/// to the end-to-end run and capacity in `fig`.
+fn measure_input(
+    args: &BenchArgs,
+    base: &Config,
+    name: &str,
+    path: &Path,
+    fig: &Figures,
+    say: &dyn Fn(String),
+) -> anyhow::Result<InputFigures> {
+    let cam = base
+        .cameras
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the config has no camera to copy"))?;
+    let decode = crate::ingest::pipeline::DecodeOptions {
+        skip: cam.decode_skip,
+        analysis_height: cam.analysis_height,
+    };
+    let (width, height, fps, codec) = probe_video(path).unwrap_or((0, 0, 0.0, String::new()));
+    let mut out = InputFigures {
+        name: name.to_string(),
+        path: path.display().to_string(),
+        width,
+        height,
+        fps,
+        codec,
+        decode_skip: decode.skip.as_str().to_string(),
+        bound_fps: fig.bound_fps,
+        e2e_fps: fig.e2e_fps,
+        e2e_over_bound: fig.e2e_over_bound,
+        cameras_realtime: fig.cameras_realtime,
+        python_cameras_realtime: fig.python_cameras_realtime,
+        python_fps: fig.python_fps,
+        e2e_stage_ms: fig.e2e_stage_ms.clone(),
+        capacity_steps: fig.capacity_steps.clone(),
+        ..Default::default()
+    };
+    out.events_ms = fig
+        .e2e_stage_ms
+        .iter()
+        .find(|(s, _)| s == "events")
+        .map_or(0.0, |(_, v)| *v);
+    out.publish_ms = fig.e2e_publish_ms;
+    if args.skip.iter().any(|s| s == "decode") {
+        return Ok(out);
     }
-    Ok(())
+    say(format!(
+        "decode ({name}): decode-only and ingest passes, alone…"
+    ));
+    let dec = super::bench_inputs::decode_pass(path, 2.0, decode)?;
+    let ing = super::bench_inputs::ingest_pass(path, 2.0, decode)?;
+    let sampled = ing.sampled.max(1) as f64;
+    out.decoder = ing.decoder.clone().or(dec.decoder.clone());
+    out.decoded_per_sampled = ing.decoded as f64 / sampled;
+    out.skipped_per_sampled = ing.skipped as f64 / sampled;
+    out.decode_ms_per_decoded_frame = dec.cpu_s * 1e3 / dec.decoded.max(1) as f64;
+    out.decode_ms_per_sampled_frame = dec.cpu_s * 1e3 / sampled;
+    out.ingest_ms_per_sampled_frame = ing.cpu_s * 1e3 / sampled;
+    say(format!(
+        "  {} frames decoded by {}, {:.2} ms CPU each; {} sampled: decode {:.1} ms, ingest {:.1} ms CPU per sampled frame",
+        dec.decoded,
+        out.decoder.as_deref().unwrap_or("?"),
+        out.decode_ms_per_decoded_frame,
+        ing.sampled,
+        out.decode_ms_per_sampled_frame,
+        out.ingest_ms_per_sampled_frame
+    ));
+    // the models' work, without ORT's thread pool (its spinning threads would count as CPU)
+    let mut one = bench_config(base, path, 1, false, 0, Path::new("/nonexistent"))?;
+    one.inference.workers = 1;
+    one.inference.intra_threads = 1;
+    say(format!("models ({name}): one ORT thread, alone…"));
+    let b = bound(&one, path, args.seconds.clamp(5.0, 10.0))?;
+    out.preprocess_ms = b.preprocess_ms;
+    out.model_ms = b.stage_ms;
+    let models: f64 = out.model_ms.iter().map(|(_, v)| v).sum();
+    out.cpu_ms_per_sampled_frame =
+        out.ingest_ms_per_sampled_frame + out.preprocess_ms + models + out.events_ms;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if out.cpu_ms_per_sampled_frame > 0.0 {
+        out.cpu_bound_fps = cores * 1e3 / out.cpu_ms_per_sampled_frame;
+        out.e2e_over_cpu_bound = out.e2e_fps / out.cpu_bound_fps;
+    }
+    say(format!(
+        "  CPU per sampled frame {:.1} ms (ingest {:.1}, preprocess {:.1}, models {:.1}, events {:.2}) → CPU bound {:.1} frames/s on {cores} cores",
+        out.cpu_ms_per_sampled_frame,
+        out.ingest_ms_per_sampled_frame,
+        out.preprocess_ms,
+        models,
+        out.events_ms,
+        out.cpu_bound_fps
+    ));
+    Ok(out)
+}
+
+/// Width, height, frame rate and codec of a file's first video stream (from the decoder's input caps).
+fn probe_video(path: &Path) -> Option<(u32, u32, f64, String)> {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    gst::init().ok()?;
+    let abs = std::path::absolute(path).ok()?;
+    let uri = gst::glib::filename_to_uri(&abs, None).ok()?;
+    let desc = format!("uridecodebin uri=\"{uri}\" caps=video/x-h264;video/x-h265;video/x-raw;video/mpeg;video/x-divx;video/x-msmpeg;video/x-vp8;video/x-vp9;video/x-av1;image/jpeg ! fakesink");
+    let p = gst::parse::launch(&desc)
+        .ok()?
+        .downcast::<gst::Pipeline>()
+        .ok()?;
+    p.set_state(gst::State::Paused).ok()?;
+    let (res, _, _) = p.state(gst::ClockTime::from_seconds(10));
+    let sink = p.iterate_sinks().into_iter().flatten().next();
+    let caps = sink
+        .and_then(|s| s.static_pad("sink"))
+        .and_then(|pad| pad.current_caps());
+    let _ = p.set_state(gst::State::Null);
+    res.ok()?;
+    let st = caps?.structure(0)?.to_owned();
+    let codec = match st.name().as_str() {
+        "video/x-h264" => "h264".to_string(),
+        "video/x-h265" => "h265".to_string(),
+        other => other.trim_start_matches("video/").to_string(),
+    };
+    let w = st.get::<i32>("width").ok()? as u32;
+    let h = st.get::<i32>("height").ok()? as u32;
+    let fps = st
+        .get::<gst::Fraction>("framerate")
+        .map_or(0.0, |f| f.numer() as f64 / f.denom().max(1) as f64);
+    Some((w, h, fps, codec))
 }
 
 fn print_table(f: &Figures) {
@@ -734,6 +985,11 @@ mod tests {
         assert!(!kept_up(2, 2.0, 20.0, 60, 0, &flat), "sampled too few");
         let growing: Vec<f32> = (0..40).map(|i| 4.0 + i as f32 * 0.1).collect();
         assert!(!kept_up(2, 2.0, 20.0, 80, 0, &growing), "lag grows");
+        let standing = vec![19.0f32; 40];
+        assert!(
+            !kept_up(2, 2.0, 20.0, 80, 0, &standing),
+            "a standing backlog"
+        );
         let mut v = vec![3.0f32, 1.0, 2.0, 4.0];
         assert_eq!(quantile(&mut v, 0.5), 2.0);
         assert_eq!(quantile(&mut v, 0.95), 4.0);

@@ -3,6 +3,7 @@
 
 pub mod adapt;
 pub mod bench;
+pub mod bench_inputs;
 pub mod detect;
 pub mod eval;
 pub mod prompts;

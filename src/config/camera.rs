@@ -102,6 +102,16 @@ pub struct CameraConfig {
     /// `[[cameras.classifiers]]`: task heads trained on this site by `scenewatch adapt train`.
     #[serde(default)]
     pub classifiers: Vec<ClassifierConfig>,
+    /// Which compressed frames are not decoded at all (`crate::ingest::decode`): "auto" (default: only frames no
+    /// sampled frame depends on, once the stream's keyframe interval is learned; sampled frames and their times
+    /// are exactly those of a full decode), "keyframes" (keyframes only: sampled frames move to the next
+    /// keyframe), "nonref" (libav decoders skip non-reference frames), "off".
+    #[serde(default)]
+    pub decode_skip: crate::ingest::decode::DecodeSkip,
+    /// Scale sampled frames down to this height (pixels, aspect kept) in GStreamer before the colour conversion;
+    /// 0 = the camera's own size. Snapshots then have this height too. Smaller sources are never scaled up.
+    #[serde(default)]
+    pub analysis_height: u32,
 }
 
 /// `[[cameras.classifiers]]`: a task head (`scenewatch adapt train`) scored on every clip. Its current class is
@@ -113,7 +123,7 @@ pub struct CameraConfig {
 pub struct ClassifierConfig {
     /// The head file (relative paths are under `[models] dir`).
     pub file: std::path::PathBuf,
-    /// Topic level and rule name; defaults to the head's own name.
+    /// Topic level and rule name; defaults to the file's stem.
     pub name: Option<String>,
     /// Classes that raise alerts (none: the class is only published).
     #[serde(default)]
@@ -636,6 +646,12 @@ impl CameraConfig {
             c.bad(k("clip_overlap_seconds"), "must be >= 0 and < clip_seconds");
         }
         c.above(k("motion_min_area"), self.motion_min_area, 0.0, 1.0);
+        if self.analysis_height != 0 && !(64..=4320).contains(&self.analysis_height) {
+            c.bad(
+                k("analysis_height"),
+                "must be 0 (the camera's size) or in 64..=4320",
+            );
+        }
         self.unusual.validate(key, c);
         for (j, p) in self.prompts.iter().enumerate() {
             p.validate(&format!("{key}.prompts[{j}]"), c);

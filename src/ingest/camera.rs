@@ -72,6 +72,7 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
         "frames_dropped": st.queue.dropped.load(Relaxed),
         "clips_skipped": st.clips_skipped.load(Relaxed),
         "sampled_fps": (sampled as f64 / secs * 100.0).round() / 100.0,
+        "decoder": st.decoder.lock().ok().and_then(|d| d.clone()),
         "providers": providers,
     });
     if let Some(u) = st.unusual.lock().ok().and_then(|u| *u) {

@@ -2,6 +2,7 @@
 //! a watchdog), and one per camera cuts the sampled frames into clips for the shared clip queue.
 
 pub mod camera;
+pub mod decode;
 pub mod frame;
 pub mod motion;
 pub mod pipeline;
@@ -68,6 +69,8 @@ pub struct CameraStatus {
     pub disarmed: Mutex<std::collections::BTreeSet<String>>,
     /// The unusual-scene baseline's latest word, reported in the camera state; None: no `[cameras.unusual]`.
     pub unusual: Mutex<Option<UnusualStatus>>,
+    /// The video decoder in use (GStreamer factory name, e.g. `avdec_h264`, `vah264dec`), once known.
+    pub decoder: Mutex<Option<String>>,
 }
 
 /// What the camera state says about the unusual-scene baseline (kept up to date by the events stage).
@@ -98,6 +101,7 @@ impl CameraStatus {
             clips_skipped: AtomicU64::new(0),
             disarmed: Mutex::new(Default::default()),
             unusual: Mutex::new(None),
+            decoder: Mutex::new(None),
         })
     }
 
@@ -250,8 +254,16 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         .with_totals(status.decoded.clone(), status.sampled.clone())
         .with_recorder(recorder.clone())
         .with_metrics(metrics.clone())
-        .with_motion_gate(camera.motion());
+        .with_motion_gate(camera.motion())
+        .with_decode(pipeline::DecodeOptions {
+            skip: camera.decode_skip,
+            analysis_height: camera.analysis_height,
+        });
         let mut announce = || {
+            let used = shared.decoder.lock().ok().and_then(|d| d.clone());
+            if let (Some(d), Ok(mut s)) = (used, status.decoder.lock()) {
+                *s = Some(d);
+            }
             set(CameraState::Running, None, 0);
         };
         let outcome = match pipeline::build(&kind, camera.realtime, &shared) {

@@ -45,6 +45,7 @@ impl IngestError {
 pub struct SinkShared {
     pub camera: Arc<str>,
     pub clock: Arc<dyn Clock>,
+    sample_fps: f64,
     sampler: Mutex<Sampler>,
     first_pts: Mutex<Option<gst::ClockTime>>,
     queue: Mutex<Option<PolicySender<Frame>>>,
@@ -72,6 +73,19 @@ pub struct SinkShared {
     metrics: Option<Arc<crate::telemetry::Metrics>>,
     /// The camera's motion gate (None: off).
     motion: Option<Mutex<super::motion::MotionGate>>,
+    /// What the decoder may leave out, and the height sampled frames are scaled to (0: as decoded).
+    decode: DecodeOptions,
+    /// The video decoder element in use (its factory name), once the stream is linked.
+    pub decoder: Mutex<Option<String>>,
+    /// Compressed frames left out before the decoder (`decode_skip`).
+    pub skipped: AtomicU64,
+}
+
+/// A camera's decoding settings (`[[cameras]] decode_skip`, `analysis_height`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeOptions {
+    pub skip: super::decode::DecodeSkip,
+    pub analysis_height: u32,
 }
 
 impl SinkShared {
@@ -109,6 +123,14 @@ impl SinkShared {
         self
     }
 
+    /// Decodes with these settings (default: `decode_skip = "auto"`, no scaling).
+    pub fn with_decode(mut self: Arc<Self>, decode: DecodeOptions) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.decode = decode;
+        }
+        self
+    }
+
     /// Also times the video decoder into `metrics`.
     pub fn with_metrics(mut self: Arc<Self>, metrics: Arc<crate::telemetry::Metrics>) -> Arc<Self> {
         if let Some(s) = Arc::get_mut(&mut self) {
@@ -127,6 +149,7 @@ impl SinkShared {
         Arc::new(Self {
             camera,
             clock,
+            sample_fps,
             sampler: Mutex::new(Sampler::new(sample_fps)),
             first_pts: Mutex::new(None),
             queue: Mutex::new(Some(queue)),
@@ -144,6 +167,9 @@ impl SinkShared {
             recorder: None,
             metrics: None,
             motion: None,
+            decode: DecodeOptions::default(),
+            decoder: Mutex::new(None),
+            skipped: AtomicU64::new(0),
         })
     }
 
@@ -340,8 +366,71 @@ fn time_decoder(decoder: &gst::Element, metrics: Arc<crate::telemetry::Metrics>)
     });
 }
 
-/// Hooks `shared` into an analysis path `convert → appsink`: a probe on the converter's sink pad counts every
-/// decoded frame and drops the ones the sampler does not keep (before they are colour-converted), and the appsink
+/// Sets up a video decoder that `uridecodebin` plugged: records its name, times it into the metrics and
+/// applies `decode_skip` (a probe on its sink pad leaves frames out; "nonref" asks libav decoders to skip
+/// non-reference frames themselves).
+fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
+    let name = decoder
+        .factory()
+        .map(|f| f.name().to_string())
+        .unwrap_or_default();
+    tracing::info!(camera = %shared.camera, decoder = %name, skip = shared.decode.skip.as_str(), "video decoder");
+    if let Ok(mut d) = shared.decoder.lock() {
+        *d = Some(name.clone());
+    }
+    if let Some(m) = &shared.metrics {
+        time_decoder(decoder, m.clone());
+    }
+    // no QoS: a decoder told by a synchronised sink (a file at `realtime`) that it runs late drops frames at
+    // random, which hid overload from the benchmark's capacity steps; frames are left out only by `decode_skip`
+    if decoder.find_property("qos").is_some() {
+        decoder.set_property("qos", false);
+    }
+    use super::decode::{DecodeSkip, Skipper};
+    match shared.decode.skip {
+        DecodeSkip::Off => {}
+        DecodeSkip::Nonref => {
+            if name.starts_with("avdec_") && decoder.find_property("skip-frame").is_some() {
+                // gst-libav's "Skip B-frames" is AVDISCARD_NONREF: frames nothing references
+                decoder.set_property_from_str("skip-frame", "1");
+            }
+        }
+        DecodeSkip::Auto | DecodeSkip::Keyframes => {
+            let Some(sink) = decoder.static_pad("sink") else {
+                return;
+            };
+            let mut rates = vec![shared.sample_fps];
+            if let Some(rec) = &shared.recorder {
+                rates.push(f64::from(rec.cfg.fps.max(1)));
+            }
+            let skipper = Mutex::new(Skipper::new(shared.decode.skip, &rates));
+            let sh = Arc::downgrade(shared);
+            sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let (Some(sh), Some(buf)) = (sh.upgrade(), info.buffer()) else {
+                    return gst::PadProbeReturn::Ok;
+                };
+                // demuxers of formats without reordering (AVI) often stamp only the DTS
+                let pts = sh.stream_pts(buf.pts().or(buf.dts()));
+                let keyframe = !buf.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                let keep = skipper
+                    .lock()
+                    .map(|mut k| k.keep(pts, keyframe))
+                    .unwrap_or(true);
+                if keep {
+                    gst::PadProbeReturn::Ok
+                } else {
+                    sh.skipped.fetch_add(1, Ordering::Relaxed);
+                    drop(info.take_buffer());
+                    gst::PadProbeReturn::Handled
+                }
+            });
+        }
+    }
+}
+
+/// Hooks `shared` into an analysis path `convert → appsink` (`convert`: the path's first element, videoconvert or
+/// the videoscale before it): a probe on its sink pad counts every decoded frame and drops the ones the sampler
+/// does not keep (before they are scaled and colour-converted), and the appsink
 /// hands each kept frame to the frame queue. Public so a test can watch a pipeline of its own making.
 pub fn attach_analysis(
     convert: &gst::Element,
@@ -373,6 +462,113 @@ pub fn attach_analysis(
     Ok(())
 }
 
+/// The size a `width`×`height` frame (pixel aspect `par`) is scaled to for a height of at most `max_h`: aspect
+/// kept, square pixels, even dimensions; None when it is small enough already.
+pub fn analysis_size(width: u32, height: u32, par: (i32, i32), max_h: u32) -> Option<(u32, u32)> {
+    if max_h == 0 || height <= max_h || height == 0 {
+        return None;
+    }
+    let (n, d) = (f64::from(par.0.max(1)), f64::from(par.1.max(1)));
+    let w = f64::from(width) * n / d * f64::from(max_h) / f64::from(height);
+    let even = |v: f64| ((v / 2.0).round() as u32).max(1) * 2;
+    Some((even(w), even(f64::from(max_h))))
+}
+
+/// Sets `size`'s caps from each caps event reaching `scale`: the decoded size scaled down to `max_h` (smaller
+/// sources pass as they are).
+fn scale_down_to(scale: &gst::Element, size: &gst::Element, max_h: u32) {
+    let Some(pad) = scale.static_pad("sink") else {
+        return;
+    };
+    let size = size.downgrade();
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        let Some(gst::PadProbeData::Event(ev)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let (gst::EventView::Caps(c), Some(size)) = (ev.view(), size.upgrade()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let caps = match gst_video::VideoInfo::from_caps(c.caps()) {
+            Ok(info) => {
+                let par = info.par();
+                match analysis_size(
+                    info.width(),
+                    info.height(),
+                    (par.numer(), par.denom()),
+                    max_h,
+                ) {
+                    Some((w, h)) => gst::Caps::builder("video/x-raw")
+                        .field("width", w as i32)
+                        .field("height", h as i32)
+                        .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                        .build(),
+                    None => gst::Caps::new_any(),
+                }
+            }
+            Err(_) => gst::Caps::new_any(),
+        };
+        size.set_property("caps", &caps);
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// A pipeline that only decodes `path` (for the benchmark's decode-only pass): the decoder `build` would plug,
+/// set up the same way (`decode_skip`), into a fakesink. Counts decoded frames and those the sampler keeps.
+pub fn build_decode_only(
+    path: &std::path::Path,
+    shared: &Arc<SinkShared>,
+) -> Result<gst::Pipeline, IngestError> {
+    let camera = shared.camera.to_string();
+    let err = |message: String| IngestError::plain(&camera, message);
+    let abs = std::path::absolute(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    let uri = gst::glib::filename_to_uri(&abs, None)
+        .map_err(|e| err(format!("{}: {e}", abs.display())))?;
+    super::decode::prefer_hardware_decoders();
+    let pipeline = gst::Pipeline::with_name(&format!("decode-{camera}"));
+    let src = make("uridecodebin", &camera)?;
+    src.set_property("uri", uri.as_str());
+    let sink = make("fakesink", &camera)?;
+    sink.set_property("sync", false);
+    pipeline
+        .add_many([&src, &sink])
+        .map_err(|e| err(e.to_string()))?;
+    if let Some(bin) = src.downcast_ref::<gst::Bin>() {
+        let sh = Arc::downgrade(shared);
+        bin.connect_deep_element_added(move |_, _, el| {
+            let is_video_decoder = el.factory().is_some_and(|f| {
+                f.metadata(gst::ELEMENT_METADATA_KLASS)
+                    .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
+            });
+            if let (true, Some(sh)) = (is_video_decoder, sh.upgrade()) {
+                setup_decoder(el, &sh);
+            }
+        });
+    }
+    let sink_pad = sink
+        .static_pad("sink")
+        .ok_or_else(|| err("fakesink has no sink pad".into()))?;
+    let counted = shared.clone();
+    sink_pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if counted.accept(info.buffer().and_then(|b| b.pts())) {
+            counted.sampled.fetch_add(1, Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let linked = shared.clone();
+    src.connect_pad_added(move |_, pad| {
+        let is_video = pad
+            .current_caps()
+            .or_else(|| Some(pad.query_caps(None)))
+            .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+            .unwrap_or(false);
+        if is_video && !sink_pad.is_linked() {
+            linked.video_linked.store(true, Ordering::Relaxed);
+            let _ = pad.link(&sink_pad);
+        }
+    });
+    Ok(pipeline)
+}
+
 /// Builds (but does not start) the pipeline for one camera.
 pub fn build(
     kind: &SourceKind,
@@ -381,6 +577,7 @@ pub fn build(
 ) -> Result<gst::Pipeline, IngestError> {
     let camera = shared.camera.to_string();
     let err = |message: String| IngestError::plain(&camera, message);
+    super::decode::prefer_hardware_decoders();
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make_named("videoconvert", "analysis-convert", &camera)?;
     let appsink = gst_app::AppSink::builder()
@@ -400,12 +597,28 @@ pub fn build(
     convert
         .link(&appsink)
         .map_err(|e| err(format!("linking videoconvert to appsink: {e}")))?;
+    // the analysis path's head: videoconvert, or videoscale in front of it (scaling the decoder's YUV before the
+    // colour conversion converts fewer pixels)
+    let head = match shared.decode.analysis_height {
+        0 => convert.clone(),
+        h => {
+            let scale = make_named("videoscale", "analysis-scale", &camera)?;
+            let size = make_named("capsfilter", "analysis-size", &camera)?;
+            pipeline
+                .add_many([&scale, &size])
+                .map_err(|e| err(e.to_string()))?;
+            gst::Element::link_many([&scale, &size, &convert])
+                .map_err(|e| err(format!("linking videoscale: {e}")))?;
+            scale_down_to(&scale, &size, h);
+            scale
+        }
+    };
 
-    attach_analysis(&convert, &appsink, shared)?;
-    // where the decoded video enters: videoconvert, or a tee that also feeds the recording branch
+    attach_analysis(&head, &appsink, shared)?;
+    // where the decoded video enters: the analysis head, or a tee that also feeds the recording branch
     let entry = match &shared.recorder {
-        Some(rec) => recording_branch(&pipeline, &convert, rec, shared)?,
-        None => convert.clone(),
+        Some(rec) => recording_branch(&pipeline, &head, rec, shared)?,
+        None => head.clone(),
     };
 
     match kind {
@@ -443,15 +656,15 @@ pub fn build(
                 None
             });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
-            if let (Some(m), Some(bin)) = (&shared.metrics, src.downcast_ref::<gst::Bin>()) {
-                let m = m.clone();
+            if let Some(bin) = src.downcast_ref::<gst::Bin>() {
+                let sh = Arc::downgrade(shared);
                 bin.connect_deep_element_added(move |_, _, el| {
                     let is_video_decoder = el.factory().is_some_and(|f| {
                         f.metadata(gst::ELEMENT_METADATA_KLASS)
                             .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
                     });
-                    if is_video_decoder {
-                        time_decoder(el, m.clone());
+                    if let (true, Some(sh)) = (is_video_decoder, sh.upgrade()) {
+                        setup_decoder(el, &sh);
                     }
                 });
             }

@@ -11,7 +11,7 @@ pub struct Sampler {
 
 /// Timestamps jitter by a few µs–ms between containers (e.g. 0.4999 s for 0.5 s); without this slack a 10 fps
 /// stream sampled at 2 fps would alternate between every 5th and every 6th frame.
-const SLACK: Duration = Duration::from_millis(2);
+pub const SLACK: Duration = Duration::from_millis(2);
 
 impl Sampler {
     pub fn new(sample_fps: f64) -> Self {
@@ -20,6 +20,16 @@ impl Sampler {
             interval: Duration::from_secs_f64(1.0 / fps),
             next_due: None,
         }
+    }
+
+    /// Whether [`Self::accept`] would keep the frame at `pts` (without counting it).
+    pub fn would_accept(&self, pts: Duration) -> bool {
+        self.next_due.is_none_or(|due| pts + SLACK >= due)
+    }
+
+    /// When the next kept frame is due (None before the first).
+    pub fn next_due(&self) -> Option<Duration> {
+        self.next_due
     }
 
     /// Whether the frame at `pts` is kept.
