@@ -369,6 +369,23 @@ fn time_decoder(decoder: &gst::Element, metrics: Arc<crate::telemetry::Metrics>)
 /// Sets up a video decoder that `uridecodebin` plugged: records its name, times it into the metrics and
 /// applies `decode_skip` (a probe on its sink pad leaves frames out; "nonref" asks libav decoders to skip
 /// non-reference frames themselves).
+/// Sets up every video decoder `uridecodebin` plugs (skipping, QoS, the decoder's name in the camera state), in
+/// the daemon's pipeline and in the bench's decode-only one alike.
+fn watch_decoders(src: &gst::Element, shared: &Arc<SinkShared>) {
+    if let Some(bin) = src.downcast_ref::<gst::Bin>() {
+        let sh = Arc::downgrade(shared);
+        bin.connect_deep_element_added(move |_, _, el| {
+            let is_video_decoder = el.factory().is_some_and(|f| {
+                f.metadata(gst::ELEMENT_METADATA_KLASS)
+                    .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
+            });
+            if let (true, Some(sh)) = (is_video_decoder, sh.upgrade()) {
+                setup_decoder(el, &sh);
+            }
+        });
+    }
+}
+
 fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
     let name = decoder
         .factory()
@@ -532,18 +549,7 @@ pub fn build_decode_only(
     pipeline
         .add_many([&src, &sink])
         .map_err(|e| err(e.to_string()))?;
-    if let Some(bin) = src.downcast_ref::<gst::Bin>() {
-        let sh = Arc::downgrade(shared);
-        bin.connect_deep_element_added(move |_, _, el| {
-            let is_video_decoder = el.factory().is_some_and(|f| {
-                f.metadata(gst::ELEMENT_METADATA_KLASS)
-                    .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
-            });
-            if let (true, Some(sh)) = (is_video_decoder, sh.upgrade()) {
-                setup_decoder(el, &sh);
-            }
-        });
-    }
+    watch_decoders(&src, shared);
     let sink_pad = sink
         .static_pad("sink")
         .ok_or_else(|| err("fakesink has no sink pad".into()))?;
@@ -656,18 +662,7 @@ pub fn build(
                 None
             });
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
-            if let Some(bin) = src.downcast_ref::<gst::Bin>() {
-                let sh = Arc::downgrade(shared);
-                bin.connect_deep_element_added(move |_, _, el| {
-                    let is_video_decoder = el.factory().is_some_and(|f| {
-                        f.metadata(gst::ELEMENT_METADATA_KLASS)
-                            .is_some_and(|k| k.contains("Decoder") && k.contains("Video"))
-                    });
-                    if let (true, Some(sh)) = (is_video_decoder, sh.upgrade()) {
-                        setup_decoder(el, &sh);
-                    }
-                });
-            }
+            watch_decoders(&src, shared);
             let entry_weak = entry.downgrade();
             let shared_weak = Arc::downgrade(shared);
             src.connect_pad_added(move |_, pad| {
