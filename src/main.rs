@@ -163,69 +163,9 @@ enum PromptsCommand {
 enum AdaptCommand {
     /// Train a task head: EXAMPLES has one sub-folder per class (photos, videos) and optionally ranges.csv
     /// (file,start,end,class). Writes the head, and next to it a report and a learning curve.
-    Train {
-        #[arg(long, short, default_value = "/etc/scenewatch/scenewatch.toml")]
-        config: PathBuf,
-        /// Take sampling and clip length from this camera (default: the first).
-        #[arg(long)]
-        camera: Option<String>,
-        #[arg(long)]
-        examples: PathBuf,
-        /// The head file to write (JSON).
-        #[arg(long)]
-        out: PathBuf,
-        /// Train on a region of the frame: x0,y0,x1,y1 normalised (default: the whole frame).
-        #[arg(long, value_parser = parse_region)]
-        region: Option<[f32; 4]>,
-        /// logistic or mlp.
-        #[arg(long, default_value = "logistic")]
-        head: String,
-        /// Hidden units of the mlp head.
-        #[arg(long, default_value_t = 64)]
-        hidden: usize,
-        /// Augmented copies per photo (flip, crop, brightness).
-        #[arg(long, default_value_t = 4)]
-        augment: u32,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[arg(long)]
-        max_epochs: Option<usize>,
-        #[arg(long)]
-        val_fraction: Option<f32>,
-        /// Peak learning rate (AdamW).
-        #[arg(long)]
-        lr: Option<f64>,
-        /// Epochs without a better validation loss before training stops.
-        #[arg(long)]
-        patience: Option<usize>,
-        /// Control run: train on shuffled labels (its report must be near chance).
-        #[arg(long)]
-        shuffle_labels: bool,
-        /// One JSON line with the report instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    Train(cmd::adapt::TrainArgs),
     /// Score photos or videos with a head (one line per photo or per clip), or report on a labelled folder.
-    Test {
-        #[arg(long, short, default_value = "/etc/scenewatch/scenewatch.toml")]
-        config: PathBuf,
-        #[arg(long)]
-        camera: Option<String>,
-        #[arg(long)]
-        head: PathBuf,
-        /// A labelled folder (as for train): print precision, recall, F1 and the confusion matrix on it.
-        #[arg(long)]
-        examples: Option<PathBuf>,
-        /// {"input", "clip", "scores": [{"class", "score"}…]} per line, sorted by score.
-        #[arg(long)]
-        json: bool,
-        /// Photos (PNG/JPEG) or video files.
-        inputs: Vec<PathBuf>,
-    },
-}
-
-fn parse_region(s: &str) -> Result<[f32; 4], String> {
-    scenewatch::adapt::features::parse_region(s)
+    Test(cmd::adapt::TestArgs),
 }
 
 fn init_logging() {
@@ -288,63 +228,8 @@ fn main() -> ExitCode {
             .map(drop),
         ),
         Command::Adapt { command } => exit_code(match command {
-            AdaptCommand::Train {
-                config,
-                camera,
-                examples,
-                out,
-                region,
-                head,
-                hidden,
-                augment,
-                seed,
-                max_epochs,
-                val_fraction,
-                lr,
-                patience,
-                shuffle_labels,
-                json,
-            } => {
-                let head = match head.as_str() {
-                    "logistic" => scenewatch::adapt::head::HeadKind::Logistic,
-                    "mlp" => scenewatch::adapt::head::HeadKind::Mlp { hidden },
-                    other => {
-                        eprintln!("adapt train: --head must be logistic or mlp, not '{other}'");
-                        return ExitCode::from(2);
-                    }
-                };
-                cmd::adapt::train(cmd::adapt::TrainArgs {
-                    config,
-                    camera,
-                    examples,
-                    out,
-                    region,
-                    head,
-                    augment,
-                    seed,
-                    max_epochs,
-                    val_fraction,
-                    lr,
-                    patience,
-                    shuffle_labels,
-                    json,
-                })
-            }
-            AdaptCommand::Test {
-                config,
-                camera,
-                head,
-                examples,
-                json,
-                inputs,
-            } => cmd::adapt::test(cmd::adapt::TestArgs {
-                config,
-                camera,
-                head,
-                inputs,
-                examples,
-                json,
-            }),
+            AdaptCommand::Train(args) => cmd::adapt::train(args),
+            AdaptCommand::Test(args) => cmd::adapt::test(args),
         }),
         Command::Soak {
             config,

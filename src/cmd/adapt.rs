@@ -19,32 +19,79 @@ use crate::config::Config;
 use crate::infer::classify::{self, ClassifierBinding, ClassifierOut};
 use crate::infer::{CameraSetup, Models};
 
+/// `adapt train`'s arguments (parsed by clap in `main.rs`).
+#[derive(clap::Args)]
 pub struct TrainArgs {
+    #[arg(long, short, default_value = "/etc/scenewatch/scenewatch.toml")]
     pub config: PathBuf,
+    /// Take sampling and clip length from this camera (default: the first).
+    #[arg(long)]
     pub camera: Option<String>,
+    /// One sub-folder per class (photos, videos), and optionally ranges.csv (file,start,end,class).
+    #[arg(long)]
     pub examples: PathBuf,
+    /// The head file to write (JSON).
+    #[arg(long)]
     pub out: PathBuf,
+    /// Train on a region of the frame: x0,y0,x1,y1 normalised (default: the whole frame).
+    #[arg(long, value_parser = features::parse_region)]
     pub region: Option<[f32; 4]>,
-    pub head: HeadKind,
-    /// Augmented copies per photo (0 = none).
+    /// logistic or mlp.
+    #[arg(long = "head", default_value = "logistic", value_parser = ["logistic", "mlp"])]
+    pub head_kind: String,
+    /// Hidden units of the mlp head.
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    /// Augmented copies per photo (flip, crop, brightness; 0 = none).
+    #[arg(long, default_value_t = 4)]
     pub augment: u32,
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    #[arg(long)]
     pub max_epochs: Option<usize>,
+    #[arg(long)]
     pub val_fraction: Option<f32>,
+    /// Peak learning rate (AdamW).
+    #[arg(long)]
     pub lr: Option<f64>,
+    /// Epochs without a better validation loss before training stops.
+    #[arg(long)]
     pub patience: Option<usize>,
-    /// Train on shuffled labels (a control: the report must then be near chance).
+    /// Control run: train on shuffled labels (its report must then be near chance).
+    #[arg(long)]
     pub shuffle_labels: bool,
+    /// One JSON line with the report instead of the table.
+    #[arg(long)]
     pub json: bool,
 }
 
+impl TrainArgs {
+    fn head(&self) -> HeadKind {
+        match self.head_kind.as_str() {
+            "mlp" => HeadKind::Mlp {
+                hidden: self.hidden,
+            },
+            _ => HeadKind::Logistic,
+        }
+    }
+}
+
+/// `adapt test`'s arguments.
+#[derive(clap::Args)]
 pub struct TestArgs {
+    #[arg(long, short, default_value = "/etc/scenewatch/scenewatch.toml")]
     pub config: PathBuf,
+    #[arg(long)]
     pub camera: Option<String>,
+    #[arg(long)]
     pub head: PathBuf,
+    /// Photos (PNG/JPEG) or video files.
     pub inputs: Vec<PathBuf>,
-    /// A labelled folder (as for `train`): print the classification report on it.
+    /// A labelled folder (as for train): print precision, recall, F1 and the confusion matrix on it.
+    #[arg(long)]
     pub examples: Option<PathBuf>,
+    /// {"input", "clip", "scores": [{"class", "score"}…]} per line, sorted by score.
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -251,7 +298,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     }
     let defaults = TrainOptions::default();
     let opts = TrainOptions {
-        head: args.head,
+        head: args.head(),
         max_epochs: args.max_epochs.unwrap_or(defaults.max_epochs),
         val_fraction: args.val_fraction.unwrap_or(defaults.val_fraction),
         lr: args.lr.unwrap_or(defaults.lr),
