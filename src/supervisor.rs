@@ -342,7 +342,11 @@ async fn build(
         events.restore(&restored);
     }
     let cameras = Arc::new(Cameras {
-        ingest: cfg.ingest.clone(),
+        // auto decoder threads are settled here, for the cameras enabled at start
+        ingest: crate::config::IngestConfig {
+            decode_threads: Some(cfg.decoder_threads()),
+            ..cfg.ingest.clone()
+        },
         clock: clock.clone(),
         shutdown: shutdown.clone(),
         out: publisher.outbox(),

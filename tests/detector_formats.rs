@@ -38,6 +38,7 @@ fn open(setting: &Path) -> Result<Detector, InferError> {
             provider: ProviderChoice::Cpu,
             intra_threads: 1,
             shared_pool: false,
+            spinning: true,
         },
         PARAMS,
     )

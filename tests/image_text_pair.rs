@@ -587,11 +587,12 @@ fn plumbing_prompts_are_padded_and_truncated_with_the_end_token_kept() {
     use scenewatch::infer::imagetext::{Card, TextEncoder};
     use scenewatch::infer::runtime::{self, SessionOptions};
     let card = Card::load(&repo().join("tests/data/image_text/clip/card.toml")).expect("card");
-    let env = runtime::init(None, None).expect("ONNX Runtime (run scripts/deps.sh)");
+    let env = runtime::init(None, None, true).expect("ONNX Runtime (run scripts/deps.sh)");
     let opts = SessionOptions {
         provider: scenewatch::config::ProviderChoice::Cpu,
         intra_threads: 1,
         shared_pool: false,
+        spinning: true,
     };
     let text = TextEncoder::open(env, &card, opts).expect("text encoder");
     let long = "a photo of a red car a blue car a green car a dog a person a red dog a blue dog"

@@ -39,6 +39,7 @@ fn plumbing_graph_written_by_hand_runs_in_ort_with_known_outputs() {
             provider: ProviderChoice::Cpu,
             intra_threads: 1,
             shared_pool: false,
+            spinning: true,
         },
     )
     .expect("ORT opens the hand-written graph");

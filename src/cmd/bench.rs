@@ -84,9 +84,13 @@ pub struct InputFigures {
     pub decoded_per_sampled: f64,
     /// Compressed frames left out before the decoder, per sampled frame.
     pub skipped_per_sampled: f64,
-    /// Decode-only pass (decoder → fakesink, alone in the process), CPU ms (getrusage, all threads).
+    /// Decode-only pass (decoder → fakesink, alone in the process), CPU ms (getrusage, all threads), with one
+    /// decoder thread: what each camera's decoder runs with once there are as many cameras as cores
+    /// (`[ingest] decode_threads`, auto), and the essential work of the CPU bound.
     pub decode_ms_per_decoded_frame: f64,
     pub decode_ms_per_sampled_frame: f64,
+    /// The same pass with libav's own frame threads (one per core: a single camera's setting).
+    pub decode_ms_per_sampled_frame_threaded: f64,
     /// The daemon's ingest pipeline alone (decode, sample, scale, colour-convert, copy), CPU ms per sampled frame.
     pub ingest_ms_per_sampled_frame: f64,
     /// Preprocessing and each model on one ORT thread (CPU = wall), ms per sampled frame, measured alone.
@@ -516,28 +520,52 @@ fn python(
 }
 
 /// Steps the camera count (1, 2, 4, … then bisects) while `ok(n)` holds; returns the most that kept up.
-pub fn step_capacity(max: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
-    let (mut good, mut bad) = (0usize, max + 1);
-    let mut n = 1;
-    while n <= max {
-        if ok(n) {
-            good = n;
-            n *= 2;
-        } else {
-            bad = n;
-            break;
-        }
-    }
-    if good == 0 {
+pub fn step_capacity(max: usize, ok: impl FnMut(usize) -> bool) -> usize {
+    step_capacity_from(max, 1, ok)
+}
+
+/// `step_capacity` starting from a guess (`start`, e.g. 80 % of the cameras the CPU bound allows): up from there
+/// by a quarter while it keeps up (doubling when there is no guess, `start` = 1), down by halves while it does
+/// not, then bisection. A close guess takes 3–4 steps instead of the 7–8 from one camera — each step is ≥ 20 s
+/// of every camera running.
+pub fn step_capacity_from(max: usize, start: usize, mut ok: impl FnMut(usize) -> bool) -> usize {
+    if max == 0 {
         return 0;
     }
-    if bad == max + 1 && good < max && ok(max) {
-        return max;
-    }
-    if bad == max + 1 {
-        bad = max.min(good * 2);
-        if bad == good {
-            return good;
+    let start = start.clamp(1, max);
+    let (mut good, mut bad) = (0usize, max + 1);
+    if ok(start) {
+        good = start;
+        while good < max {
+            let n = if start == 1 {
+                good * 2
+            } else {
+                good + (good / 4).max(1)
+            }
+            .min(max);
+            if ok(n) {
+                good = n;
+            } else {
+                bad = n;
+                break;
+            }
+        }
+        if good == max {
+            return max;
+        }
+    } else {
+        bad = start;
+        let mut n = start / 2;
+        while n >= 1 {
+            if ok(n) {
+                good = n;
+                break;
+            }
+            bad = n;
+            n /= 2;
+        }
+        if good == 0 {
+            return 0;
         }
     }
     while bad - good > 1 {
@@ -607,8 +635,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut fig = Figures::default();
     for (i, (name, path)) in inputs.iter().enumerate() {
         say(format!("== input {name}: {}", path.display()));
-        let f = measure(&args, &base, path, &broker, &work, &say)?;
-        let per = measure_input(&args, &base, name, path, &f, &say)?;
+        // the CPU passes first: their bound is where the capacity search starts
+        let mut per = measure_input(&args, &base, name, path, &say)?;
+        let f = measure(&args, &base, path, &broker, &work, per.cameras_hint(), &say)?;
+        per.add_runs(&f);
         if i == 0 {
             fig = f;
         }
@@ -629,6 +659,7 @@ fn measure(
     input: &Path,
     broker: &Broker,
     work: &WorkDir,
+    hint: Option<usize>,
     say: &dyn Fn(String),
 ) -> anyhow::Result<Figures> {
     let skip = |p: &str| args.skip.iter().any(|s| s == p);
@@ -691,7 +722,7 @@ fn measure(
         let mut at_best: Vec<f32> = Vec::new();
         let mut best = 0;
         let mut steps: Vec<(usize, bool, f64)> = Vec::new();
-        let n = step_capacity(args.max_cameras, |n| {
+        let n = step_capacity_from(args.max_cameras, hint.unwrap_or(1), |n| {
             let Ok(cfg) = bench_config(base, input, n, true, broker.port, work.path()) else {
                 return false;
             };
@@ -728,7 +759,9 @@ fn measure(
         fig.p95_latency_ms = quantile(&mut at_best, 0.95) * 1e3;
         fig.peak_rss_mb = fig.peak_rss_mb.max(peak_rss_mb());
         if fig.python_note.is_none() && !skip("python") {
-            let pn = step_capacity(args.max_cameras, |n| {
+            // from 80 % of what its single-process rate allows at 2 fps a camera
+            let start = fig.python_fps.map_or(1, |f| (f / 2.0 * 0.8) as usize);
+            let pn = step_capacity_from(args.max_cameras, start, |n| {
                 let r = python(
                     args,
                     &cfg1,
@@ -769,16 +802,17 @@ fn measure_input(
     base: &Config,
     name: &str,
     path: &Path,
-    fig: &Figures,
     say: &dyn Fn(String),
 ) -> anyhow::Result<InputFigures> {
     let cam = base
         .cameras
         .first()
         .ok_or_else(|| anyhow::anyhow!("the config has no camera to copy"))?;
+    // one decoder thread: the least CPU per frame, and what every camera gets once cameras ≥ cores
     let decode = crate::ingest::pipeline::DecodeOptions {
         skip: cam.decode_skip,
         analysis_height: cam.analysis_height,
+        threads: 1,
     };
     let (width, height, fps, codec) = probe_video(path).unwrap_or((0, 0, 0.0, String::new()));
     let mut out = InputFigures {
@@ -789,22 +823,8 @@ fn measure_input(
         fps,
         codec,
         decode_skip: decode.skip.as_str().to_string(),
-        bound_fps: fig.bound_fps,
-        e2e_fps: fig.e2e_fps,
-        e2e_over_bound: fig.e2e_over_bound,
-        cameras_realtime: fig.cameras_realtime,
-        python_cameras_realtime: fig.python_cameras_realtime,
-        python_fps: fig.python_fps,
-        e2e_stage_ms: fig.e2e_stage_ms.clone(),
-        capacity_steps: fig.capacity_steps.clone(),
         ..Default::default()
     };
-    out.events_ms = fig
-        .e2e_stage_ms
-        .iter()
-        .find(|(s, _)| s == "events")
-        .map_or(0.0, |(_, v)| *v);
-    out.publish_ms = fig.e2e_publish_ms;
     if args.skip.iter().any(|s| s == "decode") {
         return Ok(out);
     }
@@ -812,6 +832,14 @@ fn measure_input(
         "decode ({name}): decode-only and ingest passes, alone…"
     ));
     let dec = super::bench_inputs::decode_pass(path, 2.0, decode)?;
+    let threaded = super::bench_inputs::decode_pass(
+        path,
+        2.0,
+        crate::ingest::pipeline::DecodeOptions {
+            threads: 0,
+            ..decode
+        },
+    )?;
     let ing = super::bench_inputs::ingest_pass(path, 2.0, decode)?;
     let sampled = ing.sampled.max(1) as f64;
     out.decoder = ing.decoder.clone().or(dec.decoder.clone());
@@ -819,14 +847,16 @@ fn measure_input(
     out.skipped_per_sampled = ing.skipped as f64 / sampled;
     out.decode_ms_per_decoded_frame = dec.cpu_s * 1e3 / dec.decoded.max(1) as f64;
     out.decode_ms_per_sampled_frame = dec.cpu_s * 1e3 / sampled;
+    out.decode_ms_per_sampled_frame_threaded = threaded.cpu_s * 1e3 / sampled;
     out.ingest_ms_per_sampled_frame = ing.cpu_s * 1e3 / sampled;
     say(format!(
-        "  {} frames decoded by {}, {:.2} ms CPU each; {} sampled: decode {:.1} ms, ingest {:.1} ms CPU per sampled frame",
+        "  {} frames decoded by {} on one thread, {:.2} ms CPU each; {} sampled: decode {:.1} ms ({:.1} with frame threads), ingest {:.1} ms CPU per sampled frame",
         dec.decoded,
         out.decoder.as_deref().unwrap_or("?"),
         out.decode_ms_per_decoded_frame,
         ing.sampled,
         out.decode_ms_per_sampled_frame,
+        out.decode_ms_per_sampled_frame_threaded,
         out.ingest_ms_per_sampled_frame
     ));
     // the models' work, without ORT's thread pool (its spinning threads would count as CPU)
@@ -837,24 +867,56 @@ fn measure_input(
     let b = bound(&one, path, args.seconds.clamp(5.0, 10.0))?;
     out.preprocess_ms = b.preprocess_ms;
     out.model_ms = b.stage_ms;
-    let models: f64 = out.model_ms.iter().map(|(_, v)| v).sum();
-    out.cpu_ms_per_sampled_frame =
-        out.ingest_ms_per_sampled_frame + out.preprocess_ms + models + out.events_ms;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if out.cpu_ms_per_sampled_frame > 0.0 {
-        out.cpu_bound_fps = cores * 1e3 / out.cpu_ms_per_sampled_frame;
-        out.e2e_over_cpu_bound = out.e2e_fps / out.cpu_bound_fps;
-    }
+    out.bound_cpu();
     say(format!(
-        "  CPU per sampled frame {:.1} ms (ingest {:.1}, preprocess {:.1}, models {:.1}, events {:.2}) → CPU bound {:.1} frames/s on {cores} cores",
+        "  CPU per sampled frame {:.1} ms (ingest {:.1}, preprocess {:.1}, models {:.1}) → CPU bound {:.1} frames/s",
         out.cpu_ms_per_sampled_frame,
         out.ingest_ms_per_sampled_frame,
         out.preprocess_ms,
-        models,
-        out.events_ms,
+        out.model_ms.iter().map(|(_, v)| v).sum::<f64>(),
         out.cpu_bound_fps
     ));
     Ok(out)
+}
+
+impl InputFigures {
+    /// The essential CPU per sampled frame (ingest + preprocess + models + events) and the bound it sets.
+    fn bound_cpu(&mut self) {
+        let models: f64 = self.model_ms.iter().map(|(_, v)| v).sum();
+        self.cpu_ms_per_sampled_frame =
+            self.ingest_ms_per_sampled_frame + self.preprocess_ms + models + self.events_ms;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        if self.cpu_ms_per_sampled_frame > 0.0 && self.ingest_ms_per_sampled_frame > 0.0 {
+            self.cpu_bound_fps = cores * 1e3 / self.cpu_ms_per_sampled_frame;
+        }
+    }
+
+    /// Where the capacity search starts: 80 % of the cameras the CPU bound allows at 2 fps each.
+    fn cameras_hint(&self) -> Option<usize> {
+        (self.cpu_bound_fps > 0.0).then(|| ((self.cpu_bound_fps / 2.0 * 0.8) as usize).max(1))
+    }
+
+    /// The phases' figures (end to end, bound, Python, capacity) and the ratios to the CPU bound.
+    fn add_runs(&mut self, fig: &Figures) {
+        self.bound_fps = fig.bound_fps;
+        self.e2e_fps = fig.e2e_fps;
+        self.e2e_over_bound = fig.e2e_over_bound;
+        self.cameras_realtime = fig.cameras_realtime;
+        self.python_cameras_realtime = fig.python_cameras_realtime;
+        self.python_fps = fig.python_fps;
+        self.e2e_stage_ms = fig.e2e_stage_ms.clone();
+        self.capacity_steps = fig.capacity_steps.clone();
+        self.events_ms = fig
+            .e2e_stage_ms
+            .iter()
+            .find(|(s, _)| s == "events")
+            .map_or(0.0, |(_, v)| *v);
+        self.publish_ms = fig.e2e_publish_ms;
+        self.bound_cpu();
+        if self.cpu_bound_fps > 0.0 {
+            self.e2e_over_cpu_bound = self.e2e_fps / self.cpu_bound_fps;
+        }
+    }
 }
 
 /// Width, height, frame rate and codec of a file's first video stream (from the decoder's input caps).
@@ -975,6 +1037,27 @@ mod tests {
             assert_eq!(got, limit, "limit {limit}, tried {tried:?}");
             assert!(tried.len() <= 9, "{tried:?}");
         }
+    }
+
+    #[test]
+    fn capacity_stepping_from_a_guess_finds_the_same_count_in_fewer_steps() {
+        for limit in [0usize, 1, 3, 7, 9, 10, 12, 15, 24] {
+            for start in [1usize, 5, 8, 10, 12, 30] {
+                let mut tried = Vec::new();
+                let got = step_capacity_from(24, start, |n| {
+                    tried.push(n);
+                    n <= limit
+                });
+                assert_eq!(got, limit, "limit {limit}, start {start}, tried {tried:?}");
+                assert!(tried.len() <= 12, "limit {limit}, start {start}: {tried:?}");
+            }
+        }
+        let mut tried = Vec::new();
+        step_capacity_from(24, 8, |n| {
+            tried.push(n);
+            n <= 10
+        });
+        assert!(tried.len() <= 4, "a close guess: {tried:?}");
     }
 
     #[test]

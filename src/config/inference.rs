@@ -131,6 +131,10 @@ pub struct InferenceConfig {
     /// encoding before them. The language head scores scenes, which change slower than 2 fps: at 2 the 20 vtest
     /// clips keep their top-1 prompt (20/20, |Δscore| ≤ 0.013; docs/performance.md) for half the encoder's cost.
     pub encoder_stride: usize,
+    /// Whether ORT's idle intra-op threads spin waiting for work (ORT's default) instead of sleeping. Spinning
+    /// saves a wake-up per operator when the models have the cores to themselves; on a box whose cores also
+    /// decode video, a spinning thread burns CPU the decoders need. Read at start-up only.
+    pub spinning: bool,
 }
 
 impl Default for InferenceConfig {
@@ -144,6 +148,7 @@ impl Default for InferenceConfig {
             encoder: true,
             pose_input: 384,
             encoder_stride: 2,
+            spinning: true,
         }
     }
 }

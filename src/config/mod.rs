@@ -125,6 +125,14 @@ impl Config {
             .or_else(|| self.metrics.page_url())
     }
 
+    /// Threads of each camera's video decoder on this machine for the enabled cameras (see
+    /// `IngestConfig::decoder_threads`).
+    pub fn decoder_threads(&self) -> u32 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        self.ingest
+            .decoder_threads(self.cameras.iter().filter(|c| c.enabled).count(), cores)
+    }
+
     /// The inference plan on this machine for the enabled cameras (see `InferenceConfig::plan`).
     pub fn inference_plan(&self) -> WorkerPlan {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -429,6 +429,7 @@ fn open_head(
         provider: crate::config::ProviderChoice::Cpu,
         intra_threads: 1,
         shared_pool: false,
+        spinning: true,
     };
     let head_model = runtime::open_model(
         env,

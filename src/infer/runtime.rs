@@ -112,6 +112,7 @@ pub fn find_library(configured: Option<&Path>) -> Result<PathBuf, InferError> {
 pub fn init(
     configured: Option<&Path>,
     shared_pool: Option<usize>,
+    spinning: bool,
 ) -> Result<&'static ort::environment::Environment, InferError> {
     // one caller creates the environment; a concurrent first caller waits for it (tests open models from
     // several threads at once), so the environment and the pool it was made with are always recorded together
@@ -128,6 +129,7 @@ pub fn init(
                         ort::environment::GlobalThreadPoolOptions::default()
                             .with_intra_threads(n)
                             .and_then(|o| o.with_inter_threads(1))
+                            .and_then(|o| o.with_spin_control(spinning))
                             .map_err(|e| e.to_string())?,
                     ),
                     None => b,
@@ -153,7 +155,11 @@ pub fn init(
 pub fn init_for(
     cfg: &crate::config::Config,
 ) -> Result<&'static ort::environment::Environment, InferError> {
-    init(cfg.models.onnxruntime.as_deref(), global_pool_for(cfg))
+    init(
+        cfg.models.onnxruntime.as_deref(),
+        global_pool_for(cfg),
+        cfg.inference.spinning,
+    )
 }
 
 /// The global pool's threads the config asks for: one worker on `thread_pool = "shared"`. One pool serves one
@@ -182,6 +188,9 @@ pub struct SessionOptions {
     /// Run on the environment's global pool when it has one of `intra_threads` threads (one inference worker);
     /// otherwise the session gets a pool of its own.
     pub shared_pool: bool,
+    /// Whether idle intra-op threads spin (`[inference] spinning`); set on the session's own pool, the shared
+    /// pool gets it when the environment is made.
+    pub spinning: bool,
 }
 
 impl SessionOptions {
@@ -191,6 +200,7 @@ impl SessionOptions {
             provider: cfg.models.provider,
             intra_threads: cfg.inference_plan().threads,
             shared_pool: global_pool_for(cfg).is_some(),
+            spinning: cfg.inference.spinning,
         }
     }
 
@@ -268,6 +278,8 @@ pub fn open_model(
                 .with_intra_threads(opts.intra_threads)
                 .map_err(|e| e.to_string())?
                 .with_inter_threads(1)
+                .map_err(|e| e.to_string())?
+                .with_intra_op_spinning(opts.spinning)
                 .map_err(|e| e.to_string())?;
         }
         if cuda {

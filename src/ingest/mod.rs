@@ -258,6 +258,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         .with_decode(pipeline::DecodeOptions {
             skip: camera.decode_skip,
             analysis_height: camera.analysis_height,
+            threads: ingest.decode_threads.unwrap_or(0),
         });
         let mut announce = || {
             let used = shared.decoder.lock().ok().and_then(|d| d.clone());

@@ -86,6 +86,8 @@ pub struct SinkShared {
 pub struct DecodeOptions {
     pub skip: super::decode::DecodeSkip,
     pub analysis_height: u32,
+    /// Software decoder threads (`max-threads`); 0 = the decoder's own choice.
+    pub threads: u32,
 }
 
 impl SinkShared {
@@ -391,7 +393,7 @@ fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
         .factory()
         .map(|f| f.name().to_string())
         .unwrap_or_default();
-    tracing::info!(camera = %shared.camera, decoder = %name, skip = shared.decode.skip.as_str(), "video decoder");
+    tracing::info!(camera = %shared.camera, decoder = %name, skip = shared.decode.skip.as_str(), threads = shared.decode.threads, "video decoder");
     if let Ok(mut d) = shared.decoder.lock() {
         *d = Some(name.clone());
     }
@@ -402,6 +404,10 @@ fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
     // random, which hid overload from the benchmark's capacity steps; frames are left out only by `decode_skip`
     if decoder.find_property("qos").is_some() {
         decoder.set_property("qos", false);
+    }
+    // gst-libav's frame threads (`[ingest] decode_threads`); hardware decoders have no such property
+    if shared.decode.threads > 0 && decoder.find_property("max-threads").is_some() {
+        decoder.set_property("max-threads", shared.decode.threads as i32);
     }
     use super::decode::{DecodeSkip, Skipper};
     match shared.decode.skip {
