@@ -129,10 +129,20 @@ def publisher(port, cid):
     return c
 
 
+def open_capture(a, cameras):
+    """FFmpeg with the decoder threads scenewatch's `[ingest] decode_threads` would pick (auto: one thread per
+    decoder once cameras >= cores, FFmpeg's own count otherwise), so both sides get the same decoder option."""
+    n = a.decode_threads
+    if n < 0:
+        n = 1 if cameras >= (os.cpu_count() or 1) else 0
+    params = [cv2.CAP_PROP_N_THREADS, n] if n > 0 else []
+    return cv2.VideoCapture(a.input, cv2.CAP_FFMPEG, params)
+
+
 def throughput(a):
     m = Models(a.models, a.threads, not a.no_encoder)
     pub = publisher(a.port, f"reference-{os.getpid()}")
-    cap = cv2.VideoCapture(a.input)
+    cap = open_capture(a, 1)
     next_t, clip, frames, t0 = 0.0, [], 0, None
     while True:
         # grab() decodes; retrieve() converts to BGR: only for the frames kept, as scenewatch converts only those
@@ -171,7 +181,7 @@ def capacity(a):
 
     def reader(q):
         while not stop.is_set():
-            cap = cv2.VideoCapture(a.input)
+            cap = open_capture(a, a.cameras)
             try:
                 play(cap, q)
             finally:
@@ -246,6 +256,8 @@ def main():
     p.add_argument("--port", type=int, default=1883)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--cameras", type=int, default=1)
+    p.add_argument("--decode-threads", type=int, default=-1,
+                   help="FFmpeg decoder threads per camera (-1 = auto, as scenewatch: 1 once cameras >= cores)")
     p.add_argument("--realtime", action="store_true")
     p.add_argument("--no-encoder", action="store_true",
                    help="detector only (scenewatch runs the encoder only for cameras with prompts)")
