@@ -71,6 +71,7 @@ fn opts(skip: DecodeSkip, analysis_height: u32) -> DecodeOptions {
     DecodeOptions {
         skip,
         analysis_height,
+        threads: 0,
     }
 }
 
@@ -99,6 +100,18 @@ fn auto_skip_samples_the_same_frames_as_a_full_decode_and_decodes_fewer() {
             auto.frames, full.frames,
             "at {fps} fps: the same sampled frames, times and pixels"
         );
+        if fps > 1.0 {
+            // `[ingest] decode_threads = 1` (auto with cameras ≥ cores): one decoder thread, the same pictures
+            let one = run(
+                &file,
+                fps,
+                DecodeOptions {
+                    threads: 1,
+                    ..opts(DecodeSkip::Auto, 0)
+                },
+            );
+            assert_eq!(one.frames, full.frames, "one decoder thread");
+        }
         assert_eq!(auto.decoded + auto.skipped, full.decoded);
         // 2 fps: the frames between the last sample of each 2 s and the next keyframe (≈ 20 %); 0.5 fps: all but
         // the keyframes once the interval is learned

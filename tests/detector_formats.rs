@@ -30,7 +30,7 @@ fn frame() -> Vec<u8> {
 }
 
 fn open(setting: &Path) -> Result<Detector, InferError> {
-    let env = runtime::init(None, None).expect("ONNX Runtime (run scripts/deps.sh)");
+    let env = runtime::init(None, None, true).expect("ONNX Runtime (run scripts/deps.sh)");
     Detector::open(
         env,
         setting,

@@ -30,7 +30,7 @@ fn plumbing_graph_written_by_hand_runs_in_ort_with_known_outputs() {
             )],
         ))
         .write(&path);
-    let env = runtime::init(None, None).expect("ONNX Runtime (run scripts/deps.sh)");
+    let env = runtime::init(None, None, true).expect("ONNX Runtime (run scripts/deps.sh)");
     let model = open_model(
         env,
         "plumbing",
