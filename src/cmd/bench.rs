@@ -237,6 +237,7 @@ fn bench_config(
             let mut c = template.clone();
             c.name = format!("bench{i}");
             c.url = input.display().to_string();
+            c.inputs.clear();
             c.realtime = realtime;
             c.looping = realtime;
             c.enabled = true;
@@ -594,7 +595,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             let url = base
                 .cameras
                 .first()
-                .map(|c| c.url.clone())
+                .map(|c| c.detect_url().to_string())
                 .ok_or_else(|| anyhow::anyhow!("no camera in the config and no --input"))?;
             PathBuf::from(url.trim_start_matches("file://"))
         }

@@ -135,6 +135,7 @@ pub fn run(args: SoakArgs) -> anyhow::Result<()> {
     let mut template = template;
     if let Some(input) = &args.input {
         template.url = std::path::absolute(input)?.display().to_string();
+        template.inputs.clear();
     }
     template.enabled = true;
     if template.is_file() {
@@ -177,7 +178,7 @@ pub fn run(args: SoakArgs) -> anyhow::Result<()> {
     eprintln!(
         "soak: {n} camera(s) copying '{}' ({}), {:.1} min, sampling every {:.0} s to {}",
         template.name,
-        template.url,
+        template.detect_url(),
         args.minutes,
         every.as_secs_f64(),
         args.csv.display()

@@ -59,8 +59,14 @@ impl RuleVocabulary {
 pub struct CameraConfig {
     /// `[a-z0-9_-]+`, unique; used in topics.
     pub name: String,
-    /// `file:///…` (or a plain path), `rtsp://…`, `v4l2:///dev/videoN`, `test://[pattern]`.
+    /// `file:///…` (or a plain path), `rtsp://…`, `v4l2:///dev/videoN`, `test://[pattern]`. Either this or
+    /// `inputs`; read it through [`detect_url`](Self::detect_url).
+    #[serde(default)]
     pub url: String,
+    /// `[[cameras.inputs]]`: the camera's streams with their roles (detect on a sub-stream, record the main
+    /// stream without decoding it), instead of one `url`.
+    #[serde(default)]
+    pub inputs: Vec<InputConfig>,
     #[serde(default = "default_sample_fps")]
     pub sample_fps: f64,
     #[serde(default = "default_clip_seconds")]
@@ -112,6 +118,32 @@ pub struct CameraConfig {
     /// 0 = the camera's own size. Snapshots then have this height too. Smaller sources are never scaled up.
     #[serde(default)]
     pub analysis_height: u32,
+}
+
+/// `[[cameras.inputs]]`: one stream of a camera and what it is used for.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
+    /// As a camera's `url`.
+    pub url: String,
+    /// `detect` (decoded and sampled for the models, snapshots come from it) and/or `record` (alert recordings:
+    /// a record-only input is kept as it is sent, H.264 or H.265, never decoded).
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// The input roles there are.
+pub const ROLES: [&str; 2] = ["detect", "record"];
+
+impl InputConfig {
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// A record-only input: recorded as it is, never decoded.
+    pub fn record_only(&self) -> bool {
+        self.has("record") && !self.has("detect")
+    }
 }
 
 /// `[[cameras.classifiers]]`: a task head (`scenewatch adapt train`) scored on every clip. Its current class is
@@ -590,9 +622,30 @@ impl CameraConfig {
             .collect()
     }
 
+    /// The url decoded for the models: `url`, or the input with the `detect` role ("" when there is none, which
+    /// `validate` refuses).
+    pub fn detect_url(&self) -> &str {
+        if self.inputs.is_empty() {
+            return &self.url;
+        }
+        self.inputs
+            .iter()
+            .find(|i| i.has("detect"))
+            .map_or("", |i| i.url.as_str())
+    }
+
+    /// The url recorded without decoding: a record-only input. None when recordings come from the detect input
+    /// (a single `url`, or the `record` role on the detect input): its decoded frames are re-encoded.
+    pub fn record_url(&self) -> Option<&str> {
+        self.inputs
+            .iter()
+            .find(|i| i.record_only())
+            .map(|i| i.url.as_str())
+    }
+
     pub fn is_file(&self) -> bool {
         matches!(
-            crate::ingest::source::SourceKind::parse(&self.url),
+            crate::ingest::source::SourceKind::parse(self.detect_url()),
             Ok(crate::ingest::source::SourceKind::File(_))
         )
     }
@@ -626,10 +679,20 @@ impl CameraConfig {
         } else if earlier.iter().any(|e| e.name == self.name) {
             c.bad(k("name"), format!("duplicate camera name '{}'", self.name));
         }
-        match crate::ingest::source::SourceKind::parse(&self.url) {
-            Err(e) => c.bad(k("url"), e),
-            Ok(kind) if self.looping && kind.is_live() => c.bad(k("loop"), "applies to files only"),
-            Ok(_) => {}
+        if self.inputs.is_empty() {
+            match crate::ingest::source::SourceKind::parse(&self.url) {
+                Err(e) if self.url.trim().is_empty() => c.bad(
+                    k("url"),
+                    format!("{e}: set `url`, or list the camera's streams as [[cameras.inputs]]"),
+                ),
+                Err(e) => c.bad(k("url"), e),
+                Ok(kind) if self.looping && kind.is_live() => {
+                    c.bad(k("loop"), "applies to files only")
+                }
+                Ok(_) => {}
+            }
+        } else {
+            self.validate_inputs(key, c);
         }
         c.range(k("sample_fps"), self.sample_fps, 0.01, 60.0);
         if !(0.1..=600.0).contains(&self.clip_seconds) {
@@ -697,6 +760,95 @@ impl CameraConfig {
         }
         if let Err(e) = crate::events::schedule::parse_tz(&self.timezone) {
             c.bad(k("timezone"), e);
+        }
+    }
+
+    /// `[[cameras.inputs]]`: instead of `url`; exactly one `detect` input, at most one `record` input, known roles
+    /// each named once, and a record-only input that is an encoded stream of the same kind as the detect input.
+    fn validate_inputs(&self, key: &str, c: &mut Checks) {
+        use crate::ingest::source::SourceKind;
+        if !self.url.is_empty() {
+            c.bad(
+                format!("{key}.inputs"),
+                "set either `url` or [[cameras.inputs]], not both",
+            );
+        }
+        let detect_live = SourceKind::parse(self.detect_url())
+            .ok()
+            .map(|k| k.is_live());
+        let (mut detect, mut record) = (0, 0);
+        for (j, input) in self.inputs.iter().enumerate() {
+            let k = |field: &str| format!("{key}.inputs[{j}].{field}");
+            let kind = SourceKind::parse(&input.url);
+            if let Err(e) = &kind {
+                c.bad(k("url"), e.clone());
+            }
+            if input.roles.is_empty() {
+                c.bad(
+                    k("roles"),
+                    "must name at least one role: \"detect\", \"record\"",
+                );
+            }
+            for (r, role) in input.roles.iter().enumerate() {
+                if !ROLES.contains(&role.as_str()) {
+                    c.bad(
+                        k("roles"),
+                        format!("unknown role '{role}' (the roles are \"detect\" and \"record\")"),
+                    );
+                } else if input.roles[..r].contains(role) {
+                    c.bad(k("roles"), format!("'{role}' is listed twice"));
+                }
+            }
+            if input.has("detect") {
+                detect += 1;
+                if detect == 2 {
+                    c.bad(
+                        k("roles"),
+                        "a second input with the role \"detect\": exactly one input is decoded for the models",
+                    );
+                }
+                if let Ok(kind) = &kind {
+                    if self.looping && kind.is_live() {
+                        c.bad(format!("{key}.loop"), "applies to files only");
+                    }
+                }
+            }
+            if input.has("record") {
+                record += 1;
+                if record == 2 {
+                    c.bad(
+                        k("roles"),
+                        "a second input with the role \"record\": at most one input is recorded",
+                    );
+                }
+            }
+            if input.record_only() {
+                match &kind {
+                    Ok(SourceKind::File(_) | SourceKind::Rtsp(_)) => {}
+                    Ok(_) => c.bad(
+                        k("url"),
+                        "a record-only input is recorded as it is sent, without decoding: it must be an encoded \
+                         stream, a file or an rtsp:// URL (give a v4l2:// or test:// source the \"detect\" role too, \
+                         or record the detect input)",
+                    ),
+                    Err(_) => {}
+                }
+                if let (Ok(kind), Some(live)) = (&kind, detect_live) {
+                    if kind.is_live() != live {
+                        c.bad(
+                            k("url"),
+                            "the record input and the detect input must both be files or both be live streams \
+                             (their times are matched to select each alert's recording)",
+                        );
+                    }
+                }
+            }
+        }
+        if detect == 0 {
+            c.bad(
+                format!("{key}.inputs"),
+                "no input has the role \"detect\": exactly one input is decoded for the models",
+            );
         }
     }
 

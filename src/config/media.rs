@@ -105,6 +105,7 @@ impl MediaConfig {
             + 5.0)
             .min(60.0);
         Ok(crate::ingest::recorder::RecorderConfig {
+            passthrough: cam.record_url().is_some(),
             pre_roll: seconds("media.clip_pre_roll_seconds", self.clip_pre_roll_seconds)?,
             post_roll: seconds("media.clip_post_roll_seconds", self.clip_post_roll_seconds)?,
             max_len: seconds("media.clip_max_seconds", self.clip_max_seconds)?,

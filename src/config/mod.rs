@@ -35,8 +35,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use camera::{
-    valid_camera_name, CameraConfig, ClassifierConfig, PromptConfig, RuleConfig, Severity,
-    UnusualConfig, ZoneConfig,
+    valid_camera_name, CameraConfig, ClassifierConfig, InputConfig, PromptConfig, RuleConfig,
+    Severity, UnusualConfig, ZoneConfig, ROLES,
 };
 pub use inference::{
     InferenceConfig, ModelsConfig, ProviderChoice, ThreadPool, WorkerPlan, AUTO_MAX_WORKERS,

@@ -30,10 +30,11 @@ use crate::infer::labels::{coco_label_index, VEHICLE_GROUP};
 pub const DEFAULT_CACHE_DIR: &str = "/var/cache/scenewatch";
 
 /// Camera keys a manifest may not set: the runner sets them for each entry.
-const RUNNER_KEYS: [&str; 3] = [
-    "url",  // the entry's `file`
-    "name", // derived from the entry
-    "loop", // a looping file never ends, so the entry would never be scored
+const RUNNER_KEYS: [&str; 4] = [
+    "url",    // the entry's `file`
+    "inputs", // the entry's `file` is the camera's one input
+    "name",   // derived from the entry
+    "loop",   // a looping file never ends, so the entry would never be scored
 ];
 
 /// A loaded manifest: every entry's `file` resolved, every truth checked.

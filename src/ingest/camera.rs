@@ -73,6 +73,7 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
         "clips_skipped": st.clips_skipped.load(Relaxed),
         "sampled_fps": (sampled as f64 / secs * 100.0).round() / 100.0,
         "decoder": st.decoder.lock().ok().and_then(|d| d.clone()),
+        "inputs": inputs_state(st),
         "providers": providers,
     });
     if let Some(u) = st.unusual.lock().ok().and_then(|u| *u) {
@@ -83,6 +84,32 @@ pub fn state_message(topics: &Topics, st: &CameraStatus, providers: &serde_json:
         topics.camera_state(&st.name),
         payload.to_string().into_bytes(),
     )
+}
+
+/// The camera's inputs for its state: roles, the decoder of the detect input, the codec of a record-only input
+/// (and why it cannot be recorded). URLs are left out: they can hold credentials.
+fn inputs_state(st: &CameraStatus) -> serde_json::Value {
+    let inputs = st.inputs.lock().map(|i| i.clone()).unwrap_or_default();
+    let record = st
+        .record_input
+        .lock()
+        .map(|r| r.clone())
+        .unwrap_or_default();
+    inputs
+        .iter()
+        .map(|roles| {
+            let mut o = json!({ "roles": roles });
+            if roles.iter().any(|r| r == "detect") {
+                o["decoder"] = json!(st.decoder.lock().ok().and_then(|d| d.clone()));
+            } else if roles.iter().any(|r| r == "record") {
+                o["codec"] = json!(record.codec);
+                if let Some(e) = &record.error {
+                    o["error"] = json!(e);
+                }
+            }
+            o
+        })
+        .collect()
 }
 
 /// The retained plain `ON`/`OFF` states of a camera's switches: detection and each rule's arming.
@@ -169,6 +196,18 @@ impl Cameras {
         let policy: DropPolicy = cam.drop_policy(&self.ingest);
         let (frames_tx, frames_rx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
         let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
+        if let Ok(mut i) = status.inputs.lock() {
+            *i = if cam.inputs.is_empty() {
+                // one url: detected, and recorded (decoded frames re-encoded) when recordings are on
+                let mut roles = vec!["detect".to_string()];
+                if recorder.is_some() {
+                    roles.push("record".into());
+                }
+                vec![roles]
+            } else {
+                cam.inputs.iter().map(|i| i.roles.clone()).collect()
+            };
+        }
         if cam.unusual.enabled {
             // until the events stage has scored a clip (a restored baseline says so at the first one)
             if let Ok(mut u) = status.unusual.lock() {

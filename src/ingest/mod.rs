@@ -71,6 +71,19 @@ pub struct CameraStatus {
     pub unusual: Mutex<Option<UnusualStatus>>,
     /// The video decoder in use (GStreamer factory name, e.g. `avdec_h264`, `vah264dec`), once known.
     pub decoder: Mutex<Option<String>>,
+    /// The camera's inputs by their roles (`["detect", "record"]`), in config order; set when it is built.
+    pub inputs: Mutex<Vec<Vec<String>>>,
+    /// What the record-only input turned out to be, once its stream is seen.
+    pub record_input: Arc<Mutex<RecordInputStatus>>,
+}
+
+/// What the camera state says about a record-only input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordInputStatus {
+    /// `h264`, `h265`, or the caps name of a codec that cannot be recorded as it is (`video/x-vp8`).
+    pub codec: Option<String>,
+    /// Why its recordings are not written.
+    pub error: Option<String>,
 }
 
 /// What the camera state says about the unusual-scene baseline (kept up to date by the events stage).
@@ -102,6 +115,8 @@ impl CameraStatus {
             disarmed: Mutex::new(Default::default()),
             unusual: Mutex::new(None),
             decoder: Mutex::new(None),
+            inputs: Mutex::new(Vec::new()),
+            record_input: Arc::default(),
         })
     }
 
@@ -209,7 +224,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         status.set(state, reason, retries, clock.now());
         on_state(&status);
     };
-    let kind = match SourceKind::parse(&camera.url) {
+    let kind = match SourceKind::parse(camera.detect_url()) {
         Ok(k) => k,
         Err(e) => {
             status.failed.store(true, Ordering::Relaxed);
@@ -217,7 +232,23 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             return;
         }
     };
+    let record_kind = match camera.record_url().map(SourceKind::parse).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            status.failed.store(true, Ordering::Relaxed);
+            set(
+                CameraState::Error,
+                Some(format!("bad record input url: {e}")),
+                0,
+            );
+            return;
+        }
+    };
     let live = kind.is_live();
+    let notify: pipeline::Notify = {
+        let (st, f) = (status.clone(), on_state.clone());
+        Arc::new(move || f(&st))
+    };
     // validated at load; the second guard ends the camera with the reason instead of a panic
     let timing = ingest
         .watchdog()
@@ -259,7 +290,8 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             skip: camera.decode_skip,
             analysis_height: camera.analysis_height,
             threads: ingest.decode_threads.unwrap_or(0),
-        });
+        })
+        .with_record_status(status.record_input.clone(), notify.clone());
         let mut announce = || {
             let used = shared.decoder.lock().ok().and_then(|d| d.clone());
             if let (Some(d), Ok(mut s)) = (used, status.decoder.lock()) {
@@ -267,7 +299,12 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
             }
             set(CameraState::Running, None, 0);
         };
-        let outcome = match pipeline::build(&kind, camera.realtime, &shared) {
+        let outcome = match pipeline::build_with_record(
+            &kind,
+            record_kind.as_ref(),
+            camera.realtime,
+            &shared,
+        ) {
             Ok(p) => {
                 let o = pipeline::run(&p, &shared, limits, &shutdown, &mut announce);
                 drop(p);
@@ -280,6 +317,10 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         next_seq = shared.next_seq();
         next_pts = Duration::from_nanos(shared.last_pts_ns.load(Ordering::Relaxed))
             + Duration::from_millis(1);
+        // a record input may have run ahead of the last sampled frame: the recorder's ring must stay in order
+        if let Some(newest) = recorder.as_ref().and_then(|r| r.newest()) {
+            next_pts = next_pts.max(newest + Duration::from_millis(1));
+        }
         if produced > 0 {
             attempt = 0;
         }

@@ -3,6 +3,10 @@
 //! Sampling happens on videoconvert's sink pad (a buffer probe, by stream pts) so frames that are not sampled are
 //! never colour-converted. The appsink callback copies a sampled frame (removing row padding: take the stride from
 //! VideoInfo) into the camera's bounded frame queue, whose full-policy decides what is lost.
+//!
+//! A camera with a record-only input (`[[cameras.inputs]]`) gets a second source in the same pipeline (one clock,
+//! one base time): `urisourcebin → parsebin → queue → appsink`, never decoded, whose access units go to the alert
+//! recorder at the stream time of the same timeline as the detect frames (see [`record_branch`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,6 +83,28 @@ pub struct SinkShared {
     pub decoder: Mutex<Option<String>>,
     /// Compressed frames left out before the decoder (`decode_skip`).
     pub skipped: AtomicU64,
+    /// Stream time (ns) of the newest decoded detect frame: a file's record branch keeps within
+    /// [`RECORD_LEAD`] of it.
+    detect_ns: AtomicU64,
+    /// The detect branch reached its end: the record branch no longer waits for it.
+    detect_eos: std::sync::atomic::AtomicBool,
+    /// The pipeline is being stopped: nothing may keep a streaming thread waiting.
+    stopping: std::sync::atomic::AtomicBool,
+    /// The camera state's record-input entry, and what publishes the state when it changes.
+    record_status: Option<(Arc<Mutex<super::RecordInputStatus>>, Notify)>,
+}
+
+/// Publishes the camera's state (called from a streaming thread when something it reports changed).
+pub type Notify = Arc<dyn Fn() + Send + Sync>;
+
+/// How far (stream time) a file's record branch may run ahead of its detect branch: the detect branch runs at
+/// inference speed, and a record branch racing ahead would push the pre-roll of the alerts still to come out of
+/// its ring.
+pub const RECORD_LEAD: Duration = Duration::from_secs(2);
+
+/// Whether a non-live record branch at stream time `record` may go on, with the detect branch at `detect`.
+pub fn record_may_run(record: Duration, detect: Duration, detect_ended: bool) -> bool {
+    detect_ended || record <= detect + RECORD_LEAD
 }
 
 /// A camera's decoding settings (`[[cameras]] decode_skip`, `analysis_height`).
@@ -133,6 +159,18 @@ impl SinkShared {
         self
     }
 
+    /// Reports the record input's codec, or why it cannot be recorded, into `status` and calls `notify`.
+    pub fn with_record_status(
+        mut self: Arc<Self>,
+        status: Arc<Mutex<super::RecordInputStatus>>,
+        notify: Notify,
+    ) -> Arc<Self> {
+        if let Some(s) = Arc::get_mut(&mut self) {
+            s.record_status = Some((status, notify));
+        }
+        self
+    }
+
     /// Also times the video decoder into `metrics`.
     pub fn with_metrics(mut self: Arc<Self>, metrics: Arc<crate::telemetry::Metrics>) -> Arc<Self> {
         if let Some(s) = Arc::get_mut(&mut self) {
@@ -172,6 +210,10 @@ impl SinkShared {
             decode: DecodeOptions::default(),
             decoder: Mutex::new(None),
             skipped: AtomicU64::new(0),
+            detect_ns: AtomicU64::new(pts_base.as_nanos() as u64),
+            detect_eos: Default::default(),
+            stopping: Default::default(),
+            record_status: None,
         })
     }
 
@@ -187,6 +229,28 @@ impl SinkShared {
         Some(self.pts_base + Duration::from_nanos(pts.nseconds().saturating_sub(base.nseconds())))
     }
 
+    /// `t` on the stream-time axis of [`stream_pts`](Self::stream_pts), signed (a DTS can lie before the first
+    /// PTS); None before the first timestamp set that axis.
+    fn stream_ns(&self, t: gst::ClockTime) -> Option<i64> {
+        let base = (*self.first_pts.lock().ok()?)?;
+        let rel = i128::from(t.nseconds()) - i128::from(base.nseconds());
+        i64::try_from(self.pts_base.as_nanos() as i128 + rel).ok()
+    }
+
+    /// Holds a file's record branch (its streaming thread) while its stream time is more than [`RECORD_LEAD`]
+    /// ahead of the detect branch; returns at once when the detect branch has ended or the pipeline stops.
+    fn pace_record(&self, record: Duration) {
+        loop {
+            let detect = Duration::from_nanos(self.detect_ns.load(Ordering::Relaxed));
+            if self.stopping.load(Ordering::Relaxed)
+                || record_may_run(record, detect, self.detect_eos.load(Ordering::Relaxed))
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The next frame seq number (continues across reconnects).
     pub fn next_seq(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)
@@ -200,11 +264,14 @@ impl SinkShared {
         self.last_frame_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         match self.stream_pts(pts) {
-            Some(p) => self
-                .sampler
-                .lock()
-                .map(|mut s| s.accept(p))
-                .unwrap_or(false),
+            Some(p) => {
+                self.detect_ns
+                    .fetch_max(p.as_nanos() as u64, Ordering::Relaxed);
+                self.sampler
+                    .lock()
+                    .map(|mut s| s.accept(p))
+                    .unwrap_or(false)
+            }
             // buffers without timestamps cannot be sampled by stream time; keep none rather than guess
             None => false,
         }
@@ -423,7 +490,8 @@ fn setup_decoder(decoder: &gst::Element, shared: &Arc<SinkShared>) {
                 return;
             };
             let mut rates = vec![shared.sample_fps];
-            if let Some(rec) = &shared.recorder {
+            // the JPEG recording branch takes decoded frames too; a pass-through recorder takes none
+            if let Some(rec) = shared.recorder.as_ref().filter(|r| !r.cfg.passthrough) {
                 rates.push(f64::from(rec.cfg.fps.max(1)));
             }
             let skipper = Mutex::new(Skipper::new(shared.decode.skip, &rates));
@@ -476,10 +544,11 @@ pub fn attach_analysis(
             gst::PadProbeReturn::Handled
         }
     });
-    let sink_shared = shared.clone();
+    let (sink_shared, eos_shared) = (shared.clone(), shared.clone());
     appsink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| sink_shared.on_sample(sink))
+            .eos(move |_| eos_shared.detect_eos.store(true, Ordering::Relaxed))
             .build(),
     );
     Ok(())
@@ -581,9 +650,58 @@ pub fn build_decode_only(
     Ok(pipeline)
 }
 
-/// Builds (but does not start) the pipeline for one camera.
+/// The URI `uridecodebin`/`urisourcebin` open for a file or RTSP source; a missing or empty file is an error.
+fn source_uri(kind: &SourceKind, camera: &str) -> Result<String, IngestError> {
+    let err = |message: String| IngestError::plain(camera, message);
+    match kind {
+        SourceKind::File(path) => {
+            let abs =
+                std::path::absolute(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+            if !abs.is_file() {
+                return Err(err(format!("video file {} does not exist", abs.display())));
+            }
+            if std::fs::metadata(&abs).is_ok_and(|m| m.len() == 0) {
+                return Err(err(format!(
+                    "video file {} is empty (0 bytes)",
+                    abs.display()
+                )));
+            }
+            Ok(gst::glib::filename_to_uri(&abs, None)
+                .map_err(|e| err(format!("{}: {e}", abs.display())))?
+                .to_string())
+        }
+        SourceKind::Rtsp(url) => Ok(url.clone()),
+        _ => Err(err("not a file or RTSP source".into())),
+    }
+}
+
+/// RTSP over TCP, as Frigate and most NVRs default to: UDP loses packets on busy links and needs open ports; a
+/// small jitter buffer keeps latency low. For `uridecodebin` and `urisourcebin` alike.
+fn rtsp_over_tcp(src: &gst::Element) {
+    src.connect("source-setup", false, |args| {
+        let el = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
+        if el.factory().is_some_and(|f| f.name() == "rtspsrc") {
+            el.set_property_from_str("protocols", "tcp");
+            el.set_property("latency", 200u32);
+        }
+        None
+    });
+}
+
+/// Builds (but does not start) the pipeline for one camera with one input.
 pub fn build(
     kind: &SourceKind,
+    realtime: bool,
+    shared: &Arc<SinkShared>,
+) -> Result<gst::Pipeline, IngestError> {
+    build_with_record(kind, None, realtime, shared)
+}
+
+/// Builds (but does not start) the pipeline for one camera. `record`: the camera's record-only input, recorded
+/// without decoding when the camera has a pass-through recorder.
+pub fn build_with_record(
+    kind: &SourceKind,
+    record: Option<&SourceKind>,
     realtime: bool,
     shared: &Arc<SinkShared>,
 ) -> Result<gst::Pipeline, IngestError> {
@@ -627,46 +745,23 @@ pub fn build(
     };
 
     attach_analysis(&head, &appsink, shared)?;
-    // where the decoded video enters: the analysis head, or a tee that also feeds the recording branch
-    let entry = match &shared.recorder {
-        Some(rec) => recording_branch(&pipeline, &head, rec, shared)?,
-        None => head.clone(),
+    // where the decoded video enters: the analysis head, or a tee that also feeds the JPEG recording branch; a
+    // record input is a source of its own
+    let entry = match (&shared.recorder, record) {
+        (Some(rec), Some(record)) if rec.cfg.passthrough => {
+            record_branch(&pipeline, record, rec, shared)?;
+            head.clone()
+        }
+        (Some(rec), _) if !rec.cfg.passthrough => recording_branch(&pipeline, &head, rec, shared)?,
+        _ => head.clone(),
     };
 
     match kind {
         SourceKind::File(_) | SourceKind::Rtsp(_) => {
-            let uri = match kind {
-                SourceKind::File(path) => {
-                    let abs = std::path::absolute(path)
-                        .map_err(|e| err(format!("{}: {e}", path.display())))?;
-                    if !abs.is_file() {
-                        return Err(err(format!("video file {} does not exist", abs.display())));
-                    }
-                    if std::fs::metadata(&abs).is_ok_and(|m| m.len() == 0) {
-                        return Err(err(format!(
-                            "video file {} is empty (0 bytes)",
-                            abs.display()
-                        )));
-                    }
-                    gst::glib::filename_to_uri(&abs, None)
-                        .map_err(|e| err(format!("{}: {e}", abs.display())))?
-                        .to_string()
-                }
-                SourceKind::Rtsp(url) => url.clone(),
-                _ => unreachable!("matched above"),
-            };
+            let uri = source_uri(kind, &camera)?;
             let src = make("uridecodebin", &camera)?;
             src.set_property("uri", &uri);
-            // RTSP over TCP, as Frigate and most NVRs default to: UDP loses packets on busy links and needs open
-            // ports; a small jitter buffer keeps latency low
-            src.connect("source-setup", false, |args| {
-                let el = args.get(1).and_then(|v| v.get::<gst::Element>().ok())?;
-                if el.factory().is_some_and(|f| f.name() == "rtspsrc") {
-                    el.set_property_from_str("protocols", "tcp");
-                    el.set_property("latency", 200u32);
-                }
-                None
-            });
+            rtsp_over_tcp(&src);
             pipeline.add(&src).map_err(|e| err(e.to_string()))?;
             watch_decoders(&src, shared);
             let entry_weak = entry.downgrade();
@@ -800,6 +895,216 @@ fn recording_branch(
             .build(),
     );
     Ok(tee)
+}
+
+/// A sink for a stream nobody uses (audio, a second video), so its source never stops on "not linked"; it takes
+/// no part in preroll.
+fn discard(pipeline: &gst::Pipeline, pad: &gst::Pad) {
+    let Ok(sink) = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+    else {
+        return;
+    };
+    if pipeline.add(&sink).is_ok() {
+        let _ = sink.sync_state_with_parent();
+        if let Some(sp) = sink.static_pad("sink") {
+            let _ = pad.link(&sp);
+        }
+    }
+}
+
+/// The caps name on `pad` (`video/x-h264`, `application/x-rtp`), and for RTP its `media` (`video`, `audio`).
+fn pad_media(pad: &gst::Pad) -> (String, Option<String>) {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    caps.structure(0)
+        .map(|s| (s.name().to_string(), s.get::<String>("media").ok()))
+        .unwrap_or_default()
+}
+
+/// Adds the record input: `urisourcebin` (RTSP over TCP as the detect source) → `parsebin` → its first video
+/// stream → queue → appsink, never decoded. Each access unit goes to the recorder with its time on the detect
+/// frames' stream-time axis (`SinkShared::stream_pts`: one pipeline, one clock and base time, so for files both
+/// timelines start near 0 and for RTSP both are the pipeline's running time), its DTS and whether it is a keyframe.
+///
+/// Live inputs never wait: a small leaky queue drops units rather than hold the camera (the recorder then waits
+/// for the next keyframe). A file's branch is paced: its appsink callback waits while it is more than
+/// [`RECORD_LEAD`] ahead of the detect branch, which runs at inference speed, until the detect branch ends.
+/// The appsink is `async=false` like the JPEG branch's, so the pipeline never waits for this branch to preroll.
+fn record_branch(
+    pipeline: &gst::Pipeline,
+    kind: &SourceKind,
+    rec: &Arc<super::recorder::Recorder>,
+    shared: &Arc<SinkShared>,
+) -> Result<(), IngestError> {
+    let camera = shared.camera.to_string();
+    let err = |message: String| IngestError::plain(&camera, message);
+    let live = kind.is_live();
+    let uri = source_uri(kind, &camera).map_err(|mut e| {
+        e.message = format!("record input: {}", e.message);
+        e
+    })?;
+    let src = make_named("urisourcebin", "record-source", &camera)?;
+    src.set_property("uri", &uri);
+    rtsp_over_tcp(&src);
+    let queue = make_named("queue", "record-queue", &camera)?;
+    queue.set_property("max-size-bytes", 0u32);
+    if live {
+        queue.set_property_from_str("leaky", "downstream");
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-time", 2_000_000_000u64);
+    } else {
+        // a file's demuxer waits here while the branch is paced
+        queue.set_property("max-size-buffers", 16u32);
+        queue.set_property("max-size-time", 0u64);
+    }
+    let sink = gst_app::AppSink::builder()
+        .name("record-sink")
+        .sync(false)
+        .max_buffers(4)
+        .build();
+    sink.set_property("async", false);
+    pipeline
+        .add_many([&src, &queue, sink.upcast_ref()])
+        .map_err(|e| err(e.to_string()))?;
+    queue
+        .link(&sink)
+        .map_err(|e| err(format!("linking the record branch: {e}")))?;
+    let queue_sink = queue
+        .static_pad("sink")
+        .ok_or_else(|| err("queue has no sink pad".into()))?;
+
+    let pipe = pipeline.downgrade();
+    let (q_sink, name) = (queue_sink.clone(), shared.camera.clone());
+    let parse_added = std::sync::atomic::AtomicBool::new(false);
+    src.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipe.upgrade() else {
+            return;
+        };
+        let (media, rtp_media) = pad_media(pad);
+        let other_rtp = media == "application/x-rtp" && rtp_media.as_deref() != Some("video");
+        if other_rtp || parse_added.swap(true, Ordering::SeqCst) {
+            discard(&pipeline, pad);
+            return;
+        }
+        let Ok(parse) = gst::ElementFactory::make("parsebin").name("record-parse").build() else {
+            tracing::error!(camera = %name, "record input: GStreamer element 'parsebin' is missing");
+            discard(&pipeline, pad);
+            return;
+        };
+        let weak = pipeline.downgrade();
+        let q = q_sink.clone();
+        // the first video stream goes to the recorder (its codec is checked there); everything else is discarded
+        parse.connect_pad_added(move |_, pad| {
+            let Some(pipeline) = weak.upgrade() else {
+                return;
+            };
+            let (media, _) = pad_media(pad);
+            if media.starts_with("video/") && !q.is_linked() {
+                if let Err(e) = pad.link(&q) {
+                    tracing::warn!(error = ?e, "could not link the record input's video");
+                }
+            } else {
+                discard(&pipeline, pad);
+            }
+        });
+        let (q, cam) = (q_sink.clone(), name.clone());
+        // no video at all: end the record sink's stream, or a file's pipeline would never see EOS
+        parse.connect_no_more_pads(move |_| {
+            if !q.is_linked() {
+                tracing::error!(camera = %cam, "record input: no video stream; recordings are not written");
+                q.send_event(gst::event::Eos::new());
+            }
+        });
+        if pipeline.add(&parse).is_err() {
+            return;
+        }
+        let _ = parse.sync_state_with_parent();
+        if let Some(sp) = parse.static_pad("sink") {
+            if let Err(e) = pad.link(&sp) {
+                tracing::warn!(error = ?e, "could not link the record input to parsebin");
+            }
+        }
+    });
+
+    let (rec, sh) = (rec.clone(), shared.clone());
+    let codec_seen: Mutex<Option<String>> = Mutex::new(None);
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |s| {
+                let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let (Some(buf), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let name = caps
+                    .structure(0)
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_default();
+                let codec = super::recorder::passthrough_codec(&name);
+                sh.note_record_codec(&name, &codec, &codec_seen, &rec);
+                if codec.is_err() {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                // demuxers of formats without reordering often stamp only the DTS
+                let (Some(pts), Some(pts_ns)) = (
+                    sh.stream_pts(buf.pts().or(buf.dts())),
+                    buf.pts().or(buf.dts()).and_then(|t| sh.stream_ns(t)),
+                ) else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                if !live {
+                    sh.pace_record(pts);
+                }
+                let dts_ns = buf.dts().and_then(|t| sh.stream_ns(t)).unwrap_or(pts_ns);
+                let flags = buf.flags();
+                let unit = super::recorder::Unit {
+                    pts: pts_ns,
+                    dts: dts_ns,
+                    keyframe: !flags.contains(gst::BufferFlags::DELTA_UNIT),
+                    data: buf,
+                };
+                rec.push_unit(unit, flags.contains(gst::BufferFlags::DISCONT), caps);
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    Ok(())
+}
+
+impl SinkShared {
+    /// Once per codec the record branch sees: the camera state learns it; one that cannot be recorded without
+    /// re-encoding is logged as an error and the recorder refuses alerts with that reason (detection goes on).
+    fn note_record_codec(
+        &self,
+        caps_name: &str,
+        codec: &Result<&'static str, String>,
+        seen: &Mutex<Option<String>>,
+        rec: &super::recorder::Recorder,
+    ) {
+        let Ok(mut seen) = seen.lock() else { return };
+        if seen.as_deref() == Some(caps_name) {
+            return;
+        }
+        *seen = Some(caps_name.to_string());
+        match codec {
+            Ok(c) => tracing::info!(camera = %self.camera, codec = c, "record input"),
+            Err(why) => {
+                tracing::error!(camera = %self.camera, error = %why, "record input: recordings are not written");
+                rec.refuse(why.clone());
+            }
+        }
+        if let Some((status, notify)) = &self.record_status {
+            if let Ok(mut st) = status.lock() {
+                st.codec = Some(match codec {
+                    Ok(c) => c.to_string(),
+                    Err(_) => caps_name.to_string(),
+                });
+                st.error = codec.as_ref().err().cloned();
+            }
+            notify();
+        }
+    }
 }
 
 /// How one run of a pipeline ended.
@@ -1015,6 +1320,8 @@ pub fn run(
             }
         }
     })();
+    // a paced record branch must not hold its streaming thread while the pipeline shuts down
+    shared.stopping.store(true, Ordering::Relaxed);
     let _ = pipeline.set_state(gst::State::Null);
     outcome
 }

@@ -1,7 +1,13 @@
-//! Alert recordings: a per-camera ring of JPEG frames (the pre-roll), and one GStreamer writer per alert that
-//! writes the ring plus the frames that follow into a file until the alert has ended and the post-roll has passed:
-//! H.264 in fragmented MP4 (`[media] clip_format = "mp4"`, the default: phones and browsers play it) or the JPEG
-//! frames as they are in Matroska (`"mkv"`).
+//! Alert recordings: a per-camera ring (the pre-roll), and one GStreamer writer per alert that writes the ring plus
+//! the frames that follow into a file until the alert has ended and the post-roll has passed. Two modes:
+//!
+//! - JPEG (a camera with one `url`, or the `record` role on its detect input): the ring holds JPEG frames of the
+//!   decoded video; the writer re-encodes them to H.264 in fragmented MP4 (`[media] clip_format = "mp4"`, the
+//!   default: phones and browsers play it) or keeps them as they are in Matroska (`"mkv"`).
+//! - Pass-through (a record-only `[[cameras.inputs]]` entry): the ring holds the record stream's own H.264/H.265
+//!   access units, never decoded, in whole GOPs (it always starts at a keyframe); a recording starts at the last
+//!   keyframe at or before its pre-roll and is remuxed as it was sent (`h264parse|h265parse ! mp4mux|matroskamux`),
+//!   at the stream's own size and rate. Order is by DTS, so B-frames survive.
 //!
 //! The ring is fed by a branch of the camera's pipeline (`tee → leaky queue → videorate max-rate → videoscale →
 //! jpegenc → appsink`), so frames are compressed once, by GStreamer, at the recording rate and size — not per pixel
@@ -47,6 +53,9 @@ impl ClipFormat {
 /// Recording settings for one camera (from `[media]`).
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
+    /// The ring holds a record input's encoded access units (`push_unit`), not JPEG frames (`push`); `fps`,
+    /// `width` and `quality` then do not apply.
+    pub passthrough: bool,
     pub pre_roll: Duration,
     pub post_roll: Duration,
     pub max_len: Duration,
@@ -86,6 +95,91 @@ pub fn ring_trim<T>(ring: &VecDeque<(Duration, T)>, newest: Duration, span: Dura
     ring.partition_point(|(p, _)| *p < cutoff)
 }
 
+/// One access unit of an encoded record stream. Times are stream time in signed nanoseconds: the first GOP's
+/// DTS can lie before the stream's first PTS, which is stream time 0.
+#[derive(Debug, Clone)]
+pub struct Unit<T> {
+    pub pts: i64,
+    pub dts: i64,
+    pub keyframe: bool,
+    pub data: T,
+}
+
+/// Index of the first unit to keep so that the ring spans at least `span` back from `newest` in whole GOPs: the
+/// last keyframe at or before `newest - span` (0 when there is none, or the ring is that short).
+pub fn gop_trim<T>(ring: &VecDeque<Unit<T>>, newest: i64, span: Duration) -> usize {
+    let cutoff = newest.saturating_sub(nanos(span));
+    ring.iter()
+        .rposition(|u| u.keyframe && u.pts <= cutoff)
+        .unwrap_or(0)
+}
+
+/// Where a recording from stream time `from` starts: the last keyframe at or before `from`, else the ring's first
+/// keyframe (nothing that old is kept). None: no keyframe in the ring yet.
+pub fn gop_start<T>(ring: &VecDeque<Unit<T>>, from: i64) -> Option<usize> {
+    ring.iter()
+        .rposition(|u| u.keyframe && u.pts <= from)
+        .or_else(|| ring.iter().position(|u| u.keyframe))
+}
+
+/// Admits access units in decoding order: each DTS above the one before (B-frames, whose PTS may be below their
+/// predecessor's, pass). A unit whose DTS does not increase (a restart that begins lower) or that follows a gap
+/// (`discont`: a leaky queue dropped units) is refused, and so is everything after it up to the next keyframe, so
+/// the ring and the writers never hold a unit whose references are missing. Starts waiting for a keyframe.
+#[derive(Debug, Clone)]
+pub struct DtsGate {
+    last: Option<i64>,
+    need_key: bool,
+}
+
+impl Default for DtsGate {
+    fn default() -> Self {
+        Self {
+            last: None,
+            need_key: true,
+        }
+    }
+}
+
+impl DtsGate {
+    pub fn admit(&mut self, dts: i64, keyframe: bool, discont: bool) -> bool {
+        if self.last.is_some_and(|l| dts <= l) || (discont && !keyframe) {
+            self.need_key = true;
+            return false;
+        }
+        if self.need_key && !keyframe {
+            return false;
+        }
+        self.need_key = false;
+        self.last = Some(dts);
+        true
+    }
+}
+
+/// The short codec name of a record stream's caps when it can be recorded as it is (`h264`, `h265`), else the
+/// error the camera reports.
+pub fn passthrough_codec(caps_name: &str) -> Result<&'static str, String> {
+    match caps_name {
+        "video/x-h264" => Ok("h264"),
+        "video/x-h265" => Ok("h265"),
+        other => Err(format!(
+            "record input: codec {other} cannot be recorded without re-encoding; use an H.264 or H.265 stream"
+        )),
+    }
+}
+
+/// An encoded ring holds at most this much (whole GOPs are dropped from its front beyond it, the newest GOP
+/// always stays): 128 MiB is two minutes of an 8 Mbit/s main stream.
+pub const MAX_UNIT_BYTES: usize = 128 << 20;
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn at(ns: i64) -> Duration {
+    Duration::from_nanos(ns.max(0) as u64)
+}
+
 /// Whether a writer that started at `first` should stop at frame `pts`: post-roll after the alert's end passed,
 /// or the maximum length reached.
 pub fn stop_reason(
@@ -115,15 +209,26 @@ struct Writer {
     /// One frame at the recording rate: the duration given to each frame, which the muxer keeps for the last one
     /// (without it MP4's last sample has none and GStreamer's demuxer drops it).
     frame_len: gst::ClockTime,
+    /// Pass-through: subtracted from every unit's PTS and DTS alike (the first unit's lower one, so none is
+    /// negative); None until the first unit, a keyframe, is written.
+    shift: Option<i64>,
 }
 
 #[derive(Default)]
 struct State {
     ring: VecDeque<(Duration, gst::Buffer)>,
+    /// Pass-through: the record stream's access units, in decoding order, from a keyframe.
+    units: VecDeque<Unit<gst::Buffer>>,
+    units_bytes: usize,
+    gate: DtsGate,
     caps: Option<gst::Caps>,
     writers: Vec<Writer>,
     /// The camera ended: no more frames; a late `start` records what the ring holds and closes at once.
     ended: bool,
+    /// Why this camera's record input cannot be recorded (its codec); `start` answers with it.
+    refused: Option<String>,
+    /// The latest stream time put in the ring.
+    newest: Option<Duration>,
 }
 
 /// One camera's recorder; lives as long as the camera (across pipeline rebuilds and reconnects).
@@ -178,6 +283,77 @@ impl Recorder {
         st.ring.push_back((pts, buf));
         let cut = ring_trim(&st.ring, pts, self.cfg.ring_span);
         st.ring.drain(..cut);
+        st.newest = Some(pts);
+    }
+
+    /// An access unit of the record input (pass-through mode), at stream time `pts`/`dts` (nanoseconds, see
+    /// [`Unit`]); `caps` are the parser's (stream-format, codec data). `discont`: units were lost before this one.
+    pub fn push_unit(&self, unit: Unit<gst::Buffer>, discont: bool, caps: &gst::CapsRef) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.ended = false;
+        st.refused = None;
+        if st.caps.as_deref() != Some(caps) {
+            let caps = caps.to_owned();
+            for w in &st.writers {
+                w.src.set_caps(Some(&caps));
+            }
+            st.caps = Some(caps);
+        }
+        if !st.gate.admit(unit.dts, unit.keyframe, discont) {
+            return;
+        }
+        let pts = at(unit.pts);
+        let mut finished = Vec::new();
+        let max_len = self.cfg.max_len;
+        for (i, w) in st.writers.iter_mut().enumerate() {
+            if w.frames > 0 {
+                if let Some(reason) = stop_reason(w.first, pts, w.stop_at, max_len) {
+                    finished.push((i, reason));
+                    continue;
+                }
+            }
+            w.write_unit(&unit);
+        }
+        for (i, reason) in finished.into_iter().rev() {
+            let w = st.writers.swap_remove(i);
+            self.finish(w, reason);
+        }
+        st.newest = Some(st.newest.map_or(pts, |n| n.max(pts)));
+        st.units_bytes += unit.data.size();
+        st.units.push_back(unit);
+        let newest = st.units.back().map_or(0, |u| u.pts);
+        let mut cut = gop_trim(&st.units, newest, self.cfg.ring_span);
+        let mut bytes: usize = st.units.iter().take(cut).map(|u| u.data.size()).sum();
+        // over the byte bound: drop further whole GOPs, keeping the newest one
+        while st.units_bytes - bytes > MAX_UNIT_BYTES {
+            let Some(next) = st.units.iter().skip(cut + 1).position(|u| u.keyframe) else {
+                break;
+            };
+            let next = cut + 1 + next;
+            bytes += st
+                .units
+                .range(cut..next)
+                .map(|u| u.data.size())
+                .sum::<usize>();
+            cut = next;
+        }
+        st.units.drain(..cut);
+        st.units_bytes -= bytes;
+    }
+
+    /// The record input cannot be recorded (`why` says so): alerts get no recording and say why, until units
+    /// that can be recorded arrive.
+    pub fn refuse(&self, why: String) {
+        if let Ok(mut st) = self.state.lock() {
+            st.refused = Some(why);
+        }
+    }
+
+    /// The latest stream time the ring holds (a rebuilt pipeline continues after it, so the ring stays in order).
+    pub fn newest(&self) -> Option<Duration> {
+        self.state.lock().ok().and_then(|st| st.newest)
     }
 
     /// Starts recording alert `id` from `from - pre_roll`; returns the file's path. Frames already in the ring are
@@ -190,6 +366,9 @@ impl Recorder {
         if st.writers.iter().any(|w| w.alert_id == id) {
             return Ok(path);
         }
+        if let Some(why) = &st.refused {
+            return Err(why.clone());
+        }
         let caps = st
             .caps
             .clone()
@@ -198,12 +377,26 @@ impl Recorder {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let from = from.saturating_sub(self.cfg.pre_roll);
-        let start = preroll_start(&st.ring, from);
-        let first = st.ring.get(start).map_or(from, |(p, _)| *p);
-        let mut w = Writer::open(id, path.clone(), &caps, first, &self.cfg)?;
-        for (p, b) in st.ring.iter().skip(start) {
-            w.write(*p, b);
-        }
+        let w = if self.cfg.passthrough {
+            let start = gop_start(&st.units, nanos(from));
+            let first = start
+                .and_then(|i| st.units.get(i))
+                .map_or(from, |u| at(u.pts));
+            let mut w = Writer::open(id, path.clone(), &caps, first, &self.cfg)?;
+            // no keyframe yet: the writer takes the stream from the next one
+            for u in st.units.iter().skip(start.unwrap_or(usize::MAX)) {
+                w.write_unit(u);
+            }
+            w
+        } else {
+            let start = preroll_start(&st.ring, from);
+            let first = st.ring.get(start).map_or(from, |(p, _)| *p);
+            let mut w = Writer::open(id, path.clone(), &caps, first, &self.cfg)?;
+            for (p, b) in st.ring.iter().skip(start) {
+                w.write(*p, b);
+            }
+            w
+        };
         if st.ended {
             // the alert was raised after the stream ended (inference behind a file): record what there is
             self.finish(w, "stream_ended");
@@ -328,7 +521,7 @@ impl Writer {
         // the ring's frames are thinned by stream time, so their caps say a variable rate (0/1); with that mp4mux
         // writes no duration for the last sample and GStreamer's demuxer drops it: give the nominal rate
         let mut caps = caps.clone();
-        if cfg.format == ClipFormat::Mp4 {
+        if cfg.format == ClipFormat::Mp4 && !cfg.passthrough {
             if let Some(s) = caps.make_mut().structure_mut(0) {
                 s.set("framerate", gst::Fraction::new(cfg.fps.max(1) as i32, 1));
             }
@@ -347,6 +540,24 @@ impl Writer {
             .map_err(|e| fail("filesink is missing", &e))?;
         let mut chain: Vec<gst::Element> = vec![src.clone().upcast()];
         match cfg.format {
+            _ if cfg.passthrough => {
+                let name = caps.structure(0).map(|s| s.name().to_string());
+                let parser = match passthrough_codec(name.as_deref().unwrap_or("(no caps)"))? {
+                    "h265" => "h265parse",
+                    _ => "h264parse",
+                };
+                chain.push(make(parser)?);
+                let mux = match cfg.format {
+                    ClipFormat::Mkv => make("matroskamux")?,
+                    ClipFormat::Mp4 => {
+                        let mux = make("mp4mux")?;
+                        // fragments of 1 s: what was written before a crash still plays
+                        mux.set_property("fragment-duration", 1000u32);
+                        mux
+                    }
+                };
+                chain.push(mux);
+            }
             ClipFormat::Mkv => chain.push(make("matroskamux")?),
             ClipFormat::Mp4 => {
                 // 4:2:0 for the browsers' H.264 decoders; the encoder's own thread, not the camera's, does the work
@@ -390,7 +601,34 @@ impl Writer {
             frames: 0,
             stop_at: None,
             frame_len: gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(cfg.fps.max(1))),
+            shift: None,
         })
+    }
+
+    /// Pass-through: the unit as it came, its PTS and DTS moved by the writer's shift; the parser's duration kept.
+    /// The file starts at a keyframe: units before the first one are skipped.
+    fn write_unit(&mut self, u: &Unit<gst::Buffer>) {
+        let shift = match self.shift {
+            Some(s) => s,
+            None if u.keyframe => u.pts.min(u.dts),
+            None => return,
+        };
+        let mut b = u.data.copy();
+        {
+            let Some(m) = b.get_mut() else { return };
+            let t = |v: i64| gst::ClockTime::from_nseconds(v.saturating_sub(shift).max(0) as u64);
+            m.set_pts(t(u.pts));
+            m.set_dts(t(u.dts));
+        }
+        if self.src.push_buffer(b).is_ok() {
+            if self.frames == 0 {
+                self.first = at(u.pts);
+                self.last = self.first;
+            }
+            self.shift = Some(shift);
+            self.frames += 1;
+            self.last = self.last.max(at(u.pts));
+        }
     }
 
     fn write(&mut self, pts: Duration, buf: &gst::Buffer) {
@@ -444,6 +682,81 @@ mod tests {
             preroll_start(&ring, Duration::from_secs(9)),
             6,
             "nothing that old: start with the next frame"
+        );
+    }
+
+    fn units(v: &[(i64, bool)]) -> VecDeque<Unit<()>> {
+        v.iter()
+            .map(|&(ms, keyframe)| Unit {
+                pts: ms * 1_000_000,
+                dts: ms * 1_000_000,
+                keyframe,
+                data: (),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_encoded_ring_keeps_whole_gops_and_a_recording_starts_at_a_keyframe() {
+        // keyframes every second, 4 frames per GOP
+        let ring = units(&[
+            (0, true),
+            (250, false),
+            (500, false),
+            (750, false),
+            (1000, true),
+            (1250, false),
+            (1500, false),
+            (1750, false),
+            (2000, true),
+            (2250, false),
+        ]);
+        let ms = |v: i64| v * 1_000_000;
+        // a span of 0.8 s back from 2.25 s reaches 1.45 s: the GOP from 1.0 s is kept whole
+        assert_eq!(gop_trim(&ring, ms(2250), Duration::from_millis(800)), 4);
+        // a span longer than the ring keeps it all; one ending on a keyframe cuts there
+        assert_eq!(gop_trim(&ring, ms(2250), Duration::from_secs(10)), 0);
+        assert_eq!(gop_trim(&ring, ms(2250), Duration::from_millis(250)), 8);
+        // pre-roll from 1.6 s: the last keyframe at or before it, 1.0 s; from exactly a keyframe: that one
+        assert_eq!(gop_start(&ring, ms(1600)), Some(4));
+        assert_eq!(gop_start(&ring, ms(2000)), Some(8));
+        // older than the ring: its first keyframe; an empty ring or one without a keyframe: none
+        let trimmed: VecDeque<_> = ring.iter().skip(4).cloned().collect();
+        assert_eq!(gop_start(&trimmed, ms(100)), Some(0));
+        assert_eq!(gop_start(&units(&[]), 0), None);
+        assert_eq!(gop_start(&units(&[(100, false)]), 0), None);
+    }
+
+    #[test]
+    fn units_are_admitted_by_dts_so_b_frames_pass_and_a_restart_waits_for_a_keyframe() {
+        let mut g = DtsGate::default();
+        assert!(!g.admit(0, false, false), "a stream starts at a keyframe");
+        // I P B B in decoding order: PTS 40, 160, 80, 120; DTS increasing
+        assert!(g.admit(0, true, false));
+        assert!(g.admit(40, false, false));
+        assert!(
+            g.admit(80, false, false),
+            "a B-frame (PTS below the P before it)"
+        );
+        assert!(g.admit(120, false, false));
+        // a DTS that does not increase (a restart lower): refused, and so is what follows until a keyframe
+        assert!(!g.admit(120, false, false));
+        assert!(!g.admit(160, false, false));
+        assert!(g.admit(200, true, false));
+        // a gap (units lost before this one): wait for the next keyframe
+        assert!(!g.admit(240, false, true));
+        assert!(!g.admit(280, false, false));
+        assert!(g.admit(320, true, true));
+    }
+
+    #[test]
+    fn only_h264_and_h265_are_recorded_without_re_encoding() {
+        assert_eq!(passthrough_codec("video/x-h264"), Ok("h264"));
+        assert_eq!(passthrough_codec("video/x-h265"), Ok("h265"));
+        let e = passthrough_codec("video/x-vp8").expect_err("vp8");
+        assert_eq!(
+            e,
+            "record input: codec video/x-vp8 cannot be recorded without re-encoding; use an H.264 or H.265 stream"
         );
     }
 
