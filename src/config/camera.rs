@@ -1011,6 +1011,102 @@ mod tests {
     }
 
     #[test]
+    fn inputs_with_roles_replace_url() {
+        let cfg = parse(
+            r#"
+            [[cameras]]
+            name = "gate"
+            [[cameras.inputs]]
+            url = "rtsp://10.0.0.5/sub"
+            roles = ["detect"]
+            [[cameras.inputs]]
+            url = "rtsp://10.0.0.5/main"
+            roles = ["record"]
+            [[cameras]]
+            name = "yard"
+            [[cameras.inputs]]
+            url = "rtsp://10.0.0.6/main"
+            roles = ["detect", "record"]
+            [[cameras]]
+            name = "door"
+            url = "/srv/door.mp4"
+            "#,
+        )
+        .expect("valid");
+        let (gate, yard, door) = (&cfg.cameras[0], &cfg.cameras[1], &cfg.cameras[2]);
+        assert_eq!(gate.detect_url(), "rtsp://10.0.0.5/sub");
+        assert_eq!(gate.record_url(), Some("rtsp://10.0.0.5/main"));
+        assert!(!gate.is_file());
+        // the record role on the detect input: recorded from its decoded frames, as with one url
+        assert_eq!(yard.detect_url(), "rtsp://10.0.0.6/main");
+        assert_eq!(yard.record_url(), None);
+        assert_eq!(door.detect_url(), "/srv/door.mp4");
+        assert_eq!(door.record_url(), None);
+        assert!(door.is_file());
+    }
+
+    #[test]
+    fn input_mistakes_name_the_input_and_key() {
+        let err = parse(
+            r#"
+            [[cameras]]
+            name = "a"
+            url = "rtsp://h/main"
+            [[cameras.inputs]]
+            url = "rtsp://h/sub"
+            roles = ["detect"]
+            [[cameras]]
+            name = "b"
+            [[cameras.inputs]]
+            url = "rtsp://h/sub"
+            roles = ["detect"]
+            [[cameras.inputs]]
+            url = "rtsp://h/main"
+            roles = ["detect", "record", "record"]
+            [[cameras.inputs]]
+            url = "rtsp://h/third"
+            roles = ["record"]
+            [[cameras]]
+            name = "c"
+            [[cameras.inputs]]
+            url = "test://"
+            roles = ["record"]
+            [[cameras.inputs]]
+            url = "rtsp://h/x"
+            roles = []
+            [[cameras.inputs]]
+            url = "rtsp://h/y"
+            roles = ["detekt"]
+            [[cameras]]
+            name = "d"
+            [[cameras.inputs]]
+            url = "/srv/sub.mp4"
+            roles = ["detect"]
+            [[cameras.inputs]]
+            url = "rtsp://h/main"
+            roles = ["record"]
+            [[cameras]]
+            name = "e"
+            "#,
+        )
+        .expect_err("bad inputs");
+        for want in [
+            "cameras[0].inputs: set either `url` or [[cameras.inputs]], not both",
+            "cameras[1].inputs[1].roles: 'record' is listed twice",
+            "cameras[1].inputs[1].roles: a second input with the role \"detect\"",
+            "cameras[1].inputs[2].roles: a second input with the role \"record\"",
+            "cameras[2].inputs[0].url: a record-only input is recorded as it is sent, without decoding: it must be an encoded stream",
+            "cameras[2].inputs[1].roles: must name at least one role",
+            "cameras[2].inputs[2].roles: unknown role 'detekt'",
+            "cameras[2].inputs: no input has the role \"detect\"",
+            "cameras[3].inputs[1].url: the record input and the detect input must both be files or both be live streams",
+            "cameras[4].url: must not be empty: set `url`, or list the camera's streams as [[cameras.inputs]]",
+        ] {
+            assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        }
+    }
+
+    #[test]
     fn live_cameras_default_to_drop_oldest() {
         let cfg = parse(
             r#"

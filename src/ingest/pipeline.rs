@@ -1447,3 +1447,20 @@ mod explain_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_record_branch_keeps_within_its_lead_of_the_detect_branch_until_that_ends() {
+        let s = Duration::from_secs_f64;
+        assert!(record_may_run(s(11.9), s(10.0), false));
+        assert!(record_may_run(s(12.0), s(10.0), false));
+        assert!(!record_may_run(s(12.1), s(10.0), false));
+        assert!(
+            record_may_run(s(60.0), s(10.0), true),
+            "the detect branch ended: nothing to wait for"
+        );
+    }
+}
