@@ -40,7 +40,8 @@ pub struct MediaConfig {
     pub clip_post_roll_seconds: f64,
     /// A recording is closed at this length even while its alert goes on.
     pub clip_max_seconds: f64,
-    /// Frames per second and width (pixels, height keeps the aspect) of recordings.
+    /// Frames per second and width (pixels, height keeps the aspect) of recordings made from decoded frames (a
+    /// camera with a record-only input records that stream as it is: these and `clip_jpeg_quality` do not apply).
     pub clip_fps: u32,
     pub clip_width: u32,
     pub clip_jpeg_quality: u8,

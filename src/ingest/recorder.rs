@@ -9,14 +9,17 @@
 //!   keyframe at or before its pre-roll and is remuxed as it was sent (`h264parse|h265parse ! mp4mux|matroskamux`),
 //!   at the stream's own size and rate. Order is by DTS, so B-frames survive.
 //!
-//! The ring is fed by a branch of the camera's pipeline (`tee → leaky queue → videorate max-rate → videoscale →
+//! The JPEG ring is fed by a branch of the camera's pipeline (`tee → leaky queue → rate limit → videoscale →
 //! jpegenc → appsink`), so frames are compressed once, by GStreamer, at the recording rate and size — not per pixel
-//! in Rust, and never at the full decode rate. Why not keep the camera's own compressed stream: decodebin hands out
-//! decoded frames only, and a pass-through copy needs keyframe-aligned pre-roll per codec; MJPEG costs ~2 ms per
-//! frame at 640 px and 5 fps and plays everywhere. Memory per camera is bounded by the ring span (`ring_secs`).
+//! in Rust, and never at the full decode rate: MJPEG costs ~2 ms per frame at 640 px and 5 fps and plays everywhere.
+//! The decoded stream has no compressed frames to keep (decodebin hands out decoded frames only); a record input
+//! is a source of its own, parsed and never decoded (`pipeline::record_branch`). Memory per camera is bounded by
+//! the ring span (`ring_span`), and an encoded ring also by [`MAX_UNIT_BYTES`].
 //!
-//! Time is stream time (the same `pts` the sampled frames carry), so an alert's `stream_start` selects its
-//! pre-roll exactly, even when inference runs behind a file read faster than real time.
+//! Time is stream time (the same `pts` the sampled frames carry; a record input's units are put on the same axis),
+//! so an alert's `stream_start` selects its pre-roll exactly, even when inference runs behind a file read faster
+//! than real time. Snapshots are not made here: they always come from the detect frames (as Frigate's), so with a
+//! record input they have the detect stream's size.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
