@@ -4,7 +4,9 @@
 //! they have the same timing. The real daemon reads them as files, at inference speed (the record branch is
 //! paced by the detect branch): the person alert fires, its snapshot comes from the sub-stream, and its recording
 //! is the main stream as it was encoded (H.264, 1280×720, starting at a keyframe, decoding without an error)
-//! whose stream times bracket the alert's. Also: `scenewatch validate` refuses the input mistakes.
+//! whose stream times bracket the alert's. The same over RTSP (gst-rtsp-server), where the record branch is live:
+//! the recording plays and covers the alert's first sighting. Also: `scenewatch validate` refuses the input
+//! mistakes.
 
 mod common;
 
@@ -279,6 +281,114 @@ fn detect_on_the_sub_stream_and_record_the_main_stream_without_decoding_it() {
         "{inputs}"
     );
     assert!(!inputs.to_string().contains(".mp4"), "no URLs: {inputs}");
+}
+
+/// gst-rtsp-server serving vtest.avi as H.264 (tests/support/rtsp_server.py); killed by PID on drop.
+struct RtspServer(std::process::Child);
+
+impl RtspServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("/usr/bin/python3")
+            .arg(repo().join("tests/support/rtsp_server.py"))
+            .arg(port.to_string())
+            .arg(media("vtest.avi"))
+            .arg("h264")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 with gi (scripts/deps.sh installs python3-gi and gir1.2-gst-rtsp-server-1.0)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "RTSP server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_rtsp_camera_records_its_record_input_live() {
+    gst::init().expect("gstreamer");
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "irl/#");
+    let port = free_port();
+    let _server = RtspServer::start(port);
+    // two sessions of one served stream: the record input with credentials, which nothing may print
+    let body = format!(
+        "[ingest]\nstartup_timeout_secs = 20.0\n\n         [[cameras]]\nname = \"walk\"\nsample_fps = 2.0\nclip_seconds = 2.0\n         [[cameras.inputs]]\nurl = \"rtsp://127.0.0.1:{port}/cam\"\nroles = [\"detect\"]\n         [[cameras.inputs]]\nurl = \"rtsp://viewer:s3cret@127.0.0.1:{port}/cam\"\nroles = [\"record\"]\n         [[cameras.rules]]\nlabel = \"person\"\nmin_score = 0.35\nmin_frames = 2\n"
+    );
+    let cfg = write_config(broker.port, "irl", &body);
+    let text = std::fs::read_to_string(&cfg.path)
+        .expect("config")
+        .replacen(
+            "[media]\n",
+            "[media]\nclip_pre_roll_seconds = 2.0\nclip_post_roll_seconds = 1.0\n",
+            1,
+        );
+    std::fs::write(&cfg.path, text).expect("config");
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    rec.wait_for("a person alert", Duration::from_secs(40), |m| {
+        m.iter()
+            .any(|m| m.topic == "irl/walk/alerts" && m.json()["type"] == "new")
+    });
+    // a few seconds of recording after the alert, then the camera ends and closes it
+    std::thread::sleep(Duration::from_secs(3));
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("s3cret"), "credentials in the log:\n{log}");
+    rec.wait_for("the recording message", Duration::from_secs(15), |m| {
+        m.iter().any(|m| m.topic == "irl/walk/recordings")
+    });
+    let new = rec
+        .on("irl/walk/alerts")
+        .iter()
+        .map(|m| m.json())
+        .find(|a| a["type"] == "new")
+        .expect("the new alert");
+    let r = rec.last("irl/walk/recordings").expect("recording").json();
+    assert_eq!(r["alert_id"], new["id"], "{r}");
+    let start = new["stream_start"].as_f64().expect("stream_start");
+    let (r_start, r_end) = (
+        r["stream_start"].as_f64().unwrap_or(-1.0),
+        r["stream_end"].as_f64().unwrap_or(-1.0),
+    );
+    // both inputs are running time of one pipeline: the first sighting lies inside the recording
+    assert!(
+        r_start <= start && r_end >= start + 2.0,
+        "the recording covers the first sighting at {start} s: {r}"
+    );
+    let path = r["path"].as_str().expect("path");
+    let (caps, first_is_key, units) = recorded_video(path);
+    let s = caps.structure(0).expect("caps");
+    assert_eq!(s.name(), "video/x-h264", "{caps}");
+    assert_eq!(s.get::<i32>("width").ok(), Some(384), "{caps}");
+    assert!(first_is_key, "the recording starts with a keyframe");
+    assert_eq!(Some(units), r["frames"].as_u64(), "{r}");
+    assert_eq!(decode_all(path), units, "every recorded frame decodes");
+    let states: Vec<String> = rec
+        .on("irl/walk/state")
+        .iter()
+        .map(|m| m.payload.clone())
+        .collect();
+    assert!(
+        states
+            .iter()
+            .any(|s| s.contains(r#"{"codec":"h264","roles":["record"]}"#)
+                || s.contains(r#"{"roles":["record"],"codec":"h264"}"#)),
+        "{states:#?}"
+    );
+    assert!(!states.iter().any(|s| s.contains("s3cret")), "{states:#?}");
 }
 
 #[test]
