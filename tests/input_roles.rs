@@ -44,17 +44,19 @@ fn wait_eos(pipeline: &gst::Pipeline, what: &str) {
 }
 
 /// Writes the timeline once, through one x264 encoder per size (the same frames and timestamps for both):
-/// `main.mp4` 1280×720 with an AAC audio track (which the recorder must leave out), `sub.mp4` 320×180.
-fn make_streams(dir: &Path) -> (PathBuf, PathBuf) {
+/// `main.mp4` `w`×`h` with an AAC audio track (which the recorder must leave out), `sub.mp4` a quarter of that.
+fn make_streams(dir: &Path, (w, h): (u32, u32)) -> (PathBuf, PathBuf) {
     let street = image::open(media("leuvenA.jpg"))
         .expect("leuvenA.jpg")
-        .resize_exact(1280, 720, image::imageops::FilterType::Triangle)
+        .resize_exact(w, h, image::imageops::FilterType::Triangle)
         .to_rgb8();
-    // the standing player on the left of basketball1.png (the detector's box there is x 35..170, y 84..475)
+    // the standing player on the left of basketball1.png (the detector's box there is x 35..170, y 84..475),
+    // 57 % of the frame's height
+    let (ph, pw) = (h * 414 / 720, h * 150 / 720);
     let person = image::open(media("basketball1.png"))
         .expect("basketball1.png")
         .crop_imm(30, 80, 145, 400)
-        .resize_exact(150, 414, image::imageops::FilterType::Triangle)
+        .resize_exact(pw, ph, image::imageops::FilterType::Triangle)
         .to_rgb8();
     let (main, sub) = (dir.join("main.mp4"), dir.join("sub.mp4"));
     gst::init().expect("gstreamer");
@@ -62,16 +64,18 @@ fn make_streams(dir: &Path) -> (PathBuf, PathBuf) {
     let x264 =
         "x264enc speed-preset=ultrafast bframes=0 pass=quant quantizer=30 option-string=scenecut=0";
     let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width=1280,height=720,framerate={FPS}/1 \
-         ! videoconvert ! tee name=t \
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate={FPS}/1 \
+         ! videoconvert ! video/x-raw,format=I420 ! tee name=t \
          t. ! queue ! {x264} key-int-max={MAIN_GOP} ! h264parse ! mp4mux name=mm ! filesink location={main} \
-         t. ! queue ! videoscale ! video/x-raw,width=320,height=180 ! {x264} key-int-max=10 ! h264parse \
+         t. ! queue ! videoscale ! video/x-raw,width={sw},height={sh} ! {x264} key-int-max=10 ! h264parse \
             ! mp4mux ! filesink location={sub} \
          audiotestsrc num-buffers={abufs} samplesperbuffer=1600 ! audio/x-raw,rate=16000,channels=1 \
             ! avenc_aac ! queue ! mm.",
         main = main.display(),
         sub = sub.display(),
         abufs = (TOTAL * 10.0) as u64,
+        sw = w / 4,
+        sh = h / 4,
     ))
     .expect("encoding pipeline (x264enc, avenc_aac)")
     .downcast::<gst::Pipeline>()
@@ -87,8 +91,8 @@ fn make_streams(dir: &Path) -> (PathBuf, PathBuf) {
         let mut frame = street.clone();
         if (EMPTY_BEFORE..EMPTY_BEFORE + WALK).contains(&t) {
             let progress = (t - EMPTY_BEFORE) / WALK;
-            let x = 60.0 + progress * (1280.0 - 150.0 - 120.0);
-            image::imageops::overlay(&mut frame, &person, x as i64, 720 - 414 - 40);
+            let x = (w as f64) * (0.05 + progress * 0.8);
+            image::imageops::overlay(&mut frame, &person, x as i64, i64::from(h - ph - h / 18));
         }
         let mut buf = gst::Buffer::from_mut_slice(frame.into_raw());
         if let Some(b) = buf.get_mut() {
@@ -159,11 +163,7 @@ fn decode_all(path: &str) -> u64 {
 #[test]
 fn detect_on_the_sub_stream_and_record_the_main_stream_without_decoding_it() {
     let work = tempfile::tempdir().expect("tempdir");
-    let (main, sub) = make_streams(work.path());
-    if let Some(d) = std::env::var_os("INPUT_ROLES_KEEP") {
-        let _ = std::fs::copy(&main, Path::new(&d).join("main.mp4"));
-        let _ = std::fs::copy(&sub, Path::new(&d).join("sub.mp4"));
-    }
+    let (main, sub) = make_streams(work.path(), (1280, 720));
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "ir/#");
     let body = format!(
@@ -283,15 +283,16 @@ fn detect_on_the_sub_stream_and_record_the_main_stream_without_decoding_it() {
     assert!(!inputs.to_string().contains(".mp4"), "no URLs: {inputs}");
 }
 
-/// gst-rtsp-server serving vtest.avi as H.264 (tests/support/rtsp_server.py); killed by PID on drop.
+/// gst-rtsp-server serving `file` as H.264, 384×288 at 5 fps, a keyframe every 2 s
+/// (tests/support/rtsp_server.py); killed by PID on drop.
 struct RtspServer(std::process::Child);
 
 impl RtspServer {
-    fn start(port: u16) -> Self {
+    fn start(port: u16, file: &Path) -> Self {
         let child = Command::new("/usr/bin/python3")
             .arg(repo().join("tests/support/rtsp_server.py"))
             .arg(port.to_string())
-            .arg(media("vtest.avi"))
+            .arg(file)
             .arg("h264")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -318,11 +319,13 @@ impl Drop for RtspServer {
 
 #[test]
 fn an_rtsp_camera_records_its_record_input_live() {
-    gst::init().expect("gstreamer");
+    let work = tempfile::tempdir().expect("tempdir");
+    // 4:3, as the server serves it (384×288)
+    let (main, _) = make_streams(work.path(), (768, 576));
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "irl/#");
     let port = free_port();
-    let _server = RtspServer::start(port);
+    let _server = RtspServer::start(port, &main);
     // two sessions of one served stream: the record input with credentials, which nothing may print
     let body = format!(
         "[ingest]\nstartup_timeout_secs = 20.0\n\n         [[cameras]]\nname = \"walk\"\nsample_fps = 2.0\nclip_seconds = 2.0\n         [[cameras.inputs]]\nurl = \"rtsp://127.0.0.1:{port}/cam\"\nroles = [\"detect\"]\n         [[cameras.inputs]]\nurl = \"rtsp://viewer:s3cret@127.0.0.1:{port}/cam\"\nroles = [\"record\"]\n         [[cameras.rules]]\nlabel = \"person\"\nmin_score = 0.35\nmin_frames = 2\n"
@@ -363,10 +366,16 @@ fn an_rtsp_camera_records_its_record_input_live() {
         r["stream_start"].as_f64().unwrap_or(-1.0),
         r["stream_end"].as_f64().unwrap_or(-1.0),
     );
-    // both inputs are running time of one pipeline: the first sighting lies inside the recording
+    eprintln!("live alert at {start} s; recording {r}");
+    // both inputs are running time of one pipeline: the recording starts at the record stream's last keyframe
+    // (every 2 s) at or before the pre-roll of 2 s, give or take the two sessions' arrival times
     assert!(
-        r_start <= start && r_end >= start + 2.0,
-        "the recording covers the first sighting at {start} s: {r}"
+        (EMPTY_BEFORE..EMPTY_BEFORE + 2.0).contains(&start),
+        "the person appears at {EMPTY_BEFORE} s: {new}"
+    );
+    assert!(
+        r_start <= start - 2.0 + 0.25 && r_start >= start - 4.0 - 0.25 && r_end >= start + 2.0,
+        "the recording covers {start} s from its pre-roll: {r}"
     );
     let path = r["path"].as_str().expect("path");
     let (caps, first_is_key, units) = recorded_video(path);
