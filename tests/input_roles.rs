@@ -283,6 +283,88 @@ fn detect_on_the_sub_stream_and_record_the_main_stream_without_decoding_it() {
     assert!(!inputs.to_string().contains(".mp4"), "no URLs: {inputs}");
 }
 
+/// `loop = true` with a record input: each pass rebuilds the pipeline and stream time carries on past the record
+/// stream's end, so the ring stays in order and the person's second crossing is recorded from its own pre-roll.
+#[test]
+fn a_looping_file_records_each_pass() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (main, sub) = make_streams(work.path(), (1280, 720));
+    let broker = Broker::start();
+    let rec = Recorder::start(broker.port, "irloop/#");
+    let body = format!(
+        "[ingest]\nframe_queue = 2\nclip_queue = 1\n\n\
+         [[cameras]]\nname = \"gate\"\nloop = true\nsample_fps = 2.0\nclip_seconds = 2.0\n\
+         [[cameras.inputs]]\nurl = \"{}\"\nroles = [\"detect\"]\n\
+         [[cameras.inputs]]\nurl = \"{}\"\nroles = [\"record\"]\n\
+         [[cameras.rules]]\nlabel = \"person\"\nmin_score = 0.35\ntrack_score = 0.3\nmin_frames = 2\nend_after_seconds = 3.0\n",
+        sub.display(),
+        main.display()
+    );
+    let cfg = write_config(broker.port, "irloop", &body);
+    let text = std::fs::read_to_string(&cfg.path)
+        .expect("config")
+        .replacen(
+            "[media]\n",
+            &format!("[media]\nclip_pre_roll_seconds = {PRE_ROLL}\nclip_post_roll_seconds = 1.0\n"),
+            1,
+        );
+    std::fs::write(&cfg.path, text).expect("config");
+    let mut d = Daemon::spawn(&cfg.path, &[]);
+    let news = |m: &[Msg]| {
+        m.iter()
+            .filter(|m| m.topic == "irloop/gate/alerts" && m.json()["type"] == "new")
+            .count()
+    };
+    rec.wait_for("two passes' alerts", Duration::from_secs(60), |m| {
+        news(m) >= 2
+    });
+    rec.wait_for("two recordings", Duration::from_secs(30), |m| {
+        m.iter()
+            .filter(|m| m.topic == "irloop/gate/recordings")
+            .count()
+            >= 2
+    });
+    d.signal("TERM");
+    let (code, log) = d.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    let news: Vec<serde_json::Value> = rec
+        .on("irloop/gate/alerts")
+        .iter()
+        .map(|m| m.json())
+        .filter(|a| a["type"] == "new")
+        .collect();
+    let done: Vec<serde_json::Value> = rec
+        .on("irloop/gate/recordings")
+        .iter()
+        .map(|m| m.json())
+        .collect();
+    eprintln!(
+        "alerts at {:?}; recordings {done:?}",
+        news.iter().map(|a| &a["stream_start"]).collect::<Vec<_>>()
+    );
+    let second = &news[1];
+    let start = second["stream_start"].as_f64().expect("stream_start");
+    // the second pass: stream time continues after the first (40 s), the person appears 6 s into it
+    assert!(start > TOTAL + EMPTY_BEFORE - 0.5, "{second}");
+    let r = done
+        .iter()
+        .find(|r| r["alert_id"] == second["id"])
+        .unwrap_or_else(|| panic!("the second pass's recording: {done:#?}"));
+    let r_start = r["stream_start"].as_f64().unwrap_or(-1.0);
+    let gop = MAIN_GOP as f64 / FPS as f64;
+    assert!(
+        r_start <= start - PRE_ROLL + 1e-3 && r_start > start - PRE_ROLL - gop - 0.05,
+        "the second pass's recording keeps its pre-roll: {r}"
+    );
+    for r in &done {
+        let path = r["path"].as_str().expect("path");
+        let (_, first_is_key, units) = recorded_video(path);
+        assert!(first_is_key, "{r}");
+        assert_eq!(Some(units), r["frames"].as_u64(), "{r}");
+        assert_eq!(decode_all(path), units, "{r}");
+    }
+}
+
 /// gst-rtsp-server serving `file` as H.264, 384×288 at 5 fps, a keyframe every 2 s
 /// (tests/support/rtsp_server.py); killed by PID on drop.
 struct RtspServer(std::process::Child);
