@@ -5,8 +5,8 @@
 //! paced by the detect branch): the person alert fires, its snapshot comes from the sub-stream, and its recording
 //! is the main stream as it was encoded (H.264, 1280×720, starting at a keyframe, decoding without an error)
 //! whose stream times bracket the alert's. The same over RTSP (gst-rtsp-server), where the record branch is live:
-//! the recording plays and covers the alert's first sighting. Also: `scenewatch validate` refuses the input
-//! mistakes.
+//! the recording plays and starts at a keyframe before its pre-roll. A looping file records each pass. Also:
+//! `scenewatch validate` refuses the input mistakes.
 
 mod common;
 
