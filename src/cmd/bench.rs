@@ -93,6 +93,10 @@ pub struct InputFigures {
     pub decode_ms_per_sampled_frame_threaded: f64,
     /// The daemon's ingest pipeline alone (decode, sample, scale, colour-convert, copy), CPU ms per sampled frame.
     pub ingest_ms_per_sampled_frame: f64,
+    /// A pair of inputs (input roles): the record-only input, and what keeping it costs (parsing its stream,
+    /// no decoding), CPU ms per sampled frame of the detect input; counted in the CPU bound.
+    pub record_input: Option<String>,
+    pub record_ms_per_sampled_frame: f64,
     /// Preprocessing and each model on one ORT thread (CPU = wall), ms per sampled frame, measured alone.
     pub preprocess_ms: f64,
     pub model_ms: Vec<(String, f64)>,
@@ -109,6 +113,9 @@ pub struct InputFigures {
     pub e2e_fps: f64,
     pub e2e_over_cpu_bound: f64,
     pub e2e_over_bound: f64,
+    /// The sampled frames/s of the cameras sustained in real time (2 each) over the CPU bound: how much of the
+    /// bound the daemon reaches with many cameras (the end-to-end figure is one camera's).
+    pub capacity_over_cpu_bound: f64,
     pub cameras_realtime: usize,
     pub python_cameras_realtime: Option<usize>,
     pub python_fps: Option<f64>,
@@ -221,6 +228,7 @@ impl Drop for Broker {
 fn bench_config(
     base: &Config,
     input: &Path,
+    record: Option<&Path>,
     cameras: usize,
     realtime: bool,
     port: u16,
@@ -238,6 +246,20 @@ fn bench_config(
             c.name = format!("bench{i}");
             c.url = input.display().to_string();
             c.inputs.clear();
+            if let Some(rec) = record {
+                // input roles: detect on `input`, keep `rec` for recordings (never decoded)
+                c.url.clear();
+                c.inputs = vec![
+                    crate::config::InputConfig {
+                        url: input.display().to_string(),
+                        roles: vec!["detect".into()],
+                    },
+                    crate::config::InputConfig {
+                        url: rec.display().to_string(),
+                        roles: vec!["record".into()],
+                    },
+                ];
+            }
             c.realtime = realtime;
             c.looping = realtime;
             c.enabled = true;
@@ -252,7 +274,8 @@ fn bench_config(
     cfg.spool.path = Some(dir.join(format!("spool-{cameras}-{realtime}.redb")));
     cfg.media.dir = Some(dir.join("media"));
     cfg.media.snapshots = false;
-    cfg.media.clips = false;
+    // recordings only where a record input makes them the point of the measurement
+    cfg.media.clips = record.is_some();
     cfg.summaries.enabled = false;
     cfg.homeassistant.enabled = false;
     cfg.metrics.listen = None;
@@ -608,11 +631,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     for n in &names {
         anyhow::ensure!(
-            n == "clip" || super::bench_inputs::spec(n).is_some(),
-            "--inputs: unknown input '{n}' (clip, {})",
+            n == "clip"
+                || super::bench_inputs::spec(n).is_some()
+                || super::bench_inputs::pair(n).is_some(),
+            "--inputs: unknown input '{n}' (clip, {}, {})",
             super::bench_inputs::SPECS
                 .iter()
                 .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", "),
+            super::bench_inputs::PAIRS
+                .iter()
+                .map(|p| p.0)
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -624,21 +654,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     // make every input first, so a missing encoder fails before minutes of measuring
     let mut inputs = Vec::new();
+    let made = |n: &str| match super::bench_inputs::spec(n) {
+        Some(spec) => super::bench_inputs::make(spec, &clip, &say),
+        None => Ok(clip.clone()),
+    };
     for n in &names {
-        let path = match super::bench_inputs::spec(n) {
-            Some(spec) => super::bench_inputs::make(spec, &clip, &say)?,
-            None => clip.clone(),
+        let (path, record) = match super::bench_inputs::pair(n) {
+            Some((detect, record)) => (made(detect)?, Some(made(record)?)),
+            None => (made(n)?, None),
         };
-        inputs.push((n.clone(), path));
+        inputs.push((n.clone(), path, record));
     }
     let work = WorkDir::new()?;
     let broker = Broker::start()?;
     let mut fig = Figures::default();
-    for (i, (name, path)) in inputs.iter().enumerate() {
-        say(format!("== input {name}: {}", path.display()));
+    for (i, (name, path, record)) in inputs.iter().enumerate() {
+        let record = record.as_deref();
+        say(format!(
+            "== input {name}: {}{}",
+            path.display(),
+            record.map_or(String::new(), |r| format!(
+                " (detect), {} (record)",
+                r.display()
+            ))
+        ));
         // the CPU passes first: their bound is where the capacity search starts
-        let mut per = measure_input(&args, &base, name, path, &say)?;
-        let f = measure(&args, &base, path, &broker, &work, per.cameras_hint(), &say)?;
+        let mut per = measure_input(&args, &base, name, path, record, &say)?;
+        let hint = per.cameras_hint();
+        let f = measure(&args, &base, path, record, &broker, &work, hint, &say)?;
         per.add_runs(&f);
         if i == 0 {
             fig = f;
@@ -658,6 +701,7 @@ fn measure(
     args: &BenchArgs,
     base: &Config,
     input: &Path,
+    record: Option<&Path>,
     broker: &Broker,
     work: &WorkDir,
     hint: Option<usize>,
@@ -668,7 +712,7 @@ fn measure(
         input: input.display().to_string(),
         ..Default::default()
     };
-    let cfg1 = bench_config(base, input, 1, false, broker.port, work.path())?;
+    let cfg1 = bench_config(base, input, record, 1, false, broker.port, work.path())?;
     // the host's speed drifts (±20 % from one minute to the next on a shared VM): the three throughput phases
     // alternate `repeat` times and each keeps its best round
     for round in 1..=args.repeat.max(1) {
@@ -724,7 +768,8 @@ fn measure(
         let mut best = 0;
         let mut steps: Vec<(usize, bool, f64)> = Vec::new();
         let n = step_capacity_from(args.max_cameras, hint.unwrap_or(1), |n| {
-            let Ok(cfg) = bench_config(base, input, n, true, broker.port, work.path()) else {
+            let Ok(cfg) = bench_config(base, input, record, n, true, broker.port, work.path())
+            else {
                 return false;
             };
             let plan = cfg.inference_plan();
@@ -803,6 +848,7 @@ fn measure_input(
     base: &Config,
     name: &str,
     path: &Path,
+    record: Option<&Path>,
     say: &dyn Fn(String),
 ) -> anyhow::Result<InputFigures> {
     let cam = base
@@ -824,6 +870,7 @@ fn measure_input(
         fps,
         codec,
         decode_skip: decode.skip.as_str().to_string(),
+        record_input: record.map(|r| r.display().to_string()),
         ..Default::default()
     };
     if args.skip.iter().any(|s| s == "decode") {
@@ -850,6 +897,16 @@ fn measure_input(
     out.decode_ms_per_sampled_frame = dec.cpu_s * 1e3 / sampled;
     out.decode_ms_per_sampled_frame_threaded = threaded.cpu_s * 1e3 / sampled;
     out.ingest_ms_per_sampled_frame = ing.cpu_s * 1e3 / sampled;
+    if let Some(rec) = record {
+        let r = super::bench_inputs::record_pass(rec)?;
+        out.record_ms_per_sampled_frame = r.cpu_s * 1e3 / sampled;
+        say(format!(
+            "  record input {}: {} access units parsed, not decoded: {:.2} ms CPU per sampled frame",
+            rec.display(),
+            r.decoded,
+            out.record_ms_per_sampled_frame
+        ));
+    }
     say(format!(
         "  {} frames decoded by {} on one thread, {:.2} ms CPU each; {} sampled: decode {:.1} ms ({:.1} with frame threads), ingest {:.1} ms CPU per sampled frame",
         dec.decoded,
@@ -861,7 +918,7 @@ fn measure_input(
         out.ingest_ms_per_sampled_frame
     ));
     // the models' work, without ORT's thread pool (its spinning threads would count as CPU)
-    let mut one = bench_config(base, path, 1, false, 0, Path::new("/nonexistent"))?;
+    let mut one = bench_config(base, path, None, 1, false, 0, Path::new("/nonexistent"))?;
     one.inference.workers = 1;
     one.inference.intra_threads = 1;
     say(format!("models ({name}): one ORT thread, alone…"));
@@ -884,8 +941,11 @@ impl InputFigures {
     /// The essential CPU per sampled frame (ingest + preprocess + models + events) and the bound it sets.
     fn bound_cpu(&mut self) {
         let models: f64 = self.model_ms.iter().map(|(_, v)| v).sum();
-        self.cpu_ms_per_sampled_frame =
-            self.ingest_ms_per_sampled_frame + self.preprocess_ms + models + self.events_ms;
+        self.cpu_ms_per_sampled_frame = self.ingest_ms_per_sampled_frame
+            + self.record_ms_per_sampled_frame
+            + self.preprocess_ms
+            + models
+            + self.events_ms;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         if self.cpu_ms_per_sampled_frame > 0.0 && self.ingest_ms_per_sampled_frame > 0.0 {
             self.cpu_bound_fps = cores * 1e3 / self.cpu_ms_per_sampled_frame;
@@ -916,6 +976,7 @@ impl InputFigures {
         self.bound_cpu();
         if self.cpu_bound_fps > 0.0 {
             self.e2e_over_cpu_bound = self.e2e_fps / self.cpu_bound_fps;
+            self.capacity_over_cpu_bound = 2.0 * self.cameras_realtime as f64 / self.cpu_bound_fps;
         }
     }
 }
@@ -1020,6 +1081,24 @@ fn print_table(f: &Figures) {
     }
     if !f.bound_stage_ms.is_empty() {
         println!("bound, ms per frame: {}", line(&f.bound_stage_ms));
+    }
+    for i in &f.inputs {
+        println!(
+            "input {}: decode {:.1} ms ({:.1} with frame threads), ingest {:.1}, record {:.1} ms CPU per sampled frame; \
+             CPU bound {:.1} frames/s; e2e {:.1} ({:.2} of it); cameras {} (python {}), {:.2} of the CPU bound",
+            i.name,
+            i.decode_ms_per_sampled_frame,
+            i.decode_ms_per_sampled_frame_threaded,
+            i.ingest_ms_per_sampled_frame,
+            i.record_ms_per_sampled_frame,
+            i.cpu_bound_fps,
+            i.e2e_fps,
+            i.e2e_over_cpu_bound,
+            i.cameras_realtime,
+            i.python_cameras_realtime
+                .map_or("—".into(), |v| v.to_string()),
+            i.capacity_over_cpu_bound
+        );
     }
 }
 

@@ -280,6 +280,59 @@ pub fn decode_pass(path: &Path, sample_fps: f64, decode: DecodeOptions) -> anyho
     Ok(pass_of(&shared, cpu_s, wall_s))
 }
 
+/// Pairs of inputs a camera offers together (input roles): the name, its detect input and its record input.
+/// `camera1080sub`: the 640×360 sub-stream decoded for detection, the 1080p main stream recorded as it is.
+pub const PAIRS: [(&str, &str, &str); 1] = [("camera1080sub", "camera360", "camera1080")];
+
+/// The detect and record inputs of a pair name.
+pub fn pair(name: &str) -> Option<(&'static str, &'static str)> {
+    PAIRS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, d, r)| (*d, *r))
+}
+
+/// What a record-only input costs: `path` through the pass-through path of the daemon's recording input
+/// (`urisourcebin ! parsebin`, no decoder) into a fakesink, alone; `decoded` counts the access units.
+pub fn record_pass(path: &Path) -> anyhow::Result<Pass> {
+    gst::init()?;
+    let abs = std::path::absolute(path)?;
+    let uri = gst::glib::filename_to_uri(&abs, None)?;
+    let p = gst::parse::launch(&format!(
+        "urisourcebin uri=\"{uri}\" ! parsebin ! fakesink name=units sync=false"
+    ))?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| anyhow::anyhow!("not a pipeline"))?;
+    let units = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if let Some(pad) = p.by_name("units").and_then(|s| s.static_pad("sink")) {
+        let n = units.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let (c0, t0) = (process_cpu_s(), Instant::now());
+    p.set_state(gst::State::Playing)?;
+    let bus = p.bus().ok_or_else(|| anyhow::anyhow!("no bus"))?;
+    let msg = bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    );
+    let (cpu_s, wall_s) = (process_cpu_s() - c0, t0.elapsed().as_secs_f64());
+    let _ = p.set_state(gst::State::Null);
+    match msg.as_ref().map(|m| m.view()) {
+        Some(gst::MessageView::Eos(_)) => {}
+        Some(gst::MessageView::Error(e)) => anyhow::bail!("record pass: {}", e.error()),
+        _ => anyhow::bail!("record pass: no end of stream within 120 s"),
+    }
+    Ok(Pass {
+        decoded: units.load(std::sync::atomic::Ordering::Relaxed),
+        cpu_s,
+        wall_s,
+        ..Pass::default()
+    })
+}
+
 fn pass_of(shared: &SinkShared, cpu_s: f64, wall_s: f64) -> Pass {
     use std::sync::atomic::Ordering::Relaxed;
     Pass {
