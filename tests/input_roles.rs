@@ -29,20 +29,6 @@ const TOTAL: f64 = 40.0;
 const MAIN_GOP: u64 = 20;
 const PRE_ROLL: f64 = 3.0;
 
-fn wait_eos(pipeline: &gst::Pipeline, what: &str) {
-    let bus = pipeline.bus().expect("bus");
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS within 60 s");
-    let _ = pipeline.set_state(gst::State::Null);
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{what}: {} ({:?})", e.error(), e.debug());
-    }
-}
-
 /// Writes the timeline once, through one x264 encoder per size (the same frames and timestamps for both):
 /// `main.mp4` `w`×`h` with an AAC audio track (which the recorder must leave out), `sub.mp4` a quarter of that.
 fn make_streams(dir: &Path, (w, h): (u32, u32)) -> (PathBuf, PathBuf) {
@@ -367,37 +353,6 @@ fn a_looping_file_records_each_pass() {
 
 /// gst-rtsp-server serving `file` as H.264, 384×288 at 5 fps, a keyframe every 2 s
 /// (tests/support/rtsp_server.py); killed by PID on drop.
-struct RtspServer(std::process::Child);
-
-impl RtspServer {
-    fn start(port: u16, file: &Path) -> Self {
-        let child = Command::new("/usr/bin/python3")
-            .arg(repo().join("tests/support/rtsp_server.py"))
-            .arg(port.to_string())
-            .arg(file)
-            .arg("h264")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3 with gi (scripts/deps.sh installs python3-gi and gir1.2-gst-rtsp-server-1.0)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "RTSP server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn an_rtsp_camera_records_its_record_input_live() {
@@ -407,7 +362,7 @@ fn an_rtsp_camera_records_its_record_input_live() {
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "irl/#");
     let port = free_port();
-    let _server = RtspServer::start(port, &main);
+    let _server = RtspServer::start(port, &main, "h264");
     // two sessions of one served stream: the record input with credentials, which nothing may print
     let body = format!(
         "[ingest]\nstartup_timeout_secs = 20.0\n\n         [[cameras]]\nname = \"walk\"\nsample_fps = 2.0\nclip_seconds = 2.0\n         [[cameras.inputs]]\nurl = \"rtsp://127.0.0.1:{port}/cam\"\nroles = [\"detect\"]\n         [[cameras.inputs]]\nurl = \"rtsp://viewer:s3cret@127.0.0.1:{port}/cam\"\nroles = [\"record\"]\n         [[cameras.rules]]\nlabel = \"person\"\nmin_score = 0.35\nmin_frames = 2\n"

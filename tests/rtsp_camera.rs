@@ -4,48 +4,10 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-struct RtspServer(Child);
-
-impl RtspServer {
-    fn start(port: u16) -> Self {
-        Self::start_codec(port, "mjpeg")
-    }
-
-    /// `codec`: "mjpeg" or "h264".
-    fn start_codec(port: u16, codec: &str) -> Self {
-        let script = repo().join("tests/support/rtsp_server.py");
-        let child = Command::new("/usr/bin/python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(media("vtest.avi"))
-            .arg(codec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with gi (scripts/deps.sh installs python3-gi and gir1.2-gst-rtsp-server-1.0)");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "RTSP server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self(child)
-    }
-}
-
-impl Drop for RtspServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn last_state(rec: &Recorder, cam: &str) -> Option<serde_json::Value> {
     rec.on(&format!("rtsp/{cam}/state"))
@@ -92,7 +54,7 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
     );
     wait_state(&rec, "yard", "running", Duration::from_secs(30));
 
-    let server = RtspServer::start(rtsp_port);
+    let server = RtspServer::start(rtsp_port, &media("vtest.avi"), "mjpeg");
     let up = Instant::now();
     let t = wait_state(&rec, "door", "running", Duration::from_secs(30));
     let first_connect = t - up;
@@ -104,7 +66,7 @@ fn rtsp_camera_reconnects_and_others_are_unaffected() {
     let t = wait_state(&rec, "door", "retrying", Duration::from_secs(30));
     let noticed = t - down;
     std::thread::sleep(Duration::from_secs(5));
-    let server = RtspServer::start(rtsp_port);
+    let server = RtspServer::start(rtsp_port, &media("vtest.avi"), "mjpeg");
     let back = Instant::now();
     let t = wait_state(&rec, "door", "running", Duration::from_secs(30));
     let reconnect = t - back;
@@ -163,8 +125,8 @@ fn rtsp_h264_and_mjpeg_play_with_recordings_on_and_off() {
     let broker = Broker::start();
     let rec = Recorder::start(broker.port, "rtspmx/#");
     let (p264, pjpg) = (free_port(), free_port());
-    let _h264 = RtspServer::start_codec(p264, "h264");
-    let _mjpeg = RtspServer::start_codec(pjpg, "mjpeg");
+    let _h264 = RtspServer::start(p264, &media("vtest.avi"), "h264");
+    let _mjpeg = RtspServer::start(pjpg, &media("vtest.avi"), "mjpeg");
     for recordings in [true, false] {
         let tag = if recordings { "r" } else { "n" };
         let body = format!(

@@ -67,20 +67,6 @@ fn make_timeline(dir: &Path) -> PathBuf {
     out
 }
 
-fn wait_eos(pipeline: &gst::Pipeline, what: &str) {
-    let bus = pipeline.bus().expect("bus");
-    let msg = bus
-        .timed_pop_filtered(
-            gst::ClockTime::from_seconds(60),
-            &[gst::MessageType::Eos, gst::MessageType::Error],
-        )
-        .expect("EOS within 60 s");
-    let _ = pipeline.set_state(gst::State::Null);
-    if let gst::MessageView::Error(e) = msg.view() {
-        panic!("{what}: {} ({:?})", e.error(), e.debug());
-    }
-}
-
 /// Runs a gst-launch description to EOS; panics on an error. Returns the buffers counted by an element named
 /// `count` (an identity), if any.
 fn run_to_eos(desc: &str) -> u64 {

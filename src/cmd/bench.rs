@@ -689,7 +689,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         // the CPU passes first: their bound is where the capacity search starts
         let mut per = measure_input(&args, &base, name, path, record, &say)?;
         let hint = per.cameras_hint();
-        let f = measure(&args, &base, path, record, &broker, &work, hint, &say)?;
+        let f = measure(&args, &base, (path, record), &broker, &work, hint, &say)?;
         per.add_runs(&f);
         if i == 0 {
             fig = f;
@@ -708,8 +708,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 fn measure(
     args: &BenchArgs,
     base: &Config,
-    input: &Path,
-    record: Option<&Path>,
+    (input, record): (&Path, Option<&Path>),
     broker: &Broker,
     work: &WorkDir,
     hint: Option<usize>,

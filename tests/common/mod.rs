@@ -584,3 +584,54 @@ impl Drop for ConfiguredBroker {
         let _ = self.child.wait();
     }
 }
+
+/// The test RTSP server (`tests/support/rtsp_server.py`, GStreamer's RTSP server) playing `file` as `codec`
+/// ("mjpeg" or "h264") on `port`; killed and reaped on drop (by its own PID).
+pub struct RtspServer(pub Child);
+
+impl RtspServer {
+    pub fn start(port: u16, file: &Path, codec: &str) -> Self {
+        let child = Command::new("/usr/bin/python3")
+            .arg(repo().join("tests/support/rtsp_server.py"))
+            .arg(port.to_string())
+            .arg(file)
+            .arg(codec)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with gi (scripts/deps.sh installs python3-gi and gir1.2-gst-rtsp-server-1.0)");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "RTSP server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (≤ 60 s) for a pipeline that writes a test file to end, then stops it; panics with `what` on an error.
+pub fn wait_eos(pipeline: &gstreamer::Pipeline, what: &str) {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    let bus = pipeline.bus().expect("bus");
+    let msg = bus
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(60),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        )
+        .expect("EOS within 60 s");
+    let _ = pipeline.set_state(gst::State::Null);
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{what}: {} ({:?})", e.error(), e.debug());
+    }
+}
