@@ -3,7 +3,8 @@
 # (WITH_CUDA=1), proves every model really runs on the CUDA execution provider (the daemon's <prefix>/info and
 # `scenewatch detect` logs report the provider each session got; a silent CPU fallback fails this script), then
 # records cameras sustained at 2 sampled fps and p95 latency with `scenewatch bench --json` (vtest and the
-# camera-shaped 1080p H.264 input, with the video decoder each used: NVDEC where present).
+# camera-shaped 1080p H.264 input and the same camera with a detect sub-stream and a record input, with the video
+# decoder each used: NVDEC where present).
 # Output: bench-gpu.json and bench-gpu.log in $OUT (or the current directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,7 @@ if grep -q "CUDA not available" "$OUT/bench-gpu.log"; then
   exit 1
 fi
 bash bench/setup.sh
-RUST_LOG=error "$BIN" bench --json --seconds 15 --repeat 1 --max-cameras 64 --inputs clip,camera1080 | tee "$OUT/bench-gpu.json"
+RUST_LOG=error "$BIN" bench --json --seconds 15 --repeat 1 --max-cameras 64 --inputs clip,camera1080,camera1080sub | tee "$OUT/bench-gpu.json"
 # NVDEC: scenewatch ranks nvh264dec first when GStreamer offers it (gstreamer1.0-plugins-bad's nvcodec, NVIDIA driver);
 # the JSON's inputs[].decoder says which decoder ran (avdec_h264 = the CPU fallback)
 grep -o '"decoder":"[^"]*"' "$OUT/bench-gpu.json" | tee -a "$OUT/bench-gpu.log" || true
