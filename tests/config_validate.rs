@@ -128,3 +128,31 @@ fn the_shipped_configs_validate() {
         assert_eq!(out.status.code(), Some(0), "{file}: {}", stderr(&out));
     }
 }
+
+#[test]
+fn a_config_whose_models_are_not_there_validates_with_a_warning_naming_the_key() {
+    // in a temporary directory, run from there: `[models] dir` ("models", relative to the config file, else to
+    // the working directory) is found in neither
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cam.toml");
+    std::fs::write(&path, "[[cameras]]\nname = \"gate\"\nurl = \"test://\"\n").expect("write");
+    let run = |models: Option<&std::path::Path>| {
+        let mut cmd = Command::new(bin());
+        cmd.arg("validate").arg(&path).current_dir(dir.path());
+        if let Some(m) = models {
+            cmd.env("SCENEWATCH__MODELS__DIR", m);
+        }
+        let out = cmd.output().expect("run scenewatch validate");
+        (out.status.code(), no_panic(&out))
+    };
+    let (code, err) = run(None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning: models.detector:") && err.contains("stops at start-up"),
+        "{err}"
+    );
+    // the shipped models where they are: no such warning
+    let (code, err) = run(Some(&repo().join("models")));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("models.detector"), "{err}");
+}

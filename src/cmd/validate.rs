@@ -41,7 +41,10 @@ pub fn run(path: &Path, writable_paths: bool) -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
-            for w in prompt_warnings(&cfg) {
+            for w in prompt_warnings(&cfg)
+                .into_iter()
+                .chain(model_warnings(&cfg))
+            {
                 eprintln!("{}: warning: {w}", path.display());
             }
             println!(
@@ -60,6 +63,23 @@ pub fn run(path: &Path, writable_paths: bool) -> ExitCode {
             crate::journal::eprint_error(&e.to_string());
             ExitCode::from(2)
         }
+    }
+}
+
+/// The detector the daemon loads first, when it is not where the config says. Rule labels are then checked
+/// against COCO-80 and the config is valid, so this is a warning (a config may be checked on another machine than
+/// the one that runs it), but `scenewatch run` with it here stops at start-up: say so now, naming the key and
+/// where `models.dir` points (relative paths are the config file's).
+pub fn model_warnings(cfg: &Config) -> Vec<String> {
+    let setting = cfg.models.resolve(&cfg.models.detector);
+    match crate::infer::card::DetectorCard::for_setting(&setting) {
+        Err(crate::infer::card::CardError::Missing { .. }) => vec![format!(
+            "models.detector: {} is not there (models.dir = {}): `scenewatch run` with this config on this \
+             machine stops at start-up; install the models (scripts/deps.sh) or set [models] dir",
+            setting.display(),
+            cfg.models.dir.display()
+        )],
+        _ => Vec::new(),
     }
 }
 
