@@ -342,11 +342,9 @@ async fn build(
         events.restore(&restored);
     }
     let cameras = Arc::new(Cameras {
-        // auto decoder threads are settled here, for the cameras enabled at start
-        ingest: crate::config::IngestConfig {
-            decode_threads: Some(cfg.decoder_threads()),
-            ..cfg.ingest.clone()
-        },
+        ingest: cfg.ingest.clone(),
+        // auto is settled here, for the cameras enabled at start
+        decode_threads: cfg.decoder_threads(),
         clock: clock.clone(),
         shutdown: shutdown.clone(),
         out: publisher.outbox(),

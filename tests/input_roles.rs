@@ -127,23 +127,9 @@ fn recorded_video(path: &str) -> (gst::Caps, bool, u64) {
 
 /// Decodes the whole recording (the way a player would); panics on any error. Returns the decoded frames.
 fn decode_all(path: &str) -> u64 {
-    let pipeline = gst::parse::launch(&format!(
+    run_to_eos(&format!(
         "filesrc location={path} ! decodebin ! videoconvert ! identity name=count ! fakesink"
     ))
-    .expect("pipeline")
-    .downcast::<gst::Pipeline>()
-    .expect("a pipeline");
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let c = count.clone();
-    if let Some(pad) = pipeline.by_name("count").and_then(|i| i.static_pad("src")) {
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            gst::PadProbeReturn::Ok
-        });
-    }
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    wait_eos(&pipeline, "decoding the recording");
-    count.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[test]

@@ -67,28 +67,6 @@ fn make_timeline(dir: &Path) -> PathBuf {
     out
 }
 
-/// Runs a gst-launch description to EOS; panics on an error. Returns the buffers counted by an element named
-/// `count` (an identity), if any.
-fn run_to_eos(desc: &str) -> u64 {
-    let pipeline = gst::parse::launch(desc)
-        .expect("pipeline")
-        .downcast::<gst::Pipeline>()
-        .expect("a pipeline");
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    if let Some(id) = pipeline.by_name("count") {
-        let c = count.clone();
-        if let Some(pad) = id.static_pad("src") {
-            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                gst::PadProbeReturn::Ok
-            });
-        }
-    }
-    pipeline.set_state(gst::State::Playing).expect("playing");
-    wait_eos(&pipeline, desc);
-    count.load(std::sync::atomic::Ordering::Relaxed)
-}
-
 fn secs_since_epoch(rfc3339: &str) -> f64 {
     chrono::DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| t.timestamp_millis() as f64 / 1000.0)

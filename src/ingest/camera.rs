@@ -131,6 +131,8 @@ pub fn switch_states(topics: &Topics, st: &CameraStatus, rules: &[String]) -> Ve
 /// What every camera is built with: the shared parts of the data path it feeds and reports to.
 pub struct Cameras {
     pub ingest: IngestConfig,
+    /// Each camera's decoder threads (`Config::decoder_threads`: `[ingest] decode_threads`, auto resolved).
+    pub decode_threads: u32,
     pub clock: Arc<dyn Clock>,
     /// Each camera stops on a child of this.
     pub shutdown: Shutdown,
@@ -161,6 +163,7 @@ pub struct BuiltCamera {
     out: mpsc::Sender<OutMsg>,
     topics: Topics,
     ingest: IngestConfig,
+    decode_threads: u32,
     clock: Arc<dyn Clock>,
     registry: Registry,
     recorders: Recorders,
@@ -263,6 +266,7 @@ impl Cameras {
             out: self.out.clone(),
             topics: self.topics.clone(),
             ingest: self.ingest.clone(),
+            decode_threads: self.decode_threads,
             clock: self.clock.clone(),
             registry: self.registry.clone(),
             recorders: self.recorders.clone(),
@@ -326,6 +330,7 @@ impl BuiltCamera {
         let task = CameraTask {
             camera: self.camera,
             ingest: self.ingest,
+            decode_threads: self.decode_threads,
             clock: self.clock,
             shutdown: self.stop.clone(),
             status: self.status.clone(),

@@ -146,6 +146,8 @@ pub type StateListener = Arc<dyn Fn(&CameraStatus) + Send + Sync>;
 pub struct CameraTask {
     pub camera: CameraConfig,
     pub ingest: IngestConfig,
+    /// Decoder threads (0 = the decoder's own choice).
+    pub decode_threads: u32,
     pub clock: Arc<dyn Clock>,
     pub shutdown: Shutdown,
     pub status: Arc<CameraStatus>,
@@ -213,6 +215,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
     let CameraTask {
         camera,
         ingest,
+        decode_threads,
         clock,
         shutdown,
         status,
@@ -289,7 +292,7 @@ fn camera_loop(task: CameraTask, frames_tx: PolicySender<Frame>) {
         .with_decode(pipeline::DecodeOptions {
             skip: camera.decode_skip,
             analysis_height: camera.analysis_height,
-            threads: ingest.decode_threads.unwrap_or(0),
+            threads: decode_threads,
         })
         .with_record_status(status.record_input.clone(), notify.clone());
         let mut announce = || {

@@ -52,6 +52,8 @@ pub struct SinkShared {
     sample_fps: f64,
     sampler: Mutex<Sampler>,
     first_pts: Mutex<Option<gst::ClockTime>>,
+    /// A record-only file input's first timestamp (`record_ns`).
+    record_first: Mutex<Option<gst::ClockTime>>,
     queue: Mutex<Option<PolicySender<Frame>>>,
     seq: AtomicU64,
     /// Added to stream pts so time keeps increasing across reconnects of the same camera.
@@ -192,6 +194,7 @@ impl SinkShared {
             sample_fps,
             sampler: Mutex::new(Sampler::new(sample_fps)),
             first_pts: Mutex::new(None),
+            record_first: Mutex::new(None),
             queue: Mutex::new(Some(queue)),
             seq: AtomicU64::new(seq_base),
             pts_base,
@@ -233,6 +236,20 @@ impl SinkShared {
     /// PTS); None before the first timestamp set that axis.
     fn stream_ns(&self, t: gst::ClockTime) -> Option<i64> {
         let base = (*self.first_pts.lock().ok()?)?;
+        let rel = i128::from(t.nseconds()) - i128::from(base.nseconds());
+        i64::try_from(self.pts_base.as_nanos() as i128 + rel).ok()
+    }
+
+    /// A record-input timestamp on the detect stream's time axis. Live inputs share the pipeline's running time, so
+    /// the detect stream's base applies (units before the detect stream set it are dropped: the record branch never
+    /// sets the base, which would shift every detect frame). Files each start their own timeline — a container
+    /// may start at any PTS (MPEG-TS) — so a record file counts from its own first timestamp, as the detect file
+    /// does from its.
+    fn record_ns(&self, t: gst::ClockTime, live: bool) -> Option<i64> {
+        if live {
+            return self.stream_ns(t);
+        }
+        let base = *self.record_first.lock().ok()?.get_or_insert(t);
         let rel = i128::from(t.nseconds()) - i128::from(base.nseconds());
         i64::try_from(self.pts_base.as_nanos() as i128 + rel).ok()
     }
@@ -1047,16 +1064,17 @@ fn record_branch(
                     return Ok(gst::FlowSuccess::Ok);
                 }
                 // demuxers of formats without reordering often stamp only the DTS
-                let (Some(pts), Some(pts_ns)) = (
-                    sh.stream_pts(buf.pts().or(buf.dts())),
-                    buf.pts().or(buf.dts()).and_then(|t| sh.stream_ns(t)),
-                ) else {
+                let Some(pts_ns) = buf.pts().or(buf.dts()).and_then(|t| sh.record_ns(t, live))
+                else {
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if !live {
-                    sh.pace_record(pts);
+                    sh.pace_record(Duration::from_nanos(pts_ns.max(0) as u64));
                 }
-                let dts_ns = buf.dts().and_then(|t| sh.stream_ns(t)).unwrap_or(pts_ns);
+                let dts_ns = buf
+                    .dts()
+                    .and_then(|t| sh.record_ns(t, live))
+                    .unwrap_or(pts_ns);
                 let flags = buf.flags();
                 let unit = super::recorder::Unit {
                     pts: pts_ns,

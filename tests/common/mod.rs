@@ -635,3 +635,25 @@ pub fn wait_eos(pipeline: &gstreamer::Pipeline, what: &str) {
         panic!("{what}: {} ({:?})", e.error(), e.debug());
     }
 }
+
+/// Runs a gst-launch description to EOS (≤ 60 s); panics on an error. Returns the buffers counted by an element
+/// named `count` (an identity), if any.
+pub fn run_to_eos(desc: &str) -> u64 {
+    use gstreamer as gst;
+    use gstreamer::prelude::*;
+    let pipeline = gst::parse::launch(desc)
+        .expect("pipeline")
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline");
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if let Some(pad) = pipeline.by_name("count").and_then(|i| i.static_pad("src")) {
+        let c = count.clone();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).expect("playing");
+    wait_eos(&pipeline, desc);
+    count.load(std::sync::atomic::Ordering::Relaxed)
+}
