@@ -152,6 +152,10 @@ pub struct Metrics {
     /// Microseconds the inference workers waited for a clip, summed over workers (idle = inference is not the
     /// bottleneck).
     pub inference_idle_us: Counter,
+    /// Session runs of the shared detector batcher (`inference.detector_batch` > 1), and the frames they held:
+    /// their ratio is the mean batch.
+    pub detector_runs: Counter,
+    pub detector_run_frames: Counter,
     /// Clips not inferred because detection was switched off for their camera.
     pub clips_skipped: Counter,
     /// Clips not inferred because the camera's motion gate saw nothing move (the last results were repeated).
@@ -227,6 +231,8 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("scenewatch_inference_workers", "gauge", "Inference workers, each with its own model sessions"),
     ("scenewatch_inference_idle_seconds_total", "counter", "Time the inference workers waited for a clip they could run, summed over workers; time blocked behind busy cameras is not counted (when it grows as fast as time times workers, inference has headroom)"),
     ("scenewatch_clips_skipped_total", "counter", "Clips not inferred because detection was off"),
+    ("scenewatch_detector_batches_total", "counter", "Session runs of the shared detector batcher (inference.detector_batch > 1)"),
+    ("scenewatch_detector_batch_frames_total", "counter", "Frames in the detector batcher's runs (divided by scenewatch_detector_batches_total: the mean batch)"),
     ("scenewatch_snapshot_errors_total", "counter", "Alert snapshots that could not be encoded or written (disk full, permissions)"),
     ("scenewatch_clips_gated_total", "counter", "Clips not inferred because nothing moved (motion gate); the last results were repeated"),
     ("scenewatch_messages_too_large_total", "counter", "Messages dropped because they exceed mqtt.max_message_kb"),
@@ -411,6 +417,11 @@ pub fn render(m: &Metrics, cameras: &[CameraFigures], models: &[(String, String)
             ("scenewatch_clip_queue_depth", m.clip_queue_depth.get()),
             ("scenewatch_inference_workers", m.inference_workers.get()),
             ("scenewatch_clips_skipped_total", m.clips_skipped.get()),
+            ("scenewatch_detector_batches_total", m.detector_runs.get()),
+            (
+                "scenewatch_detector_batch_frames_total",
+                m.detector_run_frames.get(),
+            ),
             ("scenewatch_clips_gated_total", m.clips_gated.get()),
             (
                 "scenewatch_messages_too_large_total",

@@ -64,6 +64,9 @@ pub struct Figures {
     pub e2e_publish_ms: f64,
     /// The bound's model time, ms per frame: detector, encoder.
     pub bound_stage_ms: Vec<(String, f64)>,
+    /// The detector alone on the same frames in batches of 1, 2, 4, 8, 16 (`inference.detector_batch`): ms per
+    /// frame at each batch size, on the provider the detector got (empty: its export has a fixed batch of 1).
+    pub detector_batch_ms: Vec<(usize, f64)>,
     /// scenewatch's capacity steps: (cameras, kept up, largest RSS during the step in MB).
     pub capacity_steps: Vec<(usize, bool, f64)>,
     /// Per input (`--inputs`): decode and whole-pipeline CPU figures next to the throughput and capacity. The
@@ -416,6 +419,7 @@ type Providers = Vec<(String, String)>;
 /// The bound's figures: frames/s, frames prepared, providers, model ms per frame.
 struct Bound {
     fps: f64,
+    detector_batch_ms: Vec<(usize, f64)>,
     /// Preparing the tensors (scaling, letterbox or crop, normalisation), ms per frame.
     preprocess_ms: f64,
     frames: usize,
@@ -488,6 +492,7 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
             }
         }
     }
+    let detector_batch_ms = batch_sweep(&mut models.detector, &det_inputs, secs / 5.0)?;
     let per_frame = |s: f64| s * 1e3 / done.max(1) as f64;
     let stages = vec![
         ("detector".to_string(), per_frame(det_s)),
@@ -499,7 +504,48 @@ fn bound(cfg: &Config, input: &Path, secs: f64) -> anyhow::Result<Bound> {
         frames,
         providers,
         stage_ms: stages,
+        detector_batch_ms,
     })
+}
+
+/// The detector's model time per frame at batch sizes 1, 2, 4, 8 and 16, each run for about `secs` on the same
+/// prepared frames (those of the first frame's input size). Empty when the export's batch axis is fixed.
+fn batch_sweep(
+    det: &mut crate::infer::detector::Detector,
+    inputs: &[(Letterbox, Vec<f32>)],
+    secs: f64,
+) -> anyhow::Result<Vec<(usize, f64)>> {
+    let Some((first, _)) = inputs.first() else {
+        return Ok(Vec::new());
+    };
+    if !det.batch_axis() {
+        return Ok(Vec::new());
+    }
+    let same: Vec<&Vec<f32>> = inputs
+        .iter()
+        .filter(|(lb, _)| (lb.in_w, lb.in_h) == (first.in_w, first.in_h))
+        .map(|(_, d)| d)
+        .collect();
+    let mut out = Vec::new();
+    for n in [1usize, 2, 4, 8, 16] {
+        let batch: Vec<f32> = same.iter().cycle().take(n).flat_map(|d| d.iter().copied()).collect();
+        let items: Vec<crate::infer::detector::Prepared> = (0..n)
+            .map(|_| crate::infer::detector::Prepared {
+                lb: *first,
+                width: first.in_w,
+                height: first.in_h,
+            })
+            .collect();
+        det.run_batch(&batch, &items)?; // warm-up (the first run of a shape allocates)
+        let t = Instant::now();
+        let mut frames = 0usize;
+        while t.elapsed().as_secs_f64() < secs || frames == 0 {
+            det.run_batch(&batch, &items)?;
+            frames += n;
+        }
+        out.push((n, t.elapsed().as_secs_f64() * 1e3 / frames as f64));
+    }
+    Ok(out)
 }
 
 /// Runs `bench/reference.py`; None with the reason when Python or its packages are missing.
@@ -766,6 +812,7 @@ fn measure(
             say(format!("  {:.2} frames/s", b.fps));
             if b.fps > fig.bound_fps {
                 fig.bound_stage_ms = b.stage_ms;
+                fig.detector_batch_ms = b.detector_batch_ms;
                 fig.bound_fps = b.fps;
                 fig.frames = b.frames;
                 fig.providers = b.providers;
@@ -1109,6 +1156,17 @@ fn print_table(f: &Figures) {
     }
     if !f.bound_stage_ms.is_empty() {
         println!("bound, ms per frame: {}", line(&f.bound_stage_ms));
+    }
+    if !f.detector_batch_ms.is_empty() {
+        let sizes: Vec<String> = f
+            .detector_batch_ms
+            .iter()
+            .map(|(n, ms)| format!("{n}: {ms:.1}"))
+            .collect();
+        println!(
+            "detector alone, ms per frame by batch size: {}",
+            sizes.join(", ")
+        );
     }
     for i in &f.inputs {
         println!(

@@ -135,7 +135,21 @@ pub struct InferenceConfig {
     /// saves a wake-up per operator when the models have the cores to themselves; on a box whose cores also
     /// decode video, a spinning thread burns CPU the decoders need. Read at start-up only.
     pub spinning: bool,
+    /// Frames per detector run. 1: each worker runs its own detector session frame by frame. Above 1: one
+    /// detector session, on a thread of its own, runs the frames of every worker's clips in batches of up to this
+    /// many (a clip's frames, and other cameras' frames of the same input size that arrive within
+    /// `detector_batch_wait_ms`): the GPU path, where a batch of 16 costs about what one frame does. Needs an export
+    /// with a dynamic batch axis (the shipped NanoDet has one). 0 = auto: 16 when the detector runs on CUDA, 1 on
+    /// the CPU (batching measured no faster there, and one shared session would serialise the workers;
+    /// docs/performance.md). Read at start-up only.
+    pub detector_batch: usize,
+    /// How long the batcher waits after a request for others to join its batch, in milliseconds (it runs at once
+    /// when the batch is full or every worker is waiting).
+    pub detector_batch_wait_ms: u64,
 }
+
+/// `detector_batch = 0` on a detector session that runs on CUDA.
+pub const AUTO_GPU_DETECTOR_BATCH: usize = 16;
 
 impl Default for InferenceConfig {
     fn default() -> Self {
@@ -149,6 +163,8 @@ impl Default for InferenceConfig {
             pose_input: 384,
             encoder_stride: 2,
             spinning: true,
+            detector_batch: 0,
+            detector_batch_wait_ms: 4,
         }
     }
 }
@@ -185,8 +201,26 @@ impl InferenceConfig {
         WorkerPlan { workers, threads }
     }
 
+    /// Frames per detector run for a detector session on `provider` (`detector_batch`, 0 = auto).
+    pub fn detector_batch_for(&self, provider: &str) -> usize {
+        match self.detector_batch {
+            0 if provider == crate::infer::runtime::CUDA => AUTO_GPU_DETECTOR_BATCH,
+            0 => 1,
+            n => n,
+        }
+    }
+
     pub(super) fn validate(&self, c: &mut Checks) {
         c.range("inference.encoder_stride", self.encoder_stride, 1, 16);
+        if self.detector_batch > 64 {
+            c.bad("inference.detector_batch", "must be in 0..=64 (0 = auto)");
+        }
+        c.range(
+            "inference.detector_batch_wait_ms",
+            self.detector_batch_wait_ms,
+            0,
+            1000,
+        );
         if !(128..=1024).contains(&self.pose_input) || self.pose_input % 32 != 0 {
             c.bad(
                 "inference.pose_input",

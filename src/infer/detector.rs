@@ -34,6 +34,21 @@ const NANODET_LEVELS: [(u32, &str, &str); 3] = [
 /// RT-DETR / D-FINE deploy exports: the input that tells the post-processor the size to scale boxes to.
 const DETR_SIZES: &str = "orig_target_sizes";
 
+/// A frame prepared for the model: where it went in the input, and its own size (boxes come back in its pixels).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prepared {
+    pub lb: Letterbox,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Prepared {
+    /// The model input's (width, height): frames share a batch only when these are equal.
+    pub fn input_size(&self) -> (u32, u32) {
+        (self.lb.in_w, self.lb.in_h)
+    }
+}
+
 /// What the session was found to be at load: the names to feed and read, and what the decoder needs.
 #[derive(Debug, Clone)]
 enum Plan {
@@ -100,8 +115,10 @@ pub struct Detector {
     params: DecodeParams,
     /// The model takes any height and width (multiples of 32): frames get the rectangular letterbox.
     rect: bool,
-    /// The letterbox of the frame last prepared by [`Detector::prepare`].
-    prepared: Option<(Letterbox, u32, u32)>,
+    /// The export's batch axis is dynamic: frames of one input size can share a run ([`Detector::run_batch`]).
+    batch_axis: bool,
+    /// The frame last prepared by [`Detector::prepare`].
+    prepared: Option<Prepared>,
     /// Class ids beyond the card's labels were reported (once).
     warned_ids: bool,
 }
@@ -133,10 +150,11 @@ impl Detector {
         card: DetectorCard,
         params: DecodeParams,
     ) -> Result<Self, InferError> {
-        let (plan, dynamic) = plan_for(&model, &card)?;
+        let (plan, dynamic, batch_axis) = plan_for(&model, &card)?;
         Ok(Self {
             model,
             rect: dynamic && card.format.grid(),
+            batch_axis,
             card,
             plan,
             input: Vec::new(),
@@ -197,26 +215,105 @@ impl Detector {
         let mut input = std::mem::take(&mut self.input);
         let lb = self.preprocess(rgb, w, h, &mut input);
         self.input = input;
-        self.prepared = Some((lb?, w, h));
+        self.prepared = Some(Prepared {
+            lb: lb?,
+            width: w,
+            height: h,
+        });
         Ok(())
     }
 
     /// Runs the model on the frame last prepared and decodes its detections.
     pub fn run(&mut self) -> Result<Vec<Detection>, InferError> {
-        let (lb, w, h) = self.prepared.take().ok_or(InferError::Data {
+        let item = self.prepared.take().ok_or(InferError::Data {
             what: "detector",
             message: "run without a prepared frame".into(),
         })?;
-        let inputs = inputs(&self.plan, &lb, &self.input)?;
-        let outputs = self.model.session.run(inputs).map_err(run_err)?;
-        let ctx = DecodeCtx {
+        let input = std::mem::take(&mut self.input);
+        let out = self.run_batch(&input, &[item]);
+        self.input = input;
+        out?.pop().ok_or(InferError::Data {
+            what: "detector",
+            message: "a run gave no result".into(),
+        })
+    }
+
+    /// Whether the export's batch axis is dynamic, so [`Detector::run_batch`] takes more than one frame.
+    pub fn batch_axis(&self) -> bool {
+        self.batch_axis
+    }
+
+    /// Appends a packed RGB frame's model input to `batch` (the next item of an NCHW batch).
+    pub fn prepare_item(
+        &self,
+        rgb: &[u8],
+        w: u32,
+        h: u32,
+        batch: &mut Vec<f32>,
+    ) -> Result<Prepared, InferError> {
+        let mut one = Vec::new();
+        let lb = self.preprocess(rgb, w, h, &mut one)?;
+        batch.extend_from_slice(&one);
+        Ok(Prepared {
             lb,
             width: w,
             height: h,
-            classes: &self.card.classes,
-            params: self.params,
+        })
+    }
+
+    /// Runs the model once on `items.len()` frames stacked in `input` (all of one input size, as
+    /// [`Detector::prepare_item`] appends them) and decodes each frame's detections, in order. More than one item
+    /// needs an export with a dynamic batch axis.
+    pub fn run_batch(
+        &mut self,
+        input: &[f32],
+        items: &[Prepared],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
+        let Some(first) = items.first() else {
+            return Ok(Vec::new());
         };
-        let (dets, unknown) = decode_outputs(&self.plan, &outputs, &ctx)?;
+        let bad = |message: String| InferError::Data {
+            what: "detector",
+            message,
+        };
+        if items.len() > 1 && !self.batch_axis {
+            return Err(bad(format!(
+                "{} frames in one run, but the export's batch axis is fixed at 1",
+                items.len()
+            )));
+        }
+        if let Some(other) = items.iter().find(|i| i.input_size() != first.input_size()) {
+            return Err(bad(format!(
+                "frames of different input sizes in one run ({:?} and {:?})",
+                first.input_size(),
+                other.input_size()
+            )));
+        }
+        let per_item = 3 * (first.lb.in_w * first.lb.in_h) as usize;
+        if input.len() != per_item * items.len() {
+            return Err(bad(format!(
+                "batch input holds {} values, {} frames need {}",
+                input.len(),
+                items.len(),
+                per_item * items.len()
+            )));
+        }
+        let inputs = inputs(&self.plan, &first.lb, items.len(), input)?;
+        let outputs = self.model.session.run(inputs).map_err(run_err)?;
+        let mut all = Vec::with_capacity(items.len());
+        let mut unknown = 0;
+        for (k, item) in items.iter().enumerate() {
+            let ctx = DecodeCtx {
+                lb: item.lb,
+                width: item.width,
+                height: item.height,
+                classes: &self.card.classes,
+                params: self.params,
+            };
+            let (dets, n) = decode_outputs(&self.plan, &outputs, &ctx, (k, items.len()))?;
+            unknown += n;
+            all.push(dets);
+        }
         drop(outputs);
         if unknown > 0 && !self.warned_ids {
             self.warned_ids = true;
@@ -226,12 +323,12 @@ impl Detector {
                 "the detector output class ids beyond its card's labels (skipped); the card's labels do not match the model"
             );
         }
-        Ok(dets)
+        Ok(all)
     }
 
     /// Runs the session alone on an input made by [`Detector::preprocess`] (the benchmark's model time).
     pub fn run_model(&mut self, lb: &Letterbox, input: &[f32]) -> Result<(), InferError> {
-        let inputs = inputs(&self.plan, lb, input)?;
+        let inputs = inputs(&self.plan, lb, 1, input)?;
         self.model.session.run(inputs).map_err(run_err)?;
         Ok(())
     }
@@ -244,14 +341,15 @@ fn run_err(e: ort::Error) -> InferError {
     }
 }
 
-/// The session inputs for a prepared frame: the image, and for DETR exports the size to scale boxes to — the
-/// model input's own (width, height), so boxes come back in model-input pixels.
+/// The session inputs for `n` prepared frames of one input size: the images, and for DETR exports the size to
+/// scale boxes to — the model input's own (width, height), so boxes come back in model-input pixels.
 fn inputs<'a>(
     plan: &'a Plan,
     lb: &Letterbox,
+    n: usize,
     data: &'a [f32],
 ) -> Result<Vec<(Cow<'a, str>, SessionInputValue<'a>)>, InferError> {
-    let dims = [1usize, 3, lb.in_h as usize, lb.in_w as usize];
+    let dims = [n, 3, lb.in_h as usize, lb.in_w as usize];
     let image = ort::value::TensorRef::from_array_view((dims, data)).map_err(run_err)?;
     let mut v: Vec<(Cow<'a, str>, SessionInputValue<'a>)> =
         vec![(Cow::from(plan.input()), image.into())];
@@ -259,12 +357,12 @@ fn inputs<'a>(
     match plan.sizes_input() {
         None => {}
         Some(Sizes::I64) => {
-            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as i64, h as i64]))
+            let t = ort::value::Tensor::from_array(([n, 2], [w as i64, h as i64].repeat(n)))
                 .map_err(run_err)?;
             v.push((Cow::from(DETR_SIZES), t.into()));
         }
         Some(Sizes::F32) => {
-            let t = ort::value::Tensor::from_array(([1usize, 2], vec![w as f32, h as f32]))
+            let t = ort::value::Tensor::from_array(([n, 2], [w as f32, h as f32].repeat(n)))
                 .map_err(run_err)?;
             v.push((Cow::from(DETR_SIZES), t.into()));
         }
@@ -272,17 +370,41 @@ fn inputs<'a>(
     Ok(v)
 }
 
-/// A named output as (shape, values).
+/// Item `k` of a batch of `n` in a named output, as (shape with a batch of 1, values).
 fn output<'o, T: ort::value::PrimitiveTensorElementType>(
     outputs: &'o SessionOutputs<'_>,
     name: &str,
+    (k, n): (usize, usize),
 ) -> Result<(Vec<i64>, &'o [T]), InferError> {
     let v = outputs.get(name).ok_or_else(|| InferError::Run {
         model: "detector",
         message: format!("output {name} missing"),
     })?;
     let (shape, data) = v.try_extract_tensor::<T>().map_err(run_err)?;
-    Ok((shape.to_vec(), data))
+    let mut shape = shape.to_vec();
+    let part = batch_item(&mut shape, data, k, n).ok_or_else(|| InferError::Run {
+        model: "detector",
+        message: format!(
+            "output {name} has shape {} for a batch of {n}",
+            shape_text(&shape)
+        ),
+    })?;
+    Ok((shape, part))
+}
+
+/// Item `k` of a batch of `n` along the first axis of `shape`/`data`; `shape` becomes the item's (batch 1). None
+/// when the output's first axis is not the batch.
+fn batch_item<'d, T>(shape: &mut [i64], data: &'d [T], k: usize, n: usize) -> Option<&'d [T]> {
+    if n == 1 {
+        return Some(data);
+    }
+    let first = shape.first_mut()?;
+    if *first != n as i64 || k >= n {
+        return None;
+    }
+    *first = 1;
+    let per = data.len() / n;
+    data.get(k * per..(k + 1) * per)
 }
 
 /// Decodes the outputs as the plan says; also how many detections named a class beyond the labels.
@@ -290,6 +412,7 @@ fn decode_outputs(
     plan: &Plan,
     outputs: &SessionOutputs<'_>,
     ctx: &DecodeCtx<'_>,
+    item: (usize, usize),
 ) -> Result<(Vec<Detection>, usize), InferError> {
     let bad_output = |message: String| InferError::Run {
         model: "detector",
@@ -301,8 +424,8 @@ fn decode_outputs(
             for (stride, scores, boxes) in NANODET_LEVELS {
                 raw.push((
                     stride,
-                    output::<f32>(outputs, scores)?.1,
-                    output::<f32>(outputs, boxes)?.1,
+                    output::<f32>(outputs, scores, item)?.1,
+                    output::<f32>(outputs, boxes, item)?.1,
                 ));
             }
             let levels: Vec<nanodet::Level<'_>> = raw
@@ -320,7 +443,7 @@ fn decode_outputs(
             layout,
             ..
         } => {
-            let (shape, out) = output::<f32>(outputs, name)?;
+            let (shape, out) = output::<f32>(outputs, name, item)?;
             (
                 yolo::decode(out, &shape, *layout, ctx).map_err(bad_output)?,
                 0,
@@ -331,29 +454,29 @@ fn decode_outputs(
             decoded,
             ..
         } => {
-            let (shape, out) = output::<f32>(outputs, name)?;
+            let (shape, out) = output::<f32>(outputs, name, item)?;
             (
                 yolox::decode(out, &shape, *decoded, ctx).map_err(bad_output)?,
                 0,
             )
         }
         Plan::DetrDeploy { .. } => {
-            let labels: Vec<i64> = match output::<i64>(outputs, "labels") {
+            let labels: Vec<i64> = match output::<i64>(outputs, "labels", item) {
                 Ok((_, l)) => l.to_vec(),
                 // some exports give int32 ids
-                Err(_) => output::<i32>(outputs, "labels")?
+                Err(_) => output::<i32>(outputs, "labels", item)?
                     .1
                     .iter()
                     .map(|l| *l as i64)
                     .collect(),
             };
-            let (_, boxes) = output::<f32>(outputs, "boxes")?;
-            let (_, scores) = output::<f32>(outputs, "scores")?;
+            let (_, boxes) = output::<f32>(outputs, "boxes", item)?;
+            let (_, scores) = output::<f32>(outputs, "scores", item)?;
             detr::decode_deploy(&labels, boxes, scores, ctx).map_err(bad_output)?
         }
         Plan::DetrRaw { .. } => {
-            let (_, logits) = output::<f32>(outputs, "logits")?;
-            let (_, boxes) = output::<f32>(outputs, "pred_boxes")?;
+            let (_, logits) = output::<f32>(outputs, "logits", item)?;
+            let (_, boxes) = output::<f32>(outputs, "pred_boxes", item)?;
             (detr::decode_raw(logits, boxes, ctx).map_err(bad_output)?, 0)
         }
     })
@@ -396,8 +519,8 @@ fn names(ports: &[Port]) -> String {
 }
 
 /// Finds the session's inputs and outputs for the card's format and checks their shapes against the card;
-/// also whether the image input's height and width are dynamic.
-fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool), InferError> {
+/// also whether the image input's height and width are dynamic, and whether its batch axis is.
+fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool, bool), InferError> {
     let mismatch = |message: String| InferError::ModelSignature {
         model: model.name,
         path: model.path.clone(),
@@ -452,6 +575,7 @@ fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool), In
         )));
     }
     let dynamic = image.shape[2] < 0 && image.shape[3] < 0;
+    let batch_axis = image.shape[0] < 0;
     // the grid size the outputs follow: unknown (any) when the input is dynamic
     let fixed = (!dynamic).then_some(card.input);
     let input = image.name.clone();
@@ -556,5 +680,5 @@ fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool), In
             }
         }
     };
-    Ok((plan, dynamic))
+    Ok((plan, dynamic, batch_axis))
 }

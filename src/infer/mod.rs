@@ -10,6 +10,7 @@
 //! `CameraSetup`: made at start-up and again by a reload (`Language::setup_for`), and carried to the workers
 //! in-band on the clip queue, so a reload's new prompts and posture rules apply from the camera's first new clip.
 
+pub mod batcher;
 pub mod card;
 pub mod classify;
 pub mod decode;
@@ -286,6 +287,8 @@ pub struct CameraSetup {
 /// The models one worker runs.
 pub struct Models {
     pub detector: Detector,
+    /// The shared detector batcher (`inference.detector_batch` > 1): this worker's detector then only letterboxes.
+    pub batcher: Option<batcher::BatchClient>,
     /// EfficientNet, the ConSE head's image side (not loaded with an image–text pair).
     pub encoder: Option<Encoder>,
     /// The image–text pair's image encoder (`[models] image_text`), a session per worker like the detector.
@@ -624,6 +627,7 @@ impl Models {
             .collect();
         let mut models = Self {
             detector,
+            batcher: None,
             encoder,
             pair_image: None,
             card,
@@ -668,20 +672,47 @@ impl Models {
     }
 
     /// The models for every inference worker of the config's plan: the first loaded as `load` does, the others
-    /// with sessions of their own for the per-frame models and the language head and prompts shared.
-    pub fn load_workers(cfg: &Config) -> Result<Vec<Self>, InferError> {
+    /// with sessions of their own for the per-frame models and the language head and prompts shared. With
+    /// `inference.detector_batch` above 1 (or auto on CUDA) also the detector batcher every worker then sends its
+    /// frames to (not started yet).
+    pub fn load_workers(cfg: &Config) -> Result<(Vec<Self>, Option<batcher::Batcher>), InferError> {
         let mut all = vec![Self::load(cfg)?];
         for _ in 1..cfg.inference_plan().workers {
             let next = all[0].sibling(cfg)?;
             all.push(next);
         }
-        Ok(all)
+        let first = &all[0].detector;
+        let batch = cfg.inference.detector_batch_for(first.model.provider);
+        if batch <= 1 {
+            return Ok((all, None));
+        }
+        if cfg.inference.detector_batch == 0 && !first.batch_axis() {
+            tracing::warn!(
+                model = %first.model.path.display(),
+                "the detector export's batch axis is fixed at 1: no detector batching on {} (inference.detector_batch auto)",
+                first.model.provider
+            );
+            return Ok((all, None));
+        }
+        let wait = Duration::from_millis(cfg.inference.detector_batch_wait_ms);
+        let (batcher, client) = batcher::Batcher::new(open_detector(cfg)?, batch, wait, all.len())?;
+        tracing::info!(
+            frames = batch,
+            wait_ms = cfg.inference.detector_batch_wait_ms,
+            workers = all.len(),
+            "detector batching: one shared detector session"
+        );
+        for m in &mut all {
+            m.batcher = Some(client.clone());
+        }
+        Ok((all, Some(batcher)))
     }
 
     /// Another copy for a second worker: new sessions of the detector, encoder and pose model; the rest shared.
     pub fn sibling(&self, cfg: &Config) -> Result<Self, InferError> {
         let mut m = Self {
             detector: open_detector(cfg)?,
+            batcher: self.batcher.clone(),
             encoder: self
                 .encoder
                 .as_ref()
@@ -955,18 +986,13 @@ impl Models {
         let mut preprocess = Duration::ZERO;
         let mut frames = Vec::with_capacity(clip.frames.len());
         let mut per_frame = Vec::with_capacity(clip.frames.len());
-        for f in &clip.frames {
-            let tp = Instant::now();
-            self.detector.prepare(&f.rgb, f.width, f.height)?;
-            let prep = tp.elapsed();
-            preprocess += prep;
-            let td = Instant::now();
-            let detections = self.detector.run()?;
-            per_frame.push(FrameTimings {
-                preprocess_ms: prep.as_secs_f64() * 1e3,
-                detector_ms: td.elapsed().as_secs_f64() * 1e3,
-                pose_ms: 0.0,
-            });
+        let detected = match &self.batcher {
+            Some(b) => detect_batched(&self.detector, b, clip)?,
+            None => detect_each(&mut self.detector, clip)?,
+        };
+        for (f, (detections, timing)) in clip.frames.iter().zip(detected) {
+            preprocess += Duration::from_secs_f64(timing.preprocess_ms / 1e3);
+            per_frame.push(timing);
             frames.push(FrameResult {
                 seq: f.seq,
                 pts: f.pts,
@@ -1079,6 +1105,73 @@ impl FrameEncoder for imagetext::ImageEncoder {
             .map(FrameEncoding::ImageText)
             .collect())
     }
+}
+
+/// The detector on each frame of the clip in turn, with each frame's preprocessing and model time.
+fn detect_each(
+    detector: &mut Detector,
+    clip: &Clip,
+) -> Result<Vec<(Vec<Detection>, FrameTimings)>, InferError> {
+    let mut out = Vec::with_capacity(clip.frames.len());
+    for f in &clip.frames {
+        let tp = Instant::now();
+        detector.prepare(&f.rgb, f.width, f.height)?;
+        let prep = tp.elapsed();
+        let td = Instant::now();
+        let detections = detector.run()?;
+        out.push((
+            detections,
+            FrameTimings {
+                preprocess_ms: prep.as_secs_f64() * 1e3,
+                detector_ms: td.elapsed().as_secs_f64() * 1e3,
+                pose_ms: 0.0,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// The clip's frames letterboxed here and detected by the shared batcher, in requests of at most its batch size
+/// (a clip's frames share one input size); a frame's model time is its share of the batched run.
+fn detect_batched(
+    detector: &Detector,
+    batcher: &batcher::BatchClient,
+    clip: &Clip,
+) -> Result<Vec<(Vec<Detection>, FrameTimings)>, InferError> {
+    let mut out = Vec::with_capacity(clip.frames.len());
+    for chunk in clip.frames.chunks(batcher.max_frames().max(1)) {
+        let mut input = Vec::new();
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut preps = Vec::with_capacity(chunk.len());
+        for f in chunk {
+            let tp = Instant::now();
+            items.push(detector.prepare_item(&f.rgb, f.width, f.height, &mut input)?);
+            preps.push(tp.elapsed());
+        }
+        let n = chunk.len();
+        let done = batcher.detect(input, items)?;
+        if done.detections.len() != n {
+            return Err(InferError::Data {
+                what: "detector",
+                message: format!(
+                    "the batcher answered {} frames for {n}",
+                    done.detections.len()
+                ),
+            });
+        }
+        let each = done.run.as_secs_f64() * 1e3 / n as f64;
+        for (detections, prep) in done.detections.into_iter().zip(preps) {
+            out.push((
+                detections,
+                FrameTimings {
+                    preprocess_ms: prep.as_secs_f64() * 1e3,
+                    detector_ms: each,
+                    pose_ms: 0.0,
+                },
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Encodes every `stride`-th frame of the clip in one batch; the frames between reuse the encoding before them.

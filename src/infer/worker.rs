@@ -198,6 +198,8 @@ pub enum WorkersError {
 /// the bounded clip queue the cameras feed.
 pub struct Workers {
     models: Vec<Models>,
+    /// The shared detector batcher, started with the workers (`inference.detector_batch` > 1).
+    batcher: Option<super::batcher::Batcher>,
     setups: HashMap<String, CameraSetup>,
     /// Kept only to hand out clones: dropped when the workers start, so the queue closes with its last camera.
     clips: crossbeam_channel::Sender<ClipMsg>,
@@ -215,9 +217,10 @@ impl Workers {
     pub async fn build(cfg: &Config) -> Result<Self, WorkersError> {
         let load_cfg = cfg.clone();
         let plan = cfg.inference_plan();
-        let models = tokio::task::spawn_blocking(move || Models::load_workers(&load_cfg))
-            .await
-            .map_err(|e| WorkersError::Start(format!("model loading panicked: {e}")))??;
+        let (models, batcher) =
+            tokio::task::spawn_blocking(move || Models::load_workers(&load_cfg))
+                .await
+                .map_err(|e| WorkersError::Start(format!("model loading panicked: {e}")))??;
         tracing::info!(
             workers = plan.workers,
             threads_per_worker = plan.threads,
@@ -247,6 +250,7 @@ impl Workers {
         let (clips, queue) = crossbeam_channel::bounded::<ClipMsg>(cfg.ingest.clip_queue);
         Ok(Self {
             models,
+            batcher,
             setups,
             clips,
             queue,
@@ -308,7 +312,18 @@ impl Workers {
         out: mpsc::Sender<InferOut>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<JoinHandle<()>> {
-        spawn(self.models, self.setups, self.queue, out, metrics)
+        let batcher = self.batcher.map(|b| b.spawn(metrics.clone())).transpose()?;
+        let workers = spawn(self.models, self.setups, self.queue, out, metrics)?;
+        let Some(batcher) = batcher else {
+            return Ok(workers);
+        };
+        // the batcher ends once the workers (its clients) have drained: the handle ends after both
+        std::thread::Builder::new()
+            .name("infer-drain".into())
+            .spawn(move || {
+                let _ = workers.join();
+                let _ = batcher.join();
+            })
     }
 }
 
