@@ -5,6 +5,7 @@
 # records cameras sustained at 2 sampled fps and p95 latency with `scenewatch bench --json` (vtest and the
 # camera-shaped 1080p H.264 input and the same camera with a detect sub-stream and a record input, with the video
 # decoder each used: NVDEC where present).
+# Then the same end-to-end phases with detector batching off and on (bench-gpu-batch1.json, bench-gpu-batch0.json).
 # Output: bench-gpu.json and bench-gpu.log in $OUT (or the current directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,3 +29,12 @@ RUST_LOG=error "$BIN" bench --json --seconds 15 --repeat 1 --max-cameras 64 --in
 # NVDEC: scenewatch ranks nvh264dec first when GStreamer offers it (gstreamer1.0-plugins-bad's nvcodec, NVIDIA driver);
 # the JSON's inputs[].decoder says which decoder ran (avdec_h264 = the CPU fallback)
 grep -o '"decoder":"[^"]*"' "$OUT/bench-gpu.json" | tee -a "$OUT/bench-gpu.log" || true
+# detector batching (inference.detector_batch; auto = 16 on CUDA): the detector alone by batch size is in the JSON
+# above (detector_batch_ms); here the end-to-end phases with batching off and on, side by side
+for b in 1 0; do
+  echo "detector_batch = $b (0 = auto)" | tee -a "$OUT/bench-gpu.log"
+  SCENEWATCH__INFERENCE__DETECTOR_BATCH=$b RUST_LOG=error "$BIN" bench --json --seconds 15 --repeat 1 --skip bound,python,decode \
+    --max-cameras 64 --inputs camera1080sub > "$OUT/bench-gpu-batch$b.json"
+  grep -o '"e2e_fps":[^,]*\|"e2e_box_fps":[^,]*\|"cameras_realtime":[^,]*' "$OUT/bench-gpu-batch$b.json" | tee -a "$OUT/bench-gpu.log" || true
+done
+grep -o '"detector_batch_ms":\[\(\[[^]]*\],\{0,1\}\)*\]' "$OUT/bench-gpu.json" | tee -a "$OUT/bench-gpu.log" || true

@@ -117,6 +117,45 @@ fn a_batch_of_frames_finds_what_each_frame_finds_alone() {
 }
 
 #[test]
+fn io_binding_gives_the_same_detections_single_and_batched() {
+    let cfg = config();
+    let mut plain = open_detector(&cfg).expect("detector");
+    assert!(!plain.io_binding(), "auto: off on the CPU provider");
+    let mut bound = open_detector(&cfg).expect("detector");
+    bound
+        .use_io_binding()
+        .expect("IO binding on the CPU provider");
+    assert!(bound.io_binding());
+    let frames: Vec<(Vec<u8>, u32, u32)> = PHOTOS
+        .iter()
+        .map(|p| (photo(p, 640, 480), 640, 480))
+        .collect();
+    let single = alone(&mut plain, &frames);
+    assert_same(&alone(&mut bound, &frames), &single, "bound, one at a time");
+    // another batch shape after the first: the bound input is re-made for it
+    for n in [3, 6, 2] {
+        let mut input = Vec::new();
+        let items: Vec<_> = frames[..n]
+            .iter()
+            .map(|(rgb, w, h)| {
+                bound
+                    .prepare_item(rgb, *w, *h, &mut input)
+                    .expect("prepare")
+            })
+            .collect();
+        let got = bound.run_batch(&input, &items).expect("bound batch");
+        assert_same(&got, &single[..n], &format!("bound, batch of {n}"));
+    }
+    // and a portrait frame (another input size) through the same binding
+    let tall = photo("messi5.jpg", 480, 640);
+    assert_same(
+        &[bound.detect(&tall, 480, 640).expect("detect")],
+        &[plain.detect(&tall, 480, 640).expect("detect")],
+        "bound, portrait",
+    );
+}
+
+#[test]
 fn the_batcher_answers_each_worker_with_its_own_frames() {
     let cfg = config();
     let mut reference = open_detector(&cfg).expect("detector");
@@ -147,20 +186,27 @@ fn the_batcher_answers_each_worker_with_its_own_frames() {
     .expect("batcher");
     let metrics = Arc::new(Metrics::default());
     let handle = batcher.spawn(metrics.clone()).expect("spawn");
-    let prep = open_detector(&cfg).expect("detector");
-    let prep = Arc::new(prep);
-    let workers: Vec<_> = sets
-        .into_iter()
+    // each worker letterboxes its own frames (here ahead of time; a worker's detector does it in the daemon)
+    let requests: Vec<_> = sets
+        .iter()
         .map(|set| {
-            let (client, prep) = (client.clone(), prep.clone());
-            std::thread::spawn(move || {
-                let mut input = Vec::new();
-                let items = set
-                    .iter()
-                    .map(|(rgb, w, h)| prep.prepare_item(rgb, *w, *h, &mut input).expect("prepare"))
-                    .collect();
-                client.detect(input, items).expect("batched detect")
-            })
+            let mut input = Vec::new();
+            let items: Vec<_> = set
+                .iter()
+                .map(|(rgb, w, h)| {
+                    reference
+                        .prepare_item(rgb, *w, *h, &mut input)
+                        .expect("prepare")
+                })
+                .collect();
+            (input, items)
+        })
+        .collect();
+    let workers: Vec<_> = requests
+        .into_iter()
+        .map(|(input, items)| {
+            let client = client.clone();
+            std::thread::spawn(move || client.detect(input, items).expect("batched detect"))
         })
         .collect();
     let answers: Vec<_> = workers
@@ -224,7 +270,11 @@ fn a_daemon_with_detector_batching_raises_the_same_alerts() {
         let cfg = write_config(
             broker.port,
             &prefix,
-            &format!("[inference]\nworkers = 2\ndetector_batch = {batch}\n\n{cams}"),
+            // batching and IO binding together (both off in the first run)
+            &format!(
+                "[inference]\nworkers = 2\ndetector_batch = {batch}\nio_binding = {}\n\n{cams}",
+                batch > 1
+            ),
         );
         let out = run_daemon(&cfg.path, Duration::from_secs(400));
         let log = no_panic(&out);

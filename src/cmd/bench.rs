@@ -528,7 +528,12 @@ fn batch_sweep(
         .collect();
     let mut out = Vec::new();
     for n in [1usize, 2, 4, 8, 16] {
-        let batch: Vec<f32> = same.iter().cycle().take(n).flat_map(|d| d.iter().copied()).collect();
+        let batch: Vec<f32> = same
+            .iter()
+            .cycle()
+            .take(n)
+            .flat_map(|d| d.iter().copied())
+            .collect();
         let items: Vec<crate::infer::detector::Prepared> = (0..n)
             .map(|_| crate::infer::detector::Prepared {
                 lb: *first,

@@ -146,6 +146,10 @@ pub struct InferenceConfig {
     /// How long the batcher waits after a request for others to join its batch, in milliseconds (it runs at once
     /// when the batch is full or every worker is waiting).
     pub detector_batch_wait_ms: u64,
+    /// Run the detector through an ORT IO binding: on CUDA its input is uploaded from pinned host memory and its
+    /// outputs come back into pinned memory (one DMA each way instead of staging copies). Unset = auto: on when
+    /// the detector session runs on CUDA, off on the CPU (nothing to save there). Read at start-up only.
+    pub io_binding: Option<bool>,
 }
 
 /// `detector_batch = 0` on a detector session that runs on CUDA.
@@ -165,6 +169,7 @@ impl Default for InferenceConfig {
             spinning: true,
             detector_batch: 0,
             detector_batch_wait_ms: 4,
+            io_binding: None,
         }
     }
 }
@@ -199,6 +204,12 @@ impl InferenceConfig {
             n => n,
         };
         WorkerPlan { workers, threads }
+    }
+
+    /// Whether a detector session on `provider` runs through an IO binding (`io_binding`, unset = auto).
+    pub fn io_binding_for(&self, provider: &str) -> bool {
+        self.io_binding
+            .unwrap_or(provider == crate::infer::runtime::CUDA)
     }
 
     /// Frames per detector run for a detector session on `provider` (`detector_batch`, 0 = auto).
@@ -256,6 +267,7 @@ pub enum ThreadPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::infer::runtime::{CPU, CUDA};
 
     #[test]
     fn auto_inference_plan_spreads_cameras_over_cores() {
@@ -291,5 +303,26 @@ mod tests {
                 threads: 4
             }
         );
+    }
+
+    #[test]
+    fn detector_batching_and_io_binding_are_on_by_default_only_on_cuda() {
+        let auto = InferenceConfig::default();
+        assert_eq!(auto.detector_batch_for(CUDA), AUTO_GPU_DETECTOR_BATCH);
+        assert_eq!(auto.detector_batch_for(CPU), 1);
+        assert!(auto.io_binding_for(CUDA));
+        assert!(!auto.io_binding_for(CPU));
+        let set = InferenceConfig {
+            detector_batch: 4,
+            io_binding: Some(false),
+            ..Default::default()
+        };
+        assert_eq!(
+            set.detector_batch_for(CPU),
+            4,
+            "an explicit size holds on the CPU"
+        );
+        assert_eq!(set.detector_batch_for(CUDA), 4);
+        assert!(!set.io_binding_for(CUDA));
     }
 }

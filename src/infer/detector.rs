@@ -121,6 +121,23 @@ pub struct Detector {
     prepared: Option<Prepared>,
     /// Class ids beyond the card's labels were reported (once).
     warned_ids: bool,
+    /// IO binding (`[inference] io_binding`), when on.
+    bound: Option<Box<Bound>>,
+}
+
+/// The detector's IO binding: the image input copied into memory the session's device reads fast (pinned host
+/// memory under CUDA, so the upload is one DMA; plain host memory on the CPU), kept between runs of one shape, and
+/// the outputs bound to host-accessible memory (pinned under CUDA), where the decoder reads them. A camera's
+/// frames keep one shape, so re-binding happens when the batch size or the input size changes.
+struct Bound {
+    binding: ort::session::IoBinding,
+    input_alloc: ort::memory::Allocator,
+    output_mem: ort::memory::MemoryInfo<'static>,
+    /// The input tensor of the last shape run, (batch, height, width).
+    input: Option<((usize, usize, usize), ort::value::Tensor<f32>)>,
+    /// The input shape the outputs were bound for: ORT keeps an output bound to a device at the shape of its first
+    /// run, so a new shape binds them afresh.
+    outputs_for: Option<(usize, usize, usize)>,
 }
 
 impl Detector {
@@ -161,7 +178,52 @@ impl Detector {
             params,
             prepared: None,
             warned_ids: false,
+            bound: None,
         })
+    }
+
+    /// Runs the session through an IO binding from now on (`[inference] io_binding`): on CUDA the input goes
+    /// through pinned host memory and the outputs come back into it. The detections are the same either way.
+    pub fn use_io_binding(&mut self) -> Result<(), InferError> {
+        use ort::memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType};
+        let on_cuda = self.model.provider == runtime::CUDA;
+        let (input_alloc, output_mem) = if on_cuda {
+            let pinned =
+                |t| MemoryInfo::new(AllocationDevice::CUDA_PINNED, 0, AllocatorType::Device, t);
+            (
+                Allocator::new(
+                    &self.model.session,
+                    pinned(MemoryType::CPUInput).map_err(run_err)?,
+                )
+                .map_err(run_err)?,
+                pinned(MemoryType::CPUOutput).map_err(run_err)?,
+            )
+        } else {
+            (
+                Allocator::default(),
+                MemoryInfo::new(
+                    AllocationDevice::CPU,
+                    0,
+                    AllocatorType::Device,
+                    MemoryType::Default,
+                )
+                .map_err(run_err)?,
+            )
+        };
+        let binding = self.model.session.create_binding().map_err(run_err)?;
+        self.bound = Some(Box::new(Bound {
+            binding,
+            input_alloc,
+            output_mem,
+            input: None,
+            outputs_for: None,
+        }));
+        Ok(())
+    }
+
+    /// Whether runs go through an IO binding.
+    pub fn io_binding(&self) -> bool {
+        self.bound.is_some()
     }
 
     /// The model card the detector was loaded with (labels, thresholds, calibration).
@@ -298,8 +360,25 @@ impl Detector {
                 per_item * items.len()
             )));
         }
-        let inputs = inputs(&self.plan, &first.lb, items.len(), input)?;
-        let outputs = self.model.session.run(inputs).map_err(run_err)?;
+        let outputs = match self.bound.as_deref_mut() {
+            None => {
+                let inputs = inputs(&self.plan, &first.lb, items.len(), input)?;
+                self.model.session.run(inputs).map_err(run_err)?
+            }
+            Some(b) => {
+                b.bind(
+                    &self.plan,
+                    &self.model.session,
+                    &first.lb,
+                    items.len(),
+                    input,
+                )?;
+                self.model
+                    .session
+                    .run_binding(&b.binding)
+                    .map_err(run_err)?
+            }
+        };
         let mut all = Vec::with_capacity(items.len());
         let mut unknown = 0;
         for (k, item) in items.iter().enumerate() {
@@ -330,6 +409,60 @@ impl Detector {
     pub fn run_model(&mut self, lb: &Letterbox, input: &[f32]) -> Result<(), InferError> {
         let inputs = inputs(&self.plan, lb, 1, input)?;
         self.model.session.run(inputs).map_err(run_err)?;
+        Ok(())
+    }
+}
+
+impl Bound {
+    /// Binds `n` frames of `lb`'s input size (and a DETR export's size input); the outputs once.
+    fn bind(
+        &mut self,
+        plan: &Plan,
+        session: &ort::session::Session,
+        lb: &Letterbox,
+        n: usize,
+        data: &[f32],
+    ) -> Result<(), InferError> {
+        let shape = (n, lb.in_h as usize, lb.in_w as usize);
+        if self.input.as_ref().is_none_or(|(s, _)| *s != shape) {
+            let t = ort::value::Tensor::<f32>::new(&self.input_alloc, [n, 3, shape.1, shape.2])
+                .map_err(run_err)?;
+            self.input = Some((shape, t));
+        }
+        let Some((_, tensor)) = self.input.as_mut() else {
+            return Err(InferError::Data {
+                what: "detector",
+                message: "no bound input tensor".into(),
+            });
+        };
+        let (_, dst) = tensor.extract_tensor_mut();
+        if dst.len() != data.len() {
+            return Err(InferError::Data {
+                what: "detector",
+                message: format!("bound input holds {} values, got {}", dst.len(), data.len()),
+            });
+        }
+        dst.copy_from_slice(data);
+        self.binding
+            .bind_input(plan.input(), &*tensor)
+            .map_err(run_err)?;
+        // the DETR size input is tiny: bound as a plain host tensor
+        for (name, value) in inputs(plan, lb, n, data)?.into_iter().skip(1) {
+            if let SessionInputValue::Owned(v) = value {
+                self.binding
+                    .bind_input(name.as_ref(), &v)
+                    .map_err(run_err)?;
+            }
+        }
+        if self.outputs_for != Some(shape) {
+            self.binding.clear_outputs();
+            for o in session.outputs() {
+                self.binding
+                    .bind_output_to_device(o.name(), &self.output_mem)
+                    .map_err(run_err)?;
+            }
+            self.outputs_for = Some(shape);
+        }
         Ok(())
     }
 }

@@ -332,6 +332,17 @@ pub fn open_detector(cfg: &Config) -> Result<Detector, InferError> {
             max_detections: MAX_DETECTIONS,
         },
     )?;
+    let mut det = det;
+    if cfg.inference.io_binding_for(det.model.provider) {
+        match det.use_io_binding() {
+            Ok(()) => tracing::info!(provider = det.model.provider, "detector: IO binding on"),
+            // the plain run is always there: say so, and go on without
+            Err(e) if cfg.inference.io_binding.is_none() => {
+                tracing::warn!(error = %e, "detector: IO binding could not be set up; plain runs")
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let card = det.card();
     let thresholds = card.thresholds();
     tracing::info!(
