@@ -24,7 +24,14 @@ pub struct PolicySender<T> {
     evict: Receiver<T>,
     policy: DropPolicy,
     stats: Arc<QueueStats>,
+    /// Most bytes the queued items may hold (0: no byte bound): with items of `b` bytes the queue holds at most
+    /// `max_bytes / b` of them (at least [`MIN_WEIGHED_ITEMS`], at most the capacity), so a 1080p camera's queue
+    /// of full-size frames does not hold five times what a 576p camera's does.
+    max_bytes: usize,
 }
+
+/// A byte-bounded queue still holds this many items however large they are.
+pub const MIN_WEIGHED_ITEMS: usize = 2;
 
 /// What happened to a pushed item.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,6 +57,7 @@ pub fn bounded<T>(
             evict: rx.clone(),
             policy,
             stats: stats.clone(),
+            max_bytes: 0,
         },
         rx,
         stats,
@@ -57,31 +65,63 @@ pub fn bounded<T>(
 }
 
 impl<T> PolicySender<T> {
+    /// Bounds the queue in bytes too (items pushed with [`PolicySender::push_weighed`]); 0 = no byte bound.
+    pub fn with_byte_budget(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The items of `bytes` bytes each the queue holds: its capacity, or fewer under the byte budget.
+    pub fn capacity_for(&self, bytes: usize) -> usize {
+        let cap = self.tx.capacity().unwrap_or(usize::MAX);
+        if self.max_bytes == 0 || bytes == 0 {
+            return cap;
+        }
+        (self.max_bytes / bytes).clamp(MIN_WEIGHED_ITEMS.min(cap), cap)
+    }
+
     pub fn push(&self, item: T) -> Pushed {
-        let r = self.push_inner(item);
+        self.push_weighed(item, 0)
+    }
+
+    /// Pushes an item of `bytes` bytes: the queue counts as full at [`PolicySender::capacity_for`] such items.
+    pub fn push_weighed(&self, item: T, bytes: usize) -> Pushed {
+        let r = self.push_inner(item, self.capacity_for(bytes));
         self.stats
             .depth
             .store(self.tx.len() as u64, Ordering::Relaxed);
         r
     }
 
-    fn push_inner(&self, item: T) -> Pushed {
-        let item = match self.tx.try_send(item) {
-            Ok(()) => {
-                self.stats.pushed.fetch_add(1, Ordering::Relaxed);
-                return Pushed::Queued;
-            }
-            Err(TrySendError::Disconnected(_)) => return Pushed::Closed,
-            Err(TrySendError::Full(item)) => item,
-        };
-        match self.policy {
-            DropPolicy::Block => match self.tx.send(item) {
+    fn push_inner(&self, item: T, cap: usize) -> Pushed {
+        let item = if self.tx.len() < cap {
+            match self.tx.try_send(item) {
                 Ok(()) => {
                     self.stats.pushed.fetch_add(1, Ordering::Relaxed);
-                    Pushed::Queued
+                    return Pushed::Queued;
                 }
-                Err(_) => Pushed::Closed,
-            },
+                Err(TrySendError::Disconnected(_)) => return Pushed::Closed,
+                Err(TrySendError::Full(item)) => item,
+            }
+        } else {
+            item
+        };
+        match self.policy {
+            DropPolicy::Block => {
+                // under a byte budget the channel may have room the budget does not: wait for the consumer to
+                // take items (it takes one every sampled frame, so the wait is short and only a file read faster
+                // than real time ever waits)
+                while self.tx.len() >= cap && cap < self.tx.capacity().unwrap_or(usize::MAX) {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                match self.tx.send(item) {
+                    Ok(()) => {
+                        self.stats.pushed.fetch_add(1, Ordering::Relaxed);
+                        Pushed::Queued
+                    }
+                    Err(_) => Pushed::Closed,
+                }
+            }
             DropPolicy::DropNewest => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 Pushed::DroppedNewest
@@ -91,7 +131,10 @@ impl<T> PolicySender<T> {
                 let mut evicted = false;
                 // a consumer may race us for the slot; a couple of tries always settles it
                 loop {
-                    if self.evict.try_recv().is_ok() {
+                    while self.tx.len() >= cap {
+                        if self.evict.try_recv().is_err() {
+                            break;
+                        }
                         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                         evicted = true;
                     }
@@ -143,6 +186,58 @@ mod tests {
         assert_eq!(results[3], Pushed::DroppedNewest);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_byte_budget_holds_fewer_large_items_and_drops_the_oldest() {
+        let (tx, rx, stats) = bounded(32, DropPolicy::DropOldest);
+        let tx = tx.with_byte_budget(64 << 20);
+        let hd = 1920 * 1080 * 3; // 6.2 MB: 10 fit in 64 MiB
+        assert_eq!(tx.capacity_for(hd), 10);
+        assert_eq!(
+            tx.capacity_for(768 * 576 * 3),
+            32,
+            "small frames keep the item capacity"
+        );
+        assert_eq!(
+            tx.capacity_for(200 << 20),
+            MIN_WEIGHED_ITEMS,
+            "huge items still queue two"
+        );
+        assert_eq!(tx.capacity_for(0), 32, "unweighed pushes");
+        for i in 0..15 {
+            tx.push_weighed(i, hd);
+        }
+        assert_eq!(
+            rx.try_iter().collect::<Vec<_>>(),
+            (5..15).collect::<Vec<_>>()
+        );
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_byte_budget_under_block_waits_and_loses_nothing() {
+        let (tx, rx, stats) = bounded(32, DropPolicy::Block);
+        let tx = tx.with_byte_budget(3000);
+        let consumer = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut most = 0;
+            while let Ok(i) = rx.recv() {
+                most = most.max(rx.len() + 1);
+                got.push(i);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            (got, most)
+        });
+        for i in 0..50 {
+            assert_eq!(tx.push_weighed(i, 1000), Pushed::Queued);
+            assert!(tx.len() <= 3, "at most 3 items of 1000 bytes in 3000");
+        }
+        drop(tx);
+        let (got, most) = consumer.join().unwrap_or_default();
+        assert_eq!(got, (0..50).collect::<Vec<_>>());
+        assert!(most <= 3, "{most}");
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -177,11 +177,13 @@ fn the_batcher_answers_each_worker_with_its_own_frames() {
     let expected: Vec<Vec<Vec<Detection>>> =
         sets.iter().map(|s| alone(&mut reference, s)).collect();
 
+    // a long wait: the gathering ends as soon as every client is waiting, so this only keeps a loaded machine
+    // from splitting the runs; four clients: the three above and one with a malformed request
     let (batcher, client) = Batcher::new(
         open_detector(&cfg).expect("detector"),
         8,
-        Duration::from_millis(200),
-        3,
+        Duration::from_secs(5),
+        4,
     )
     .expect("batcher");
     let metrics = Arc::new(Metrics::default());
@@ -202,6 +204,19 @@ fn the_batcher_answers_each_worker_with_its_own_frames() {
             (input, items)
         })
         .collect();
+    // frames of two input sizes in one request: answered with an error, alone, without failing the others
+    let (mut bad_input, mut bad_items) = (Vec::new(), Vec::new());
+    for (rgb, w, h) in [&sets[0][0], &sets[2][0]] {
+        bad_items.push(
+            reference
+                .prepare_item(rgb, *w, *h, &mut bad_input)
+                .expect("prepare"),
+        );
+    }
+    let bad = {
+        let client = client.clone();
+        std::thread::spawn(move || client.detect(bad_input, bad_items))
+    };
     let workers: Vec<_> = requests
         .into_iter()
         .map(|(input, items)| {
@@ -209,6 +224,14 @@ fn the_batcher_answers_each_worker_with_its_own_frames() {
             std::thread::spawn(move || client.detect(input, items).expect("batched detect"))
         })
         .collect();
+    let refused = bad
+        .join()
+        .expect("bad worker")
+        .expect_err("a malformed request is refused");
+    assert!(
+        refused.to_string().contains("mixes input sizes"),
+        "{refused}"
+    );
     let answers: Vec<_> = workers
         .into_iter()
         .map(|w| w.join().expect("worker"))

@@ -131,6 +131,13 @@ fn plumbing_yolo_v8_output_decodes_to_frame_pixels() {
     assert_eq!(dets.len(), 2, "{dets:?}");
     assert_box(&dets[0], "person", 0.9, PERSON_IN_FRAME);
     assert_box(&dets[1], "car", 0.7, CAR_IN_FRAME);
+
+    // its batch axis is fixed at 1: an explicit inference.detector_batch above 1 is refused, naming why
+    let det = open(&dir.path().join("yolov8.onnx")).expect("open");
+    assert!(!det.batch_axis());
+    let err = scenewatch::infer::batcher::Batcher::new(det, 8, std::time::Duration::ZERO, 2)
+        .expect_err("a fixed-batch export cannot be batched");
+    assert!(err.to_string().contains("dynamic batch axis"), "{err}");
 }
 
 /// A YOLOv5 output [1, N, 5+C] for the labels person, car, package.

@@ -25,6 +25,10 @@ pub enum DropPolicy {
 pub struct IngestConfig {
     /// Sampled frames buffered per camera before clip assembly.
     pub frame_queue: usize,
+    /// Most megabytes of decoded frames a camera's frame queue holds (0 = no byte bound): it then holds
+    /// `min(frame_queue, frame_queue_mb / frame size)` frames, at least 2. A 1080p RGB frame is 6.2 MB, so the
+    /// default 64 keeps 10 of them (5 s at 2 fps) instead of 32 (199 MB); a 576p camera keeps all 32.
+    pub frame_queue_mb: u32,
     /// Policy of the frame queue; unset = `block` for files read faster than real time, `drop_oldest` otherwise.
     pub drop_policy: Option<DropPolicy>,
     /// Clips buffered between the clip assemblers and the inference workers (shared by all cameras).
@@ -50,6 +54,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             frame_queue: 32,
+            frame_queue_mb: 64,
             drop_policy: None,
             clip_queue: 8,
             watchdog_secs: 20.0,
@@ -94,6 +99,7 @@ impl IngestConfig {
             c.range("ingest.decode_threads", n, 1, 64);
         }
         c.range("ingest.frame_queue", self.frame_queue, 1, 4096);
+        c.range("ingest.frame_queue_mb", self.frame_queue_mb, 0, 65536);
         c.range("ingest.clip_queue", self.clip_queue, 1, 1024);
         c.range("ingest.watchdog_secs", self.watchdog_secs, 1.0, 3600.0);
         c.range(

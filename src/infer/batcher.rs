@@ -135,11 +135,22 @@ impl Batcher {
         ))
     }
 
-    /// Starts the batcher's thread; it ends when every client is dropped.
+    /// Starts the batcher's thread; it ends when every client is dropped. Should it panic, every waiting and later
+    /// request fails with "the detector batcher has stopped" (clips are skipped and counted as inference errors),
+    /// and it is listed in `Metrics::workers_failed`, which turns `/healthz` unhealthy.
     pub fn spawn(self, metrics: Arc<Metrics>) -> std::io::Result<JoinHandle<()>> {
         std::thread::Builder::new()
             .name("detect-batch".into())
-            .spawn(move || self.run(&metrics))
+            .spawn(move || {
+                let run = std::panic::AssertUnwindSafe(|| self.run(&metrics));
+                if let Err(payload) = std::panic::catch_unwind(run) {
+                    let why = super::worker::panic_text(payload.as_ref());
+                    tracing::error!(panic = %why, "the detector batcher panicked; /healthz reports unhealthy until a restart");
+                    if let Ok(mut f) = metrics.workers_failed.lock() {
+                        f.push(format!("detector batcher panicked: {why}"));
+                    }
+                }
+            })
     }
 
     fn run(mut self, metrics: &Metrics) {
@@ -172,8 +183,16 @@ impl Batcher {
         );
     }
 
-    /// Runs the gathered requests as [`plan`] groups them and answers each.
+    /// Runs the gathered requests as [`plan`] groups them and answers each. A malformed request (frames of two
+    /// input sizes, or an input of the wrong length) is answered with its error alone: it never joins a batch,
+    /// where it would fail the other workers' frames too.
     fn run_pending(&mut self, pending: Vec<Request>, metrics: &Metrics) {
+        let (pending, bad): (Vec<Request>, Vec<Request>) =
+            pending.into_iter().partition(|r| well_formed(r).is_ok());
+        for r in bad {
+            let why = well_formed(&r).err().unwrap_or_default();
+            let _ = r.reply.send(Err(why));
+        }
         let shapes: Vec<((u32, u32), usize)> = pending
             .iter()
             .map(|r| {
@@ -218,6 +237,41 @@ impl Batcher {
             }
         }
     }
+}
+
+/// Index ranges of `sizes` to send as requests: runs of equal input size, split at `max` items.
+pub fn runs_of_equal<T: PartialEq>(sizes: &[T], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=sizes.len() {
+        if i == sizes.len() || sizes[i] != sizes[start] || i - start >= max.max(1) {
+            if start < i {
+                out.push(start..i);
+            }
+            start = i;
+        }
+    }
+    out
+}
+
+/// A request's frames share one input size and its input holds exactly their values.
+fn well_formed(r: &Request) -> Result<(), String> {
+    let Some(first) = r.items.first() else {
+        return Err("a detector request without frames".into());
+    };
+    if r.items.iter().any(|i| i.input_size() != first.input_size()) {
+        return Err("a detector request mixes input sizes".into());
+    }
+    let (w, h) = first.input_size();
+    let want = 3 * (w as usize) * (h as usize) * r.items.len();
+    if r.input.len() != want {
+        return Err(format!(
+            "a detector request holds {} values for {} frames of {w}×{h} ({want})",
+            r.input.len(),
+            r.items.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Whether to stop gathering and run: the batch is full, or every client is waiting (no more can come).
@@ -268,6 +322,14 @@ mod tests {
     fn a_request_over_the_batch_size_runs_alone_and_later_ones_fill_gaps() {
         let groups = plan(&[(WIDE, 20), (WIDE, 3), (WIDE, 14), (WIDE, 1)], 16);
         assert_eq!(groups, vec![vec![0], vec![1, 3], vec![2]]);
+    }
+
+    #[test]
+    fn a_clip_is_cut_into_requests_of_one_input_size_and_at_most_the_batch() {
+        let sizes = [WIDE, WIDE, WIDE, TALL, TALL, WIDE, WIDE, WIDE, WIDE, WIDE];
+        assert_eq!(runs_of_equal(&sizes, 4), vec![0..3, 3..5, 5..9, 9..10]);
+        assert_eq!(runs_of_equal(&sizes[..3], 16), vec![0..3]);
+        assert!(runs_of_equal::<(u32, u32)>(&[], 16).is_empty());
     }
 
     #[test]

@@ -22,6 +22,8 @@ use super::preprocess::{fill_input, Letterbox};
 use super::runtime::{self, InferError, LoadedModel, SessionOptions};
 
 pub const MAX_DETECTIONS: usize = 100;
+/// Bound input tensors kept per detector (shapes: batch size × input size).
+const BOUND_INPUTS_KEPT: usize = 4;
 /// Input sides of models with dynamic height and width are padded to this (the coarsest stride).
 const INPUT_MULTIPLE: u32 = 32;
 /// NanoDet-g's TF-export names: the input, and per stride the class-score and box outputs.
@@ -133,8 +135,9 @@ struct Bound {
     binding: ort::session::IoBinding,
     input_alloc: ort::memory::Allocator,
     output_mem: ort::memory::MemoryInfo<'static>,
-    /// The input tensor of the last shape run, (batch, height, width).
-    input: Option<((usize, usize, usize), ort::value::Tensor<f32>)>,
+    /// Input tensors of the shapes run last, (batch, height, width), most recent last: the batcher's batch
+    /// size varies with what arrived, and a pinned allocation per run would cost more than the copy it saves.
+    inputs: Vec<((usize, usize, usize), ort::value::Tensor<f32>)>,
     /// The input shape the outputs were bound for: ORT keeps an output bound to a device at the shape of its first
     /// run, so a new shape binds them afresh.
     outputs_for: Option<(usize, usize, usize)>,
@@ -215,9 +218,17 @@ impl Detector {
             binding,
             input_alloc,
             output_mem,
-            input: None,
+            inputs: Vec::new(),
             outputs_for: None,
         }));
+        // what can fail on a device (pinned allocation, binding outputs to it, reading them back) fails on the
+        // first run: one run on a blank frame now, so a failure is a start-up matter and never every clip's
+        let (cw, ch) = self.card.input;
+        let blank = vec![0u8; (cw * ch * 3) as usize];
+        if let Err(e) = self.detect(&blank, cw, ch) {
+            self.bound = None;
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -424,18 +435,27 @@ impl Bound {
         data: &[f32],
     ) -> Result<(), InferError> {
         let shape = (n, lb.in_h as usize, lb.in_w as usize);
-        if self.input.as_ref().is_none_or(|(s, _)| *s != shape) {
-            let t = ort::value::Tensor::<f32>::new(&self.input_alloc, [n, 3, shape.1, shape.2])
-                .map_err(run_err)?;
-            self.input = Some((shape, t));
+        match self.inputs.iter().position(|(s, _)| *s == shape) {
+            Some(i) => {
+                let hit = self.inputs.remove(i);
+                self.inputs.push(hit);
+            }
+            None => {
+                let t = ort::value::Tensor::<f32>::new(&self.input_alloc, [n, 3, shape.1, shape.2])
+                    .map_err(run_err)?;
+                if self.inputs.len() >= BOUND_INPUTS_KEPT {
+                    self.inputs.remove(0);
+                }
+                self.inputs.push((shape, t));
+            }
         }
-        let Some((_, tensor)) = self.input.as_mut() else {
+        let Some((_, tensor)) = self.inputs.last_mut() else {
             return Err(InferError::Data {
                 what: "detector",
                 message: "no bound input tensor".into(),
             });
         };
-        let (_, dst) = tensor.extract_tensor_mut();
+        let (_, dst) = tensor.try_extract_tensor_mut::<f32>().map_err(run_err)?;
         if dst.len() != data.len() {
             return Err(InferError::Data {
                 what: "detector",
@@ -708,7 +728,12 @@ fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool, boo
         )));
     }
     let dynamic = image.shape[2] < 0 && image.shape[3] < 0;
-    let batch_axis = image.shape[0] < 0;
+    // every tensor must carry the batch: a size input or an output fixed at 1 would fail a run of two frames
+    let batch_axis = image.shape[0] < 0
+        && ins
+            .iter()
+            .chain(outs.iter())
+            .all(|p| p.shape.first().is_none_or(|d| *d < 0));
     // the grid size the outputs follow: unknown (any) when the input is dynamic
     let fixed = (!dynamic).then_some(card.input);
     let input = image.name.clone();
@@ -814,4 +839,34 @@ fn plan_for(model: &LoadedModel, card: &DetectorCard) -> Result<(Plan, bool, boo
         }
     };
     Ok((plan, dynamic, batch_axis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_item;
+
+    #[test]
+    fn a_batch_item_is_its_slice_of_the_first_axis() {
+        let data: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        let mut shape = vec![3, 2, 4];
+        let item = batch_item(&mut shape, &data, 1, 3);
+        assert_eq!(item, Some(&data[8..16]));
+        assert_eq!(shape, vec![1, 2, 4], "the item's shape has a batch of 1");
+        let mut shape = vec![3, 2, 4];
+        assert_eq!(batch_item(&mut shape, &data, 2, 3), Some(&data[16..24]));
+        let mut shape = vec![3, 2, 4];
+        assert_eq!(batch_item(&mut shape, &data, 3, 3), None, "past the batch");
+        let mut shape = vec![1, 6, 4];
+        assert_eq!(
+            batch_item(&mut shape, &data, 0, 3),
+            None,
+            "an output whose first axis is not the batch is refused, not sliced wrongly"
+        );
+        let mut shape = vec![1, 6, 4];
+        assert_eq!(
+            batch_item(&mut shape, &data, 0, 1),
+            Some(&data[..]),
+            "batch 1 as is"
+        );
+    }
 }

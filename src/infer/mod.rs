@@ -705,8 +705,18 @@ impl Models {
             );
             return Ok((all, None));
         }
+        // the shared session may land elsewhere than worker 0's (auto: a CUDA session can fall back on its own)
+        let shared = open_detector(cfg)?;
+        let batch = cfg.inference.detector_batch_for(shared.model.provider);
+        if batch <= 1 {
+            tracing::warn!(
+                provider = shared.model.provider,
+                "the shared detector session is not on CUDA: no detector batching (inference.detector_batch auto)"
+            );
+            return Ok((all, None));
+        }
         let wait = Duration::from_millis(cfg.inference.detector_batch_wait_ms);
-        let (batcher, client) = batcher::Batcher::new(open_detector(cfg)?, batch, wait, all.len())?;
+        let (batcher, client) = batcher::Batcher::new(shared, batch, wait, all.len())?;
         tracing::info!(
             frames = batch,
             wait_ms = cfg.inference.detector_batch_wait_ms,
@@ -1150,7 +1160,16 @@ fn detect_batched(
     clip: &Clip,
 ) -> Result<Vec<(Vec<Detection>, FrameTimings)>, InferError> {
     let mut out = Vec::with_capacity(clip.frames.len());
-    for chunk in clip.frames.chunks(batcher.max_frames().max(1)) {
+    // a request holds frames of one input size (a camera that changes resolution mid-clip gives two), at most
+    // the batch size
+    let sizes: Vec<(u32, u32)> = clip
+        .frames
+        .iter()
+        .map(|f| detector.letterbox(f.width, f.height))
+        .map(|lb| (lb.in_w, lb.in_h))
+        .collect();
+    for range in batcher::runs_of_equal(&sizes, batcher.max_frames().max(1)) {
+        let chunk = &clip.frames[range];
         let mut input = Vec::new();
         let mut items = Vec::with_capacity(chunk.len());
         let mut preps = Vec::with_capacity(chunk.len());

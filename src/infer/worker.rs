@@ -410,6 +410,15 @@ fn take(shared: &Shared, metrics: &Metrics) -> Option<Work> {
     }
 }
 
+/// What a panic said (its message when it has one).
+pub(super) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".into())
+}
+
 /// Runs one worker's loop and, should it panic, says so: logged, counted out of `scenewatch_inference_workers`
 /// and listed in `Metrics::workers_failed`, which turns `/healthz` unhealthy. The other workers go on; the camera
 /// whose clip panicked may wait for ever (its messages stay parked behind the lost one), so a restart is due.
@@ -422,11 +431,7 @@ fn supervised<M: RunClip>(
 ) {
     let run = std::panic::AssertUnwindSafe(|| work(models, shared, out, metrics));
     if let Err(payload) = std::panic::catch_unwind(run) {
-        let why = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown cause".into());
+        let why = panic_text(payload.as_ref());
         tracing::error!(worker = i, panic = %why, "an inference worker panicked; /healthz reports unhealthy until a restart");
         metrics
             .inference_workers

@@ -198,6 +198,7 @@ impl Cameras {
         };
         let policy: DropPolicy = cam.drop_policy(&self.ingest);
         let (frames_tx, frames_rx, qstats) = queue::bounded(self.ingest.frame_queue, policy);
+        let frames_tx = frames_tx.with_byte_budget(self.ingest.frame_queue_mb as usize * (1 << 20));
         let status = CameraStatus::new(Arc::from(cam.name.as_str()), qstats, self.clock.now());
         if let Ok(mut i) = status.inputs.lock() {
             *i = if cam.inputs.is_empty() {

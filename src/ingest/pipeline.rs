@@ -356,7 +356,8 @@ impl SinkShared {
             .store(pts.as_nanos() as u64, Ordering::Relaxed);
         let guard = self.queue.lock().map_err(|_| gst::FlowError::Error)?;
         self.blocked.store(true, Ordering::Relaxed);
-        let pushed = guard.as_ref().map(|q| q.push(frame));
+        let bytes = frame.rgb.len();
+        let pushed = guard.as_ref().map(|q| q.push_weighed(frame, bytes));
         self.blocked.store(false, Ordering::Relaxed);
         // waiting for our own queue is not a stall: progress counts from when the push returned
         self.last_frame_ms
