@@ -82,7 +82,8 @@ pub struct Recording {
     pub stream_end: f64,
     pub frames: u64,
     pub bytes: u64,
-    /// Why it stopped: `post_roll` (the normal case), `max_length`, `stream_ended`.
+    /// Why it stopped: `post_roll` (the normal case), `max_length`, `stream_ended`, `no_keyframe` (a pass-through
+    /// recording whose stream sent no keyframe within the maximum length: empty).
     pub reason: &'static str,
 }
 
@@ -198,6 +199,12 @@ pub fn stop_reason(
     } else {
         None
     }
+}
+
+/// Whether a pass-through writer that has written nothing since `first` (it waits for a keyframe) gives up at
+/// frame `pts`: after the maximum length, as a writer that had started would have stopped.
+pub fn gives_up_waiting(first: Duration, pts: Duration, max_len: Duration) -> bool {
+    pts.saturating_sub(first) >= max_len
 }
 
 struct Writer {
@@ -316,6 +323,11 @@ impl Recorder {
                     finished.push((i, reason));
                     continue;
                 }
+            } else if gives_up_waiting(w.first, pts, max_len) {
+                // a stream that sends no keyframe (a broken camera, a GOP longer than the recording) would keep the
+                // writer open for ever: it ends empty, and the alert's recording says why
+                finished.push((i, "no_keyframe"));
+                continue;
             }
             w.write_unit(&unit);
         }
@@ -773,5 +785,19 @@ mod tests {
             Some("post_roll")
         );
         assert_eq!(stop_reason(s(5), s(65), None, s(60)), Some("max_length"));
+    }
+
+    #[test]
+    fn a_writer_waiting_for_a_keyframe_gives_up_at_the_maximum_length() {
+        let s = |v| Duration::from_secs(v);
+        assert!(
+            !gives_up_waiting(s(5), s(30), s(60)),
+            "a long GOP is waited for"
+        );
+        assert!(gives_up_waiting(s(5), s(65), s(60)));
+        assert!(
+            !gives_up_waiting(s(5), s(2), s(60)),
+            "a unit older than the start"
+        );
     }
 }
