@@ -20,8 +20,10 @@ pub struct QueueStats {
 /// The sending side: applies the configured policy when the queue is full.
 pub struct PolicySender<T> {
     tx: Sender<T>,
-    /// Kept so `DropOldest` can evict from the front; crossbeam channels are MPMC.
-    evict: Receiver<T>,
+    /// Kept so `DropOldest` can evict from the front (crossbeam channels are MPMC). Only for that policy: a
+    /// receiver held here would keep the channel open after its consumer is gone, and a blocked push would wait
+    /// for ever instead of seeing the queue closed.
+    evict: Option<Receiver<T>>,
     policy: DropPolicy,
     stats: Arc<QueueStats>,
     /// Most bytes the queued items may hold (0: no byte bound): with items of `b` bytes the queue holds at most
@@ -54,7 +56,7 @@ pub fn bounded<T>(
     (
         PolicySender {
             tx,
-            evict: rx.clone(),
+            evict: (policy == DropPolicy::DropOldest).then(|| rx.clone()),
             policy,
             stats: stats.clone(),
             max_bytes: 0,
@@ -132,7 +134,7 @@ impl<T> PolicySender<T> {
                 // a consumer may race us for the slot; a couple of tries always settles it
                 loop {
                     while self.tx.len() >= cap {
-                        if self.evict.try_recv().is_err() {
+                        if self.evict.as_ref().is_none_or(|e| e.try_recv().is_err()) {
                             break;
                         }
                         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -238,6 +240,20 @@ mod tests {
         assert_eq!(got, (0..50).collect::<Vec<_>>());
         assert!(most <= 3, "{most}");
         assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_blocked_push_sees_the_consumer_go() {
+        let (tx, rx, _) = bounded(1, DropPolicy::Block);
+        assert_eq!(tx.push(1), Pushed::Queued);
+        let pusher = std::thread::spawn(move || tx.push(2));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        drop(rx);
+        assert_eq!(
+            pusher.join().ok(),
+            Some(Pushed::Closed),
+            "not blocked for ever"
+        );
     }
 
     #[test]

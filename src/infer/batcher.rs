@@ -116,8 +116,9 @@ impl Batcher {
                 model: "detector",
                 path: detector.model.path.clone(),
                 message: format!(
-                    "inference.detector_batch = {max} needs an export with a dynamic batch axis (input [batch, 3, H, W]); \
-                     this one is fixed at 1 (set detector_batch = 1, or re-export it)"
+                    "inference.detector_batch = {max} needs an export with a dynamic batch axis on its image input, \
+                     any size input and every output; this one has a tensor whose first axis is fixed (set \
+                     detector_batch = 1, or re-export it)"
                 ),
             });
         }

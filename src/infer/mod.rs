@@ -700,7 +700,7 @@ impl Models {
         if cfg.inference.detector_batch == 0 && !first.batch_axis() {
             tracing::warn!(
                 model = %first.model.path.display(),
-                "the detector export's batch axis is fixed at 1: no detector batching on {} (inference.detector_batch auto)",
+                "the detector export has a tensor whose batch axis is fixed: no detector batching on {} (inference.detector_batch auto)",
                 first.model.provider
             );
             return Ok((all, None));

@@ -83,7 +83,8 @@ pub struct Recording {
     pub frames: u64,
     pub bytes: u64,
     /// Why it stopped: `post_roll` (the normal case), `max_length`, `stream_ended`, `no_keyframe` (a pass-through
-    /// recording whose stream sent no keyframe within the maximum length: empty).
+    /// recording whose stream sent no keyframe before the maximum length or the post-roll's end: no file is kept,
+    /// `frames` and `bytes` are 0).
     pub reason: &'static str,
 }
 
@@ -202,9 +203,15 @@ pub fn stop_reason(
 }
 
 /// Whether a pass-through writer that has written nothing since `first` (it waits for a keyframe) gives up at
-/// frame `pts`: after the maximum length, as a writer that had started would have stopped.
-pub fn gives_up_waiting(first: Duration, pts: Duration, max_len: Duration) -> bool {
-    pts.saturating_sub(first) >= max_len
+/// frame `pts`: after the maximum length, or once the alert's post-roll has passed (a keyframe after that would
+/// make a file of one frame).
+pub fn gives_up_waiting(
+    first: Duration,
+    pts: Duration,
+    stop_at: Option<Duration>,
+    max_len: Duration,
+) -> bool {
+    stop_at.is_some_and(|s| pts > s) || pts.saturating_sub(first) >= max_len
 }
 
 struct Writer {
@@ -323,7 +330,7 @@ impl Recorder {
                     finished.push((i, reason));
                     continue;
                 }
-            } else if gives_up_waiting(w.first, pts, max_len) {
+            } else if gives_up_waiting(w.first, pts, w.stop_at, max_len) {
                 // a stream that sends no keyframe (a broken camera, a GOP longer than the recording) would keep the
                 // writer open for ever: it ends empty, and the alert's recording says why
                 finished.push((i, "no_keyframe"));
@@ -474,6 +481,10 @@ impl Recorder {
                     );
                 }
                 let _ = w.pipeline.set_state(gst::State::Null);
+                if rec.frames == 0 {
+                    // nothing was written (no keyframe came, or the ring was empty): no header-only file is kept
+                    let _ = std::fs::remove_file(&w.path);
+                }
                 rec.bytes = std::fs::metadata(&w.path).map(|m| m.len()).unwrap_or(0);
                 done(rec);
                 in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -791,13 +802,18 @@ mod tests {
     fn a_writer_waiting_for_a_keyframe_gives_up_at_the_maximum_length() {
         let s = |v| Duration::from_secs(v);
         assert!(
-            !gives_up_waiting(s(5), s(30), s(60)),
+            !gives_up_waiting(s(5), s(30), None, s(60)),
             "a long GOP is waited for"
         );
-        assert!(gives_up_waiting(s(5), s(65), s(60)));
+        assert!(gives_up_waiting(s(5), s(65), None, s(60)));
         assert!(
-            !gives_up_waiting(s(5), s(2), s(60)),
+            !gives_up_waiting(s(5), s(2), None, s(60)),
             "a unit older than the start"
         );
+        assert!(
+            gives_up_waiting(s(5), s(20), Some(s(18)), s(60)),
+            "the alert ended and its post-roll passed: no one-frame file"
+        );
+        assert!(!gives_up_waiting(s(5), s(17), Some(s(18)), s(60)));
     }
 }
