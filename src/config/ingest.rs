@@ -25,9 +25,10 @@ pub enum DropPolicy {
 pub struct IngestConfig {
     /// Sampled frames buffered per camera before clip assembly.
     pub frame_queue: usize,
-    /// Most megabytes of decoded frames a camera's frame queue holds (0 = no byte bound): it then holds
-    /// `min(frame_queue, frame_queue_mb / frame size)` frames, at least 2. A 1080p RGB frame is 6.2 MB, so the
-    /// default 64 keeps 10 of them (5 s at 2 fps) instead of 32 (199 MB); a 576p camera keeps all 32.
+    /// Most megabytes of decoded frames a camera's frame queue holds (0 = no byte bound, the default): it then
+    /// holds `min(frame_queue, frame_queue_mb / frame size)` frames, at least 2. A 1080p RGB frame is 6.2 MB, so
+    /// 64 keeps 10 of them (5 s at 2 fps) instead of 32 (199 MB); a 576p camera keeps all 32. Off by default: it
+    /// saved ≈ 45 MB per lagging 1080p camera but cost the whole-box file throughput ≈ 10 % (docs/performance.md).
     pub frame_queue_mb: u32,
     /// Policy of the frame queue; unset = `block` for files read faster than real time, `drop_oldest` otherwise.
     pub drop_policy: Option<DropPolicy>,
@@ -54,7 +55,7 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             frame_queue: 32,
-            frame_queue_mb: 64,
+            frame_queue_mb: 0,
             drop_policy: None,
             clip_queue: 8,
             watchdog_secs: 20.0,
