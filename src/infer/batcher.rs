@@ -188,12 +188,16 @@ impl Batcher {
     /// input sizes, or an input of the wrong length) is answered with its error alone: it never joins a batch,
     /// where it would fail the other workers' frames too.
     fn run_pending(&mut self, pending: Vec<Request>, metrics: &Metrics) {
-        let (pending, bad): (Vec<Request>, Vec<Request>) =
-            pending.into_iter().partition(|r| well_formed(r).is_ok());
-        for r in bad {
-            let why = well_formed(&r).err().unwrap_or_default();
-            let _ = r.reply.send(Err(why));
-        }
+        let pending: Vec<Request> = pending
+            .into_iter()
+            .filter_map(|r| match well_formed(&r) {
+                Ok(()) => Some(r),
+                Err(why) => {
+                    let _ = r.reply.send(Err(why));
+                    None
+                }
+            })
+            .collect();
         let shapes: Vec<((u32, u32), usize)> = pending
             .iter()
             .map(|r| {
